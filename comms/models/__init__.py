@@ -1,0 +1,34 @@
+"""The stored tables. Import from the submodules; `registry` loads every package's tables."""
+
+from comms.models.audit import AuditLog, audit
+from comms.models.cases import OPEN_STATES, Case, CaseEvent, CaseState
+from comms.models.certificates import Certificate, CertificateSource, CertificateStatus, Policy
+from comms.models.outbox import (
+    FINAL_STATUSES,
+    Channel,
+    Delivery,
+    DeliveryStatus,
+    Suppression,
+)
+from comms.models.roster import Agent, RequirementProfile, Vendor
+
+__all__ = [
+    "FINAL_STATUSES",
+    "OPEN_STATES",
+    "Agent",
+    "AuditLog",
+    "Case",
+    "CaseEvent",
+    "CaseState",
+    "Certificate",
+    "CertificateSource",
+    "CertificateStatus",
+    "Channel",
+    "Delivery",
+    "DeliveryStatus",
+    "Policy",
+    "RequirementProfile",
+    "Suppression",
+    "Vendor",
+    "audit",
+]

@@ -1,0 +1,80 @@
+"""The outbox: one delivery row per outgoing message of any channel, and suppressions."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from comms.models.base import created_field, json_field, ts_field
+
+
+class Channel(enum.StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+    CALL = "call"
+    CALL_TASK = "call_task"
+
+
+class DeliveryStatus(enum.StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    BOUNCED = "bounced"
+    SKIPPED = "skipped"
+
+
+FINAL_STATUSES = frozenset({"sent", "delivered", "failed", "bounced", "skipped"})
+
+
+class Delivery(SQLModel, table=True):
+    __tablename__ = "delivery"
+    __table_args__ = (Index("ix_delivery_status_lease", "status", "lease_until"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(unique=True)
+    channel: str = Field(index=True)
+    recipient: str
+    recipient_kind: str = "vendor"  # vendor, agent, client
+    vendor_id: int | None = Field(default=None, foreign_key="vendor.id", index=True)
+    case_id: int | None = Field(default=None, foreign_key="case.id", index=True)
+    step: str | None = None
+    template: str
+    subject: str | None = None
+    body_text: str | None = Field(default=None, sa_type=Text)
+    body_html: str | None = Field(default=None, sa_type=Text)
+    content: dict[str, Any] = json_field()
+    status: str = Field(default=DeliveryStatus.QUEUED.value)
+    attempts: int = 0
+    provider_message_id: str | None = Field(default=None, index=True)
+    message_id: str | None = Field(default=None, index=True)  # RFC 5322 Message-ID
+    reply_token: str | None = None
+    in_reply_to: str | None = None
+    error: str | None = None
+    error_code: str | None = None
+    created_at: datetime = created_field()
+    updated_at: datetime = created_field()
+    sent_at: datetime | None = ts_field()
+    lease_until: datetime | None = ts_field()
+    next_attempt_at: datetime | None = ts_field()
+
+
+class Suppression(SQLModel, table=True):
+    """An address or number that must not be contacted on a channel until staff clear it."""
+
+    __tablename__ = "suppression"
+    __table_args__ = (UniqueConstraint("channel", "address", name="uq_suppression_address"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str
+    address: str
+    reason: str
+    source: str | None = None
+    created_at: datetime = created_field()
+    cleared_at: datetime | None = ts_field()
+    cleared_by: str | None = None

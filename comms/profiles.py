@@ -1,0 +1,104 @@
+"""Requirement profiles: YAML files in `config/requirements/`, validated on load."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlmodel import Session, select
+
+from comms.coverage import COVERAGE_KEYS, LIMIT_KEYS
+from comms.models import RequirementProfile
+from comms.yamlload import DataFileError, validate_file
+
+
+class CoverageRequirement(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limits: dict[str, int] = Field(default_factory=dict)
+    additional_insured: bool = False
+    waiver_of_subrogation: bool = False
+    occurrence: bool = False  # True: claims-made is not acceptable
+    endorsements: list[str] = Field(default_factory=list)  # e.g. ["CG 20 10", "CG 20 37"]
+    label: str | None = None  # for coverage "other"
+
+    @field_validator("limits")
+    @classmethod
+    def _known_limits(cls, value: dict[str, int]) -> dict[str, int]:
+        for key, amount in value.items():
+            if key not in LIMIT_KEYS:
+                raise ValueError(f"unknown limit {key!r}; known: {', '.join(LIMIT_KEYS)}")
+            if amount < 0:
+                raise ValueError(f"limit {key!r} must not be negative")
+        return value
+
+
+class ProfileSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    expiring_within_days: int = Field(default=30, ge=0, le=365)
+    coverages: dict[str, CoverageRequirement] = Field(default_factory=dict)
+
+    @field_validator("coverages")
+    @classmethod
+    def _known_coverages(
+        cls, value: dict[str, CoverageRequirement]
+    ) -> dict[str, CoverageRequirement]:
+        for key in value:
+            if key not in COVERAGE_KEYS:
+                raise ValueError(f"unknown coverage {key!r}; known: {', '.join(COVERAGE_KEYS)}")
+        return value
+
+
+def read_profile(path: Path) -> ProfileSpec:
+    return validate_file(ProfileSpec, path)
+
+
+def profile_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted([*path.glob("*.yaml"), *path.glob("*.yml")])
+    if not path.exists():
+        raise DataFileError(str(path), None, None, "no such file or folder")
+    return [path]
+
+
+def read_profiles(path: Path) -> list[ProfileSpec]:
+    """Read and validate every profile in a file or folder; the first error stops it."""
+    specs = [read_profile(p) for p in profile_files(path)]
+    seen: set[str] = set()
+    for spec, file in zip(specs, profile_files(path), strict=True):
+        if spec.name in seen:
+            raise DataFileError(str(file), 1, "name", f"duplicate profile name {spec.name!r}")
+        seen.add(spec.name)
+    return specs
+
+
+def save_profile(
+    session: Session, spec: ProfileSpec, *, source: str | None = None
+) -> RequirementProfile:
+    """Insert or update a profile by name."""
+    row = session.exec(
+        select(RequirementProfile).where(RequirementProfile.name == spec.name)
+    ).first()
+    data: dict[str, Any] = spec.model_dump(mode="json")
+    if row is None:
+        row = RequirementProfile(name=spec.name)
+    row.expiring_within_days = spec.expiring_within_days
+    row.spec = data
+    row.source_path = source
+    row.updated_at = datetime.now(UTC)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def load_profiles(session: Session, path: Path) -> list[RequirementProfile]:
+    return [save_profile(session, spec, source=str(path)) for spec in read_profiles(path)]
+
+
+def spec_of(row: RequirementProfile) -> ProfileSpec:
+    return ProfileSpec.model_validate(row.spec)

@@ -1,0 +1,286 @@
+"""One settings class. Sources, highest first: COMMS_* environment, a TOML file, defaults.
+
+The TOML file is `--config PATH` (which sets COMMS_CONFIG), else `COMMS_CONFIG`, else
+`config/comms.toml` when it exists. A wrong or placeholder value stops start-up with a
+message that names the setting.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import date, time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_CONFIG = Path("config/comms.toml")
+
+PLACEHOLDERS = frozenset(
+    {
+        "changeme",
+        "change-me",
+        "change_me",
+        "changethis",
+        "secret",
+        "password",
+        "placeholder",
+        "xxx",
+        "todo",
+        "your-secret-here",
+        "replace-me",
+        "example",
+    }
+)
+
+
+class SettingsError(Exception):
+    """A setting is wrong. The message names the COMMS_* variable."""
+
+
+def _config_path() -> Path | None:
+    explicit = os.environ.get("COMMS_CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise SettingsError(f"COMMS_CONFIG: config file not found: {path}")
+        return path
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
+
+
+def _is_placeholder(value: str) -> bool:
+    lowered = value.strip().lower()
+    return lowered in PLACEHOLDERS or lowered.startswith(("changeme", "<", "your-"))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COMMS_", extra="forbid", validate_default=True)
+
+    # --- core -----------------------------------------------------------------------------
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    broker_url: str = ""
+    default_region: str = "US"
+    timezone: str = "America/New_York"
+    secret_key: SecretStr | None = None
+    organization_name: str = "Compliance Team"
+    support_email: str = "compliance@example.com"
+    support_phone: str = ""
+    client_contact_email: str = ""
+    log_level: str = "INFO"
+
+    # --- outbound email ------------------------------------------------------------------
+    smtp_host: str = ""
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str = ""
+    smtp_password: SecretStr | None = None
+    smtp_tls: Literal["starttls", "implicit", "none"] = "none"
+    smtp_connections: int = Field(default=4, ge=1, le=64)
+    smtp_max_per_connection: int = Field(default=500, ge=1)
+    smtp_rate_per_second: float = Field(default=0.0, ge=0.0)
+    smtp_timeout: float = Field(default=30.0, gt=0)
+    mail_from: str = "COI Compliance <coi@example.com>"
+    reply_domain: str = "example.com"
+    reply_local_part: str = "coi"
+    outbox_dir: Path | None = None
+
+    # --- inbound email --------------------------------------------------------------------
+    imap_host: str = ""
+    imap_port: int = Field(default=993, ge=1, le=65535)
+    imap_ssl: bool = True
+    imap_username: str = ""
+    imap_password: SecretStr | None = None
+    imap_folder: str = "INBOX"
+    imap_processed_folder: str = "Processed"
+    imap_quarantine_folder: str = "Quarantine"
+    dropbox_dir: Path | None = None
+    max_message_bytes: int = Field(default=60 * 1024 * 1024, ge=1024)
+    max_attachment_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+
+    # --- telephony ------------------------------------------------------------------------
+    twilio_account_sid: str = ""
+    twilio_auth_token: SecretStr | None = None
+    twilio_from_number: str = ""
+    twilio_messaging_service_sid: str = ""
+    twilio_api_url: str = ""
+    public_url: str = "http://127.0.0.1:8000"
+    call_center_number: str = ""
+    call_center_hours: str = "09:00-17:00"
+
+    # --- calendar -------------------------------------------------------------------------
+    quiet_hours_start: time = time(8, 0)
+    quiet_hours_end: time = time(21, 0)
+    business_days: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])
+    holidays: list[date] = Field(default_factory=list)
+
+    # --- web ------------------------------------------------------------------------------
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=8000, ge=1, le=65535)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _config_path()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    # --- validators -------------------------------------------------------------------------
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite:", "postgresql:", "postgresql+")):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        return value
+
+    @field_validator("broker_url")
+    @classmethod
+    def _check_broker_url(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "amqp://", "amqps://")):
+            raise ValueError("must be empty (in-process), redis://… or amqp://…")
+        return value
+
+    @field_validator("default_region")
+    @classmethod
+    def _check_region(cls, value: str) -> str:
+        value = value.upper()
+        if value not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"unknown phone region {value!r}; use an ISO 3166 code such as US")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("secret_key", "smtp_password", "imap_password", "twilio_auth_token")
+    @classmethod
+    def _refuse_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and _is_placeholder(value.get_secret_value()):
+            raise ValueError("is a placeholder; set a real value")
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _check_secret_length(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters")
+        return value
+
+    @field_validator("business_days")
+    @classmethod
+    def _check_business_days(cls, value: list[int]) -> list[int]:
+        if not value or any(d < 0 or d > 6 for d in value):
+            raise ValueError("must list weekdays 0 (Monday) to 6 (Sunday)")
+        return sorted(set(value))
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> Settings:
+        if self.quiet_hours_start >= self.quiet_hours_end:
+            raise ValueError("quiet_hours_start must be before quiet_hours_end")
+        if self.twilio_account_sid and self.twilio_auth_token is None:
+            raise ValueError("twilio_auth_token is required when twilio_account_sid is set")
+        if (
+            self.twilio_account_sid
+            and not self.twilio_from_number
+            and not self.twilio_messaging_service_sid
+        ):
+            raise ValueError(
+                "twilio_from_number or twilio_messaging_service_sid is required with Twilio"
+            )
+        if self.imap_host and not self.imap_username:
+            raise ValueError("imap_username is required when imap_host is set")
+        return self
+
+    # --- derived --------------------------------------------------------------------------
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'comms.db').as_posix()}"
+
+    @property
+    def effective_outbox_dir(self) -> Path:
+        return self.outbox_dir or self.data_dir / "outbox"
+
+    @property
+    def documents_dir(self) -> Path:
+        return self.data_dir / "documents"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def twilio_configured(self) -> bool:
+        return bool(self.twilio_account_sid)
+
+    def signing_key(self) -> bytes:
+        """The HMAC key for reply tokens and other signatures.
+
+        When COMMS_SECRET_KEY is not set, a random key is generated once and kept in
+        `<data_dir>/secret.key`, so the embedded defaults work and stay stable.
+        """
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
+        return path.read_text().strip().encode()
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = [str(part) for part in error.get("loc", ())]
+    name = "COMMS_" + loc[0].upper() if loc else "settings"
+    return f"{name}: {error.get('msg', 'invalid value')}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Load settings, turning validation errors into a SettingsError naming the setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(_describe(dict(err)) for err in exc.errors())
+        raise SettingsError(f"invalid settings: {problems}") from None
+    except (OSError, ValueError) as exc:  # e.g. a TOML syntax error
+        raise SettingsError(f"invalid settings: {exc}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
+
+
+def reset_settings_cache() -> None:
+    get_settings.cache_clear()
