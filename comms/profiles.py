@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlmodel import Session, select
@@ -13,11 +13,36 @@ from comms.coverage import COVERAGE_KEYS, LIMIT_KEYS
 from comms.models import RequirementProfile
 from comms.yamlload import DataFileError, validate_file
 
+CoverageKey = Literal[
+    "general_liability",
+    "automobile_liability",
+    "umbrella_liability",
+    "excess_liability",
+    "workers_compensation",
+    "other",
+]
+LimitKey = Literal[
+    "each_occurrence",
+    "damage_to_rented_premises",
+    "medical_expense",
+    "personal_advertising_injury",
+    "general_aggregate",
+    "products_completed_operations_aggregate",
+    "combined_single_limit",
+    "bodily_injury_per_person",
+    "bodily_injury_per_accident",
+    "property_damage",
+    "aggregate",
+    "el_each_accident",
+    "el_disease_each_employee",
+    "el_disease_policy_limit",
+]
+
 
 class CoverageRequirement(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    limits: dict[str, int] = Field(default_factory=dict)
+    limits: dict[LimitKey, int] = Field(default_factory=dict)
     additional_insured: bool = False
     waiver_of_subrogation: bool = False
     occurrence: bool = False  # True: claims-made is not acceptable
@@ -26,10 +51,8 @@ class CoverageRequirement(BaseModel):
 
     @field_validator("limits")
     @classmethod
-    def _known_limits(cls, value: dict[str, int]) -> dict[str, int]:
+    def _non_negative(cls, value: dict[str, int]) -> dict[str, int]:
         for key, amount in value.items():
-            if key not in LIMIT_KEYS:
-                raise ValueError(f"unknown limit {key!r}; known: {', '.join(LIMIT_KEYS)}")
             if amount < 0:
                 raise ValueError(f"limit {key!r} must not be negative")
         return value
@@ -41,17 +64,7 @@ class ProfileSpec(BaseModel):
     name: str = Field(min_length=1)
     description: str = ""
     expiring_within_days: int = Field(default=30, ge=0, le=365)
-    coverages: dict[str, CoverageRequirement] = Field(default_factory=dict)
-
-    @field_validator("coverages")
-    @classmethod
-    def _known_coverages(
-        cls, value: dict[str, CoverageRequirement]
-    ) -> dict[str, CoverageRequirement]:
-        for key in value:
-            if key not in COVERAGE_KEYS:
-                raise ValueError(f"unknown coverage {key!r}; known: {', '.join(COVERAGE_KEYS)}")
-        return value
+    coverages: dict[CoverageKey, CoverageRequirement] = Field(default_factory=dict)
 
 
 def read_profile(path: Path) -> ProfileSpec:
@@ -102,3 +115,7 @@ def load_profiles(session: Session, path: Path) -> list[RequirementProfile]:
 
 def spec_of(row: RequirementProfile) -> ProfileSpec:
     return ProfileSpec.model_validate(row.spec)
+
+
+assert set(CoverageKey.__args__) == set(COVERAGE_KEYS)  # type: ignore[attr-defined]
+assert set(LimitKey.__args__) == set(LIMIT_KEYS)  # type: ignore[attr-defined]

@@ -7,6 +7,7 @@ from datetime import date, datetime
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy.engine import Engine
 
 from comms.db import get_engine
@@ -14,12 +15,12 @@ from comms.redact import install_redaction
 from comms.settings import Settings, SettingsError, get_settings
 from comms.timeutil import parse_now
 
-console = Console()
+console = Console(soft_wrap=True)
 err_console = Console(stderr=True)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

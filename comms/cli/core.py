@@ -98,10 +98,10 @@ def import_command(
             raise fail(str(exc)) from None
         except RosterError as exc:
             for line in exc.lines():
-                console.print(line, highlight=False, markup=False)
+                typer.echo(line)
             raise fail(f"{len(exc.problems)} problem(s) in {file}; nothing was imported") from None
     for problem in result.problems:
-        console.print(problem.format(str(file)), highlight=False, markup=False)
+        typer.echo(problem.format(str(file)))
     if result.unknown_headers:
         console.print(f"ignored columns: {', '.join(result.unknown_headers)}")
     console.print(

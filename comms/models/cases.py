@@ -46,7 +46,7 @@ class Case(SQLModel, table=True):
     vendor_id: int = Field(foreign_key="vendor.id", index=True)
     trigger: str
     workflow: str
-    campaign_id: int | None = Field(default=None)
+    campaign_id: int = Field(default=0)  # 0: not a campaign (NULLs would defeat the unique index)
     state: str = Field(default=CaseState.ACTIVE.value, index=True)
     step_index: int = 0
     trigger_date: date | None = None

@@ -130,8 +130,8 @@ def parse_row(
             problems.append(RowProblem(line, "expiration_date", "is required with a coverage"))
         if row.effective_date and row.expiration_date and row.effective_date > row.expiration_date:
             problems.append(RowProblem(line, "expiration_date", "is before the effective date"))
-    elif any(raw.get(c) not in (None, "") for c in ("policy_number", "expiration_date")):
+    elif not any(p.column == "coverage" for p in problems) and any(
+        raw.get(c) not in (None, "") for c in ("policy_number", "expiration_date")
+    ):
         problems.append(RowProblem(line, "coverage", "is required when a policy is given"))
-    if row.vendor_email is None and row.vendor_phone is None and "vendor_email" in raw:
-        pass  # a vendor with no contact is allowed; the workflow will flag it
     return (None if problems else row), problems

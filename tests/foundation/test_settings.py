@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from comms.settings import SettingsError, load_settings, reset_settings_cache
+
+
+def test_defaults_are_embedded(_isolated_settings: Path) -> None:
+    s = load_settings()
+    assert s.effective_database_url.startswith("sqlite:///")
+    assert s.effective_database_url.endswith("comms.db")
+    assert s.broker_url == ""
+    assert s.default_region == "US"
+    assert s.effective_outbox_dir == s.data_dir / "outbox"
+
+
+def test_environment_beats_toml_beats_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    toml = tmp_path / "comms.toml"
+    toml.write_text('default_region = "GB"\ntimezone = "Europe/London"\n')
+    monkeypatch.setenv("COMMS_CONFIG", str(toml))
+    s = load_settings()
+    assert s.default_region == "GB"
+    assert s.timezone == "Europe/London"
+    monkeypatch.setenv("COMMS_DEFAULT_REGION", "ca")
+    s = load_settings()
+    assert s.default_region == "CA"  # env wins, normalized
+    assert s.timezone == "Europe/London"  # toml still applies
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "named"),
+    [
+        ("COMMS_SECRET_KEY", "changeme", "COMMS_SECRET_KEY"),
+        ("COMMS_SECRET_KEY", "short", "COMMS_SECRET_KEY"),
+        ("COMMS_DATABASE_URL", "mysql://x", "COMMS_DATABASE_URL"),
+        ("COMMS_BROKER_URL", "kafka://x", "COMMS_BROKER_URL"),
+        ("COMMS_DEFAULT_REGION", "XX", "COMMS_DEFAULT_REGION"),
+        ("COMMS_TIMEZONE", "Mars/Olympus", "COMMS_TIMEZONE"),
+        ("COMMS_SMTP_PORT", "99999", "COMMS_SMTP_PORT"),
+        ("COMMS_SMTP_TLS", "maybe", "COMMS_SMTP_TLS"),
+        ("COMMS_SMTP_PASSWORD", "password", "COMMS_SMTP_PASSWORD"),
+    ],
+)
+def test_wrong_or_placeholder_values_name_the_setting(
+    monkeypatch: pytest.MonkeyPatch, var: str, value: str, named: str
+) -> None:
+    monkeypatch.setenv(var, value)
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert named in str(info.value)
+
+
+def test_missing_config_file_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("COMMS_CONFIG", str(tmp_path / "nope.toml"))
+    with pytest.raises(SettingsError, match="COMMS_CONFIG"):
+        load_settings()
+
+
+def test_unknown_toml_key_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    toml = tmp_path / "comms.toml"
+    toml.write_text('smtp_hots = "mail"\n')
+    monkeypatch.setenv("COMMS_CONFIG", str(toml))
+    with pytest.raises(SettingsError, match="SMTP_HOTS"):
+        load_settings()
+
+
+def test_signing_key_is_generated_once_and_kept(_isolated_settings: Path) -> None:
+    s = load_settings()
+    first = s.signing_key()
+    assert len(first) >= 32
+    assert load_settings().signing_key() == first
+    assert (_isolated_settings / "secret.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_cli_reports_bad_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from comms.cli.main import app
+
+    monkeypatch.setenv("COMMS_DEFAULT_REGION", "ZZ")
+    reset_settings_cache()
+    result = CliRunner().invoke(app, ["status"])
+    assert result.exit_code == 2
+    assert "COMMS_DEFAULT_REGION" in result.output
