@@ -89,11 +89,16 @@ class Verdict:
         }
 
 
-def _sort_key(p: PolicyFacts) -> tuple[date, date, datetime | date]:
+def _sort_key(p: PolicyFacts) -> tuple[Any, ...]:
+    """Newest last; ties broken on content so the verdict never depends on input order."""
+    received = p.received_at.isoformat() if p.received_at else ""
     return (
         p.effective or date.min,
         p.expiration or date.min,
-        p.received_at or date.min,
+        received,
+        p.policy_number or "",
+        tuple(sorted(p.limits.items())),
+        repr((p.additional_insured, p.subrogation_waived, p.occurrence, p.label, p.endorsements)),
     )
 
 

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlmodel import Session, col
+from sqlmodel import Session, SQLModel, col
 
 from comms.models import Agent, Certificate, Policy, RequirementProfile, Vendor
+from comms.roster.bulk import bulk_insert, insert_tuples
 from comms.roster.reader import RawSheet, read_sheet
-from comms.roster.rows import RosterRow, RowProblem, parse_row
+from comms.roster.rows import RosterRow, RowParser, RowProblem
 
 Progress = Callable[[int, int], None]
 
@@ -74,7 +75,7 @@ def _write_rejected(sheet: RawSheet, problems: list[RowProblem]) -> Path:
     with target.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["line", "errors", *sheet.headers])
-        for line, _record, values in sheet.rows:
+        for line, values in sheet.rows:
             if line in by_line:
                 cells = ["" if v is None else v for v in values]
                 writer.writerow([line, "; ".join(by_line[line]), *cells])
@@ -92,10 +93,14 @@ def validate_sheet(
     good: list[RosterRow] = []
     problems: list[RowProblem] = []
     total = len(sheet.rows)
-    for done, (line, record, _values) in enumerate(sheet.rows, start=1):
-        row, found = parse_row(
-            line, record, region=region, profiles=profiles, default_profile=default_profile
-        )
+    parser = RowParser(
+        region=region,
+        profiles=profiles,
+        default_profile=default_profile,
+        index=sheet.index,
+    )
+    for done, (line, values) in enumerate(sheet.rows, start=1):
+        row, found = parser.parse(line, values)
         if row is not None:
             good.append(row)
         problems.extend(found)
@@ -239,7 +244,22 @@ def _upsert_vendors(
             by_key.setdefault(_key(data["email"], None), data["id"])
         by_key.setdefault(_key(None, data["name"]), data["id"])
     incoming: dict[str, dict[str, Any]] = {}
+    seen: set[tuple[Any, ...]] = set()
     for row in rows:
+        signature = (
+            row.vendor_name,
+            row.vendor_email,
+            row.vendor_phone,
+            row.vendor_contact,
+            row.vendor_timezone,
+            row.vendor_language,
+            row.profile,
+            row.agent_email,
+            row.agent_name,
+        )
+        if signature in seen:
+            continue  # the same vendor again on its next policy row
+        seen.add(signature)
         key = _key(row.vendor_email, row.vendor_name)
         target = incoming.setdefault(key, {})
         _merge_vendor(target, row, profile_ids)
@@ -284,11 +304,12 @@ def _upsert_vendors(
                     "updated_at": now,
                 }
             )
-        ids = session.scalars(
-            insert(Vendor).returning(col(Vendor.id), sort_by_parameter_order=True), payload
-        ).all()
-        resolved.update(zip(new_keys, [int(i or 0) for i in ids], strict=True))
-        result.vendors_created = len(ids)
+        bulk_insert(session.connection(), SQLModel.metadata.tables["vendor"], payload)
+        codes = {str(next_code + offset): key for offset, key in enumerate(new_keys)}
+        for vid, code in session.execute(select(col(Vendor.id), col(Vendor.vendor_code))):
+            if code in codes:
+                resolved[codes[code]] = vid
+        result.vendors_created = len(new_keys)
     return resolved
 
 
@@ -310,6 +331,25 @@ _POLICY_FIELDS = (
     "additional_insured",
     "subrogation_waived",
     "occurrence",
+)
+
+
+_POLICY_INSERT_COLUMNS = (
+    "certificate_id",
+    "vendor_id",
+    "coverage",
+    "policy_number",
+    "label",
+    "insurer",
+    "naic",
+    "effective_date",
+    "expiration_date",
+    "limits",
+    "additional_insured",
+    "subrogation_waived",
+    "occurrence",
+    "created_at",
+    "updated_at",
 )
 
 
@@ -357,8 +397,9 @@ def _upsert_policies(
         {vendor_ids[_key(r.vendor_email, r.vendor_name)] for r in policy_rows} - set(certs)
     )
     if need_cert:
-        ids = session.scalars(
-            insert(Certificate).returning(col(Certificate.id), sort_by_parameter_order=True),
+        bulk_insert(
+            session.connection(),
+            SQLModel.metadata.tables["certificate"],
             [
                 {
                     "vendor_id": vid,
@@ -372,34 +413,57 @@ def _upsert_policies(
                 }
                 for vid in need_cert
             ],
-        ).all()
-        certs.update(zip(need_cert, [int(i or 0) for i in ids], strict=True))
-    inserts: dict[tuple[int, str, str], dict[str, Any]] = {}
+        )
+        wanted = set(need_cert)
+        for cid, vid in session.execute(
+            select(col(Certificate.id), col(Certificate.vendor_id)).where(
+                col(Certificate.source) == "roster", col(Certificate.status) == "accepted"
+            )
+        ):
+            if vid in wanted:
+                certs.setdefault(vid, cid)
+    inserts: dict[tuple[int, str, str], tuple[Any, ...]] = {}
     updates: list[dict[str, Any]] = []
+    key_of: dict[tuple[str | None, str], int] = {}
     for row in policy_rows:
-        vid = vendor_ids[_key(row.vendor_email, row.vendor_name)]
+        ident = (row.vendor_email, row.vendor_name)
+        vid = key_of.get(ident)
+        if vid is None:
+            vid = key_of[ident] = vendor_ids[_key(row.vendor_email, row.vendor_name)]
         assert row.coverage is not None
         key = (vid, row.coverage, row.policy_number or "")
-        values = _policy_values(row)
         have = existing.get(key)
         if have is not None:
+            values = _policy_values(row)
             change = {f: v for f, v in values.items() if have.get(f) != v}
             if change:
                 updates.append({"id": have["id"], **change, "updated_at": now})
                 have.update(change)
             continue
-        inserts[key] = {
-            "certificate_id": certs[vid],
-            "vendor_id": vid,
-            "coverage": row.coverage,
-            "policy_number": row.policy_number,
-            "insurer_letter": None,
-            **values,
-            "created_at": now,
-            "updated_at": now,
-        }
+        inserts[key] = (
+            certs[vid],
+            vid,
+            row.coverage,
+            row.policy_number,
+            row.label,
+            row.insurer,
+            row.naic,
+            row.effective_date,
+            row.expiration_date,
+            row.limits,
+            row.additional_insured,
+            row.waiver_of_subrogation,
+            row.occurrence,
+            now,
+            now,
+        )
     if inserts:
-        session.execute(insert(Policy), list(inserts.values()))
+        insert_tuples(
+            session.connection(),
+            SQLModel.metadata.tables["policy"],
+            _POLICY_INSERT_COLUMNS,
+            list(inserts.values()),
+        )
         result.policies_created = len(inserts)
     if updates:
         for item in updates:

@@ -22,7 +22,11 @@ class RawSheet:
     headers: list[str]
     mapping: dict[int, str]
     unknown_headers: list[str]
-    rows: list[tuple[int, dict[str, Any], list[Any]]] = field(default_factory=list)
+    rows: list[tuple[int, list[Any]]] = field(default_factory=list)
+
+    @property
+    def index(self) -> dict[str, int]:
+        return {name: i for i, name in self.mapping.items()}
 
 
 def _decode(data: bytes, path: Path) -> str:
@@ -89,8 +93,12 @@ def read_sheet(path: Path) -> RawSheet:
         raise RosterFileError(f"{path}:{header_line}: no vendor_name column in the header row")
     sheet = RawSheet(path=path, headers=headers, mapping=mapping, unknown_headers=unknown)
     for line, values in rows:
-        if not any(v not in (None, "") and str(v).strip() for v in values):
+        if not values:
             continue
-        record = {name: values[i] if i < len(values) else None for i, name in sheet.mapping.items()}
-        sheet.rows.append((line, record, values))
+        if all(isinstance(v, str) for v in values):
+            if not "".join(values).strip():
+                continue
+        elif not any(v is not None and str(v).strip() for v in values):
+            continue
+        sheet.rows.append((line, values))
     return sheet

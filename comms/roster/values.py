@@ -90,10 +90,61 @@ def parse_bool(raw: object) -> bool:
     raise ValueError(f"not yes/no: {raw!r}")
 
 
+_NANP_CHARS = re.compile(r"^\+?[0-9 ().\-]{10,20}$")
+_NANP_TYPES = (
+    "fixed_line",
+    "mobile",
+    "toll_free",
+    "premium_rate",
+    "shared_cost",
+    "personal_number",
+    "voip",
+    "pager",
+    "uan",
+    "voicemail",
+)
+
+
+@lru_cache(maxsize=64)
+def _nanp_patterns(region: str) -> tuple[re.Pattern[str], ...]:
+    """The number-type patterns of a North American region, straight from phonenumbers'
+    metadata. Matching them is what `is_valid_number` does, minus its general overhead."""
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if meta is None or meta.country_code != 1:
+        return ()
+    out = []
+    for name in _NANP_TYPES:
+        desc = getattr(meta, name, None)
+        pattern = getattr(desc, "national_number_pattern", None)
+        if pattern:
+            out.append(re.compile(pattern))
+    return tuple(out)
+
+
+def _fast_nanp(text: str, region: str) -> str | None:
+    """E.164 for a plain North American number valid in `region`, else None (slow path)."""
+    patterns = _nanp_patterns(region)
+    if not patterns or not _NANP_CHARS.match(text):
+        return None
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if text.startswith("+") or len(digits) == 11:
+        if len(digits) != 11 or digits[0] != "1":
+            return None
+        digits = digits[1:]
+    if len(digits) != 10:
+        return None
+    if any(p.fullmatch(digits) for p in patterns):
+        return "+1" + digits
+    return None
+
+
 @lru_cache(maxsize=65536)
 def parse_phone(raw: str, region: str) -> str:
     """Normalize to E.164; raise ValueError when the number is not valid."""
     text = raw.strip()
+    fast = _fast_nanp(text, region)
+    if fast is not None:
+        return fast
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
