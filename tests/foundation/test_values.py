@@ -136,3 +136,25 @@ def test_headers_ignore_case_spaces_punctuation() -> None:
         3: "policy_number",
     }
     assert unknown == ["Notes"]
+
+
+def test_fast_phone_path_agrees_with_phonenumbers() -> None:
+    import random
+
+    import phonenumbers
+
+    from comms.roster.values import _fast_nanp
+
+    rnd = random.Random(5)
+    checked = 0
+    for _ in range(20_000):
+        d = f"{rnd.randrange(100, 1000)}{rnd.randrange(0, 1000):03d}{rnd.randrange(0, 10000):04d}"
+        text = rnd.choice([d, f"({d[:3]}) {d[3:6]}-{d[6:]}", f"+1 {d}", f"1-{d[:3]}-{d[3:6]}-{d[6:]}"])
+        fast = _fast_nanp(text, "US")
+        number = phonenumbers.parse(text, "US")
+        slow_valid = phonenumbers.is_valid_number(number)
+        if fast is not None:
+            checked += 1
+            assert slow_valid, text
+            assert fast == phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    assert checked > 1000
