@@ -149,7 +149,9 @@ def test_fast_phone_path_agrees_with_phonenumbers() -> None:
     checked = 0
     for _ in range(20_000):
         d = f"{rnd.randrange(100, 1000)}{rnd.randrange(0, 1000):03d}{rnd.randrange(0, 10000):04d}"
-        text = rnd.choice([d, f"({d[:3]}) {d[3:6]}-{d[6:]}", f"+1 {d}", f"1-{d[:3]}-{d[3:6]}-{d[6:]}"])
+        text = rnd.choice(
+            [d, f"({d[:3]}) {d[3:6]}-{d[6:]}", f"+1 {d}", f"1-{d[:3]}-{d[3:6]}-{d[6:]}"]
+        )
         fast = _fast_nanp(text, "US")
         number = phonenumbers.parse(text, "US")
         slow_valid = phonenumbers.is_valid_number(number)
