@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from comms.models import RequirementProfile
+from comms.models import RequirementProfile, audit
 from comms.roster.reader import RawSheet, read_sheet
 from comms.roster.rows import RosterRow, RowParser, RowProblem
 from comms.roster.writer import write_rows
@@ -139,4 +139,20 @@ def import_roster(
         result.rejected_file = _write_rejected(sheet, problems)
     result.imported_rows = len(rows)
     write_rows(session, rows, profile_ids, now=now, source=path.name, result=result)
+    audit(
+        session,
+        action="roster.import",
+        entity="roster",
+        at=now,
+        data={
+            "file": str(path),
+            "rows": result.rows,
+            "imported": result.imported_rows,
+            "rejected": result.rejected_rows,
+            "vendors_created": result.vendors_created,
+            "vendors_updated": result.vendors_updated,
+            "policies_created": result.policies_created,
+            "policies_updated": result.policies_updated,
+        },
+    )
     return result
