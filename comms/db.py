@@ -33,8 +33,13 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
-    """Create an engine for `url`. SQLite files get their folder created."""
+def make_engine(
+    url: str, *, echo: bool = False, pooled: bool = False, immediate: bool = True
+) -> Engine:
+    """Create an engine for `url`. SQLite files get their folder created. `pooled` keeps
+    SQLite connections open in a pool (long-running servers) instead of one per session;
+    `immediate=False` leaves SQLite transactions deferred (an engine used only to read, so
+    readers do not queue on the write lock)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
@@ -44,10 +49,11 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             url,
             echo=echo,
             connect_args={"check_same_thread": False, "timeout": 30},
-            poolclass=NullPool if database and database != ":memory:" else None,
+            poolclass=NullPool if database and database != ":memory:" and not pooled else None,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
+        if immediate:
+            event.listen(engine, "begin", _sqlite_begin)
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")

@@ -1,7 +1,323 @@
-"""CLI commands of this package (filled in by its issue)."""
+"""`comms tick|scheduler|worker|simulate`, `comms campaign …`, `comms cases …`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from datetime import datetime
 
 import typer
+from sqlmodel import Session, col, select
+
+from comms.cli.context import console, engine, fail, now_option, settings, setup_logging
+from comms.db import session_scope
+from comms.models import Case, CaseEvent, Vendor
+from comms.redact import redact
+from comms.timeutil import parse_date, utcnow
+from workflows.calendar import local_moment
+
+cases_app = typer.Typer(help="Escalation cases: list, show, pause, resume.", no_args_is_help=True)
+campaign_app = typer.Typer(help="Outreach campaigns to a segment of vendors.", no_args_is_help=True)
+
+
+def run_tick(now: datetime, *, drain: bool = True) -> dict[str, int]:
+    """One scheduler pass; with the in-process broker, deliver what it planned."""
+    from workflows import broker as broker_mod
+    from workflows.actors import enqueue_delivery
+    from workflows.scheduler import tick
+
+    cfg = settings()
+    broker_mod.setup_broker(cfg)
+    stub = broker_mod.is_stub()
+    result = tick(engine(), now=now, settings=cfg, enqueue=lambda i: enqueue_delivery(i, now=now))
+    if drain and stub:
+        broker_mod.drain()
+    return {
+        "opened": result.opened,
+        "advanced": result.advanced,
+        "deliveries": len(result.deliveries),
+        "swept": len(result.swept),
+    }
+
+
+def tick_cmd(
+    now: str | None = typer.Option(None, "--now", help="ISO time (default: now)."),
+) -> None:
+    """Run one scheduler pass: open cases, advance due ones, enqueue and deliver."""
+    setup_logging(settings().log_level)
+    out = run_tick(now_option(now))
+    console.print(
+        f"opened {out['opened']}, advanced {out['advanced']}, "
+        f"queued {out['deliveries']} deliveries, re-enqueued {out['swept']}"
+    )
+
+
+def scheduler_cmd(
+    interval: float = typer.Option(30.0, help="Seconds between passes."),
+    once: bool = typer.Option(False, help="Run one pass and exit."),
+) -> None:
+    """Run scheduler passes in a loop (several may run at once on PostgreSQL)."""
+    setup_logging(settings().log_level)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    while not stop.is_set():
+        try:
+            run_tick(utcnow())
+        except KeyboardInterrupt:
+            break
+        except Exception:  # a failed pass (database restart, deadlock) is retried next time
+            logging.getLogger(__name__).exception("scheduler pass failed")
+        if once:
+            break
+        stop.wait(interval)
+
+
+def worker_cmd(threads: int = typer.Option(4, help="Worker threads.")) -> None:
+    """Run dramatiq workers on the configured broker until SIGTERM/SIGINT."""
+    from dramatiq import Worker
+
+    from workflows import broker as broker_mod
+    from workflows.actors import deliver  # noqa: F401  (declares the actor)
+
+    cfg = settings()
+    setup_logging(cfg.log_level)
+    if not cfg.broker_url:
+        raise fail(
+            "comms worker needs COMMS_BROKER_URL (the in-process broker runs in `comms run`)"
+        )
+    broker = broker_mod.setup_broker(cfg)
+    worker = Worker(broker, worker_threads=threads)
+    worker.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        while not stop.is_set():
+            stop.wait(0.5)
+    finally:
+        worker.stop()
+        from comms.dispatch import shutdown
+
+        shutdown()
+
+
+def simulate_cmd(
+    start: str | None = typer.Option(None, "--from", help="Start date or datetime (default: now)."),
+    days: int = typer.Option(90, min=1, max=730),
+    vendor: str | None = typer.Option(None, "--vendor", help="Only this vendor (exact name)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Dry-run timeline of what would be sent, to whom and when. Sends and writes nothing."""
+    from workflows.simulate import simulate
+
+    cfg = settings()
+    if start and len(start) == 10:
+        try:
+            begin = local_moment(parse_date(start), datetime.min.time(), cfg)
+        except ValueError as exc:
+            raise fail(f"--from: {exc}") from None
+    else:
+        begin = now_option(start)
+    try:
+        plan = simulate(engine(), start=begin, days=days, settings=cfg, vendor_name=vendor)
+    except LookupError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        print(json.dumps([p.as_dict() for p in plan], indent=2))
+        return
+    for p in plan:
+        local = p.at.astimezone(cfg.zone)
+        deferred = ""
+        if p.planned_for and p.planned_for != p.at:
+            deferred = f"  (deferred from {p.planned_for.astimezone(cfg.zone):%a %Y-%m-%d %H:%M})"
+        console.print(
+            f"{local:%a %Y-%m-%d %H:%M %Z}  {p.vendor}  case {p.case} {p.workflow}/{p.step}  "
+            f"{p.channel} → {p.recipient_kind} {redact(p.to)}  [{p.template}]{deferred}",
+            highlight=False,
+            markup=False,
+        )
+    console.print(f"{len(plan)} planned messages over {days} days; nothing was sent.")
+
+
+# --- cases ----------------------------------------------------------------------------------
+
+
+@cases_app.command("list")
+def cases_list(
+    state: str | None = typer.Option(None, help="active, waiting, paused, resolved, exhausted"),
+    vendor: str | None = typer.Option(None),
+) -> None:
+    with Session(engine()) as s:
+        q = select(Case, Vendor).join(Vendor, col(Vendor.id) == col(Case.vendor_id))
+        if state:
+            q = q.where(Case.state == state)
+        if vendor:
+            q = q.where(col(Vendor.name).ilike(vendor))
+        for case, v in s.exec(q.order_by(col(Case.id))).all():
+            console.print(
+                f"{case.id}\t{v.name}\t{case.workflow}\t{case.state}\tstep {case.step_index}\t"
+                f"next {case.next_action_at.isoformat() if case.next_action_at else '-'}",
+                markup=False,
+                highlight=False,
+            )
+
+
+@cases_app.command("show")
+def cases_show(case_id: int) -> None:
+    with Session(engine()) as s:
+        case = s.get(Case, case_id)
+        if case is None:
+            raise fail(f"no case {case_id}")
+        console.print(
+            f"case {case.id} {case.workflow} {case.state} step {case.step_index}", markup=False
+        )
+        events = s.exec(
+            select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(col(CaseEvent.id))
+        ).all()
+        for e in events:
+            console.print(
+                f"  {e.at.isoformat()} {e.kind} {e.step or ''} {redact(e.reason)}",
+                markup=False,
+                highlight=False,
+            )
+
+
+def _staff_action(case_id: int, action: str, now: datetime, by: str) -> None:
+    from workflows.lifecycle import CaseError, pause_case, resume_case
+
+    with session_scope(engine()) as s:
+        case = s.get(Case, case_id)
+        if case is None:
+            raise fail(f"no case {case_id}")
+        try:
+            (pause_case if action == "pause" else resume_case)(s, case, now=now, by=by)
+        except CaseError as exc:
+            raise fail(str(exc)) from None
+    console.print(f"case {case_id}: {action}d")
+
+
+@cases_app.command("pause")
+def cases_pause(
+    case_id: int,
+    now: str | None = typer.Option(None, "--now"),
+    by: str = typer.Option("staff", "--by"),
+) -> None:
+    _staff_action(case_id, "pause", now_option(now), by)
+
+
+@cases_app.command("resume")
+def cases_resume(
+    case_id: int,
+    now: str | None = typer.Option(None, "--now"),
+    by: str = typer.Option("staff", "--by"),
+) -> None:
+    _staff_action(case_id, "resume", now_option(now), by)
+
+
+# --- campaigns ------------------------------------------------------------------------------
+
+
+@campaign_app.command("start")
+def campaign_start(
+    template: str = typer.Option(..., help="Template name (templates/email/<name>.txt …)."),
+    status: str | None = typer.Option(None, help="Segment: verdict status."),
+    profile: str | None = typer.Option(None, help="Segment: requirement profile name."),
+    expiring_within: int | None = typer.Option(None, help="Segment: expiring within N days."),
+    channel: str = typer.Option("email", help="email, sms, call, call_task"),
+    to: str = typer.Option("vendor", help="Comma-separated: vendor, agent, client."),
+    name: str | None = typer.Option(None),
+    every: int | None = typer.Option(None, help="Repeat every N days (default: one-off)."),
+    limit: int | None = typer.Option(None, help="At most N vendors per run."),
+    preview: bool = typer.Option(False, help="Show who would be contacted; write nothing."),
+    now: str | None = typer.Option(None, "--now"),
+) -> None:
+    """Start an outreach campaign, e.g. --status non_compliant --template deficiency_notice."""
+    from workflows.campaigns import run_campaign, segment_vendors
+    from workflows.models import Campaign
+
+    cfg = settings()
+    when = now_option(now)
+    segment = {
+        k: v
+        for k, v in {
+            "status": status,
+            "profile": profile,
+            "expiring_within": expiring_within,
+        }.items()
+        if v is not None
+    }
+    if not segment:
+        raise fail("give a segment: --status, --profile or --expiring-within")
+    if channel not in ("email", "sms", "call", "call_task"):
+        raise fail(f"--channel: unknown channel {channel!r}")
+    kinds = [k.strip() for k in to.split(",") if k.strip()]
+    if not kinds or any(k not in ("vendor", "agent", "client") for k in kinds):
+        raise fail(f"--to: expected vendor, agent and/or client, got {to!r}")
+    try:
+        if preview:
+            with Session(engine()) as s:
+                found = segment_vendors(s, segment, now=when, settings=cfg)
+            for v, verdict in found[:limit] if limit else found:
+                console.print(f"{v.name}\t{verdict.status.value}", markup=False)
+            console.print(f"{len(found)} vendors in the segment; nothing was written.")
+            return
+        with session_scope(engine()) as s:
+            campaign = Campaign(
+                name=name or f"{template} to {', '.join(f'{k}={v}' for k, v in segment.items())}",
+                channel=channel,
+                template=template,
+                recipients=kinds,
+                segment=segment,
+                every_days=every,
+                max_per_run=limit,
+                created_at=when,
+            )
+            s.add(campaign)
+            s.flush()
+            opened = run_campaign(s, campaign, now=when, settings=cfg)
+            cid = campaign.id
+    except LookupError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"campaign {cid}: {len(opened)} cases opened; `comms tick` sends them")
+
+
+@campaign_app.command("list")
+def campaign_list() -> None:
+    from workflows.models import Campaign
+
+    with Session(engine()) as s:
+        for c in s.exec(select(Campaign).order_by(col(Campaign.id))).all():
+            console.print(
+                f"{c.id}\t{c.name}\t{c.state}\truns {c.runs}\t{c.segment}",
+                markup=False,
+                highlight=False,
+            )
+
+
+@campaign_app.command("stop")
+def campaign_stop(
+    campaign_id: int,
+    now: str | None = typer.Option(None, "--now"),
+    by: str = typer.Option("staff", "--by"),
+) -> None:
+    from workflows.campaigns import stop_campaign
+    from workflows.models import Campaign
+
+    with session_scope(engine()) as s:
+        c = s.get(Campaign, campaign_id)
+        if c is None:
+            raise fail(f"no campaign {campaign_id}")
+        closed = stop_campaign(s, c, now=now_option(now), by=by)
+    console.print(f"campaign {campaign_id} stopped; {closed} open cases resolved")
 
 
 def register(app: typer.Typer) -> None:
     """Add this package's commands to the `comms` app."""
+    app.command("tick")(tick_cmd)
+    app.command("scheduler")(scheduler_cmd)
+    app.command("worker")(worker_cmd)
+    app.command("simulate")(simulate_cmd)
+    app.add_typer(cases_app, name="cases")
+    app.add_typer(campaign_app, name="campaign")

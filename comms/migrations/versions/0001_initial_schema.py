@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 18:09:57.364212
+Create Date: 2026-11-28 19:53:03.853615
 """
 
 from collections.abc import Sequence
@@ -49,6 +49,26 @@ def upgrade() -> None:
     sa.Column('data', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
+    op.create_table('campaign',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('channel', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('template', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('recipients', sa.JSON(), nullable=False),
+    sa.Column('segment', sa.JSON(), nullable=False),
+    sa.Column('every_days', sa.Integer(), nullable=True),
+    sa.Column('max_per_run', sa.Integer(), nullable=True),
+    sa.Column('stop_when_compliant', sa.Boolean(), nullable=False),
+    sa.Column('state', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('runs', sa.Integer(), nullable=False),
+    sa.Column('created_at', comms.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_run_at', comms.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('next_run_at', comms.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('campaign', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_campaign_state'), ['state'], unique=False)
+
     op.create_table('requirement_profile',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -62,6 +82,16 @@ def upgrade() -> None:
     with op.batch_alter_table('requirement_profile', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_requirement_profile_name'), ['name'], unique=True)
 
+    op.create_table('sms_opt_out',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('phone', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('keyword', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('opted_out_at', comms.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('opted_in_at', comms.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('phone')
+    )
     op.create_table('suppression',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('channel', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -73,6 +103,18 @@ def upgrade() -> None:
     sa.Column('cleared_by', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('channel', 'address', name='uq_suppression_address')
+    )
+    op.create_table('webhook_event',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('sid', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('payload', sa.JSON(), nullable=False),
+    sa.Column('received_at', comms.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('processed_at', comms.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('error', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('sid', 'status', name='uq_webhook_event_sid_status')
     )
     op.create_table('vendor',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -153,6 +195,26 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_certificate_inbound_message_id'), ['inbound_message_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_certificate_status'), ['status'], unique=False)
         batch_op.create_index(batch_op.f('ix_certificate_vendor_id'), ['vendor_id'], unique=False)
+
+    op.create_table('inbound_telephony',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('sid', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('from_number', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('to_number', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('body', sa.Text(), nullable=True),
+    sa.Column('vendor_id', sa.Integer(), nullable=True),
+    sa.Column('agent_id', sa.Integer(), nullable=True),
+    sa.Column('action', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('payload', sa.JSON(), nullable=False),
+    sa.Column('received_at', comms.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['agent_id'], ['agent.id'], ),
+    sa.ForeignKeyConstraint(['vendor_id'], ['vendor.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('inbound_telephony', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_inbound_telephony_sid'), ['sid'], unique=False)
+        batch_op.create_index(batch_op.f('ix_inbound_telephony_vendor_id'), ['vendor_id'], unique=False)
 
     op.create_table('case_event',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -237,11 +299,53 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_policy_expiration_date'), ['expiration_date'], unique=False)
         batch_op.create_index('ix_policy_vendor_coverage', ['vendor_id', 'coverage'], unique=False)
 
+    op.create_table('call_task',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('case_id', sa.Integer(), nullable=True),
+    sa.Column('vendor_id', sa.Integer(), nullable=True),
+    sa.Column('delivery_id', sa.Integer(), nullable=True),
+    sa.Column('target_kind', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('target_name', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('phone', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('script', sa.Text(), nullable=False),
+    sa.Column('priority', sa.Integer(), nullable=False),
+    sa.Column('due_at', comms.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('claimed_by', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('claimed_at', comms.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('completed_at', comms.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('outcome', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('outcome_data', sa.JSON(), nullable=False),
+    sa.Column('recording_url', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('created_at', comms.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', comms.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['case_id'], ['case.id'], ),
+    sa.ForeignKeyConstraint(['delivery_id'], ['delivery.id'], ),
+    sa.ForeignKeyConstraint(['vendor_id'], ['vendor.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('delivery_id')
+    )
+    with op.batch_alter_table('call_task', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_call_task_case_id'), ['case_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_call_task_due_at'), ['due_at'], unique=False)
+        batch_op.create_index('ix_call_task_queue', ['status', 'priority', 'due_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_call_task_status'), ['status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_call_task_vendor_id'), ['vendor_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('call_task', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_call_task_vendor_id'))
+        batch_op.drop_index(batch_op.f('ix_call_task_status'))
+        batch_op.drop_index('ix_call_task_queue')
+        batch_op.drop_index(batch_op.f('ix_call_task_due_at'))
+        batch_op.drop_index(batch_op.f('ix_call_task_case_id'))
+
+    op.drop_table('call_task')
     with op.batch_alter_table('policy', schema=None) as batch_op:
         batch_op.drop_index('ix_policy_vendor_coverage')
         batch_op.drop_index(batch_op.f('ix_policy_expiration_date'))
@@ -261,6 +365,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_case_event_case_id'))
 
     op.drop_table('case_event')
+    with op.batch_alter_table('inbound_telephony', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_inbound_telephony_vendor_id'))
+        batch_op.drop_index(batch_op.f('ix_inbound_telephony_sid'))
+
+    op.drop_table('inbound_telephony')
     with op.batch_alter_table('certificate', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_certificate_vendor_id'))
         batch_op.drop_index(batch_op.f('ix_certificate_status'))
@@ -283,11 +392,17 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_vendor_agent_id'))
 
     op.drop_table('vendor')
+    op.drop_table('webhook_event')
     op.drop_table('suppression')
+    op.drop_table('sms_opt_out')
     with op.batch_alter_table('requirement_profile', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_requirement_profile_name'))
 
     op.drop_table('requirement_profile')
+    with op.batch_alter_table('campaign', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_campaign_state'))
+
+    op.drop_table('campaign')
     op.drop_table('audit_log')
     with op.batch_alter_table('agent', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_agent_phone'))

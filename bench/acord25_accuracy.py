@@ -1,0 +1,164 @@
+"""ACORD 25 extraction accuracy and speed, per path, on a generated corpus + the real samples.
+
+Usage: .venv/bin/python bench/acord25_accuracy.py [--n 34] [--seed 25]
+Writes bench/results/acord25_accuracy.json. Baselines are run side by side in the same
+process: a bare pdfplumber open + extract_words (text), pypdf get_fields (fillable) and a bare
+`tesseract` TSV run on the same image (scans).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from acord25_corpus import generate
+
+from inbound.acord25 import extract_in_process
+from inbound.acord25.grading import grade
+
+SAMPLES = Path("/work/shared/samples/acord25")
+REAL = (
+    "acord_25_2016_03_sample.pdf",
+    "acord_25_2010_05_2014_01_sample.pdf",
+    "acord_25_2016_03_screenshot.png",
+)
+OUT = Path(__file__).resolve().parent / "results" / "acord25_accuracy.json"
+
+
+def baseline(kind: str, data: bytes) -> float:
+    t = time.perf_counter()
+    if kind == "fillable":
+        from pypdf import PdfReader
+
+        PdfReader(io.BytesIO(data)).get_fields()
+    elif data.startswith(b"%PDF") and kind != "scan":
+        import pdfplumber
+
+        with pdfplumber.open(io.BytesIO(data)) as pdf:
+            pdf.pages[0].extract_words()
+    else:
+        from PIL import Image
+
+        if data.startswith(b"%PDF"):
+            import pypdfium2 as pdfium
+
+            img = pdfium.PdfDocument(data)[0].render(scale=300 / 72).to_pil()
+        else:
+            img = Image.open(io.BytesIO(data))
+        with tempfile.NamedTemporaryFile(suffix=".png") as f:
+            img.save(f.name)
+            t = time.perf_counter()
+            subprocess.run(
+                ["tesseract", f.name, "stdout", "--psm", "11", "tsv"],
+                capture_output=True,
+                check=False,
+                env=dict(os.environ, OMP_THREAD_LIMIT="1"),
+            )
+    return time.perf_counter() - t
+
+
+def run_one(
+    kind: str,
+    name: str,
+    data: bytes,
+    expected: dict[str, Any],
+    base_every: int,
+    i: int,
+    base_kind: str | None = None,
+) -> dict[str, Any]:
+    t = time.perf_counter()
+    r = extract_in_process(data, name)
+    dt = time.perf_counter() - t
+    right, total, wrong = grade(expected, r.data)
+    row: dict[str, Any] = {
+        "kind": kind,
+        "name": name,
+        "right": right,
+        "total": total,
+        "wrong": wrong,
+        "seconds": round(dt, 4),
+    }
+    if i % base_every == 0:
+        row["baseline_seconds"] = round(baseline(base_kind or kind, data), 4)
+    return row
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    right = sum(r["right"] for r in rows)
+    total = sum(r["total"] for r in rows)
+    p50 = statistics.median(r["seconds"] for r in rows)
+    bases = [r["baseline_seconds"] for r in rows if "baseline_seconds" in r]
+    b50 = statistics.median(bases) if bases else None
+    return {
+        "n": len(rows),
+        "fields_right": right,
+        "fields_graded": total,
+        "accuracy": round(right / total, 4) if total else None,
+        "p50_seconds": round(p50, 4),
+        "baseline_p50_seconds": round(b50, 4) if b50 else None,
+        "ratio_vs_baseline": round(p50 / b50, 2) if b50 else None,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=34, help="certificates per kind (3 kinds)")
+    ap.add_argument("--seed", type=int, default=25)
+    args = ap.parse_args(argv)
+    rows: list[dict[str, Any]] = []
+    for i, s in enumerate(generate(args.n, seed=args.seed)):
+        rows.append(
+            run_one(s.kind, s.name, s.data, s.expected, 1 if s.kind != "scan" else 3, i // 3)
+        )
+    for fname in REAL:
+        data = (SAMPLES / fname).read_bytes()
+        expected = json.loads((SAMPLES / (fname.rsplit(".", 1)[0] + ".expected.json")).read_text())
+        kind = "scan" if "2014_01" in fname or fname.endswith(".png") else "flat"
+        rows.append(run_one("real:" + fname, fname, data, expected, 1, 0, kind))
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(r["kind"], []).append(r)
+    summary = {k: summarize(v) for k, v in groups.items()}
+    print(f"{'path':48} {'n':>4} {'accuracy':>9} {'p50 s':>8} {'base p50':>9} {'ratio':>6}")
+    for k, v in summary.items():
+        acc = f"{100 * v['accuracy']:.2f}%" if v["accuracy"] is not None else "-"
+        base = f"{v['baseline_p50_seconds']:.3f}" if v["baseline_p50_seconds"] else "-"
+        ratio = f"{v['ratio_vs_baseline']:.1f}x" if v["ratio_vs_baseline"] else "-"
+        print(f"{k:48} {v['n']:>4} {acc:>9} {v['p50_seconds']:>8.3f} {base:>9} {ratio:>6}")
+    for r in rows:
+        if r["kind"].startswith("real:"):
+            print(f"{r['name']}: {r['right']}/{r['total']} right; mismatched: {r['wrong']}")
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(
+        json.dumps(
+            {
+                "n_per_kind": args.n,
+                "seed": args.seed,
+                "summary": summary,
+                "real_samples": [r for r in rows if r["kind"].startswith("real:")],
+                "generated_failures": [
+                    {k: r[k] for k in ("name", "wrong")}
+                    for r in rows
+                    if r["wrong"] and not r["kind"].startswith("real:")
+                ],
+            },
+            indent=1,
+        )
+    )
+    print(f"wrote {OUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

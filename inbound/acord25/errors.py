@@ -1,0 +1,28 @@
+"""The one error type of the package."""
+
+from __future__ import annotations
+
+ERROR_CODES = frozenset(
+    {
+        "encrypted",
+        "corrupt",
+        "empty",
+        "too_many_pages",
+        "bomb",
+        "too_large",
+        "timeout",
+        "memory",
+        "unsupported",
+    }
+)
+
+
+class ExtractionError(Exception):
+    """Bad input or an exhausted resource limit; `code` is one of ERROR_CODES."""
+
+    def __init__(self, reason: str, code: str) -> None:
+        if code not in ERROR_CODES:
+            code = "corrupt"
+        super().__init__(f"{code}: {reason}")
+        self.reason = reason
+        self.code = code

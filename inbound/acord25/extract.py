@@ -1,0 +1,178 @@
+"""In-process extraction: pick the certificate page, then AcroForm -> text layer -> OCR."""
+
+from __future__ import annotations
+
+import io
+import logging
+from typing import Any
+
+from .acroform import field_values, read_acroform
+from .detect import acord_score, form_numbers, open_image, open_pdf, sniff
+from .errors import ExtractionError
+from .layout import Word, line_text
+from .reader import Collector, read_page
+from .schema import Extraction, empty_data
+from .textlayer import has_values, page_words
+
+log = logging.getLogger(__name__)
+OCR_DPI = 300
+MAX_OCR_PAGES = 3
+IS_ACORD = 0.5
+
+
+def extract_in_process(data: bytes, filename: str | None = None) -> Extraction:
+    """Extract an ACORD 25 from PDF or image bytes in this process (no resource limits)."""
+    kind = sniff(data)
+    if kind == "image":
+        return _from_image(data)
+    return _from_pdf(data)
+
+
+def _finish(
+    col: Collector,
+    source: str,
+    score: float,
+    warnings: list[str],
+    endorsements: list[dict[str, Any]],
+    page: int | None,
+    overrides: dict[str, str] | None = None,
+) -> Extraction:
+    data = col.data
+    warnings = warnings + list(data.pop("_warnings", []))
+    sources = dict.fromkeys(col.conf, source)
+    sources.update(overrides or {})
+    result = Extraction(
+        is_acord25=True,
+        data=data,
+        confidence=dict(col.conf),
+        sources=sources,
+        warnings=warnings,
+        endorsements=endorsements,
+        page=page,
+    )
+    if not data.get("policies"):
+        warnings.append("no policy rows were read from the coverages table")
+    doubtful = result.doubtful_fields()
+    if doubtful:
+        warnings.append(f"{len(doubtful)} field(s) read with low confidence")
+    result.confidence["is_acord25"] = round(score, 3)
+    log.info(
+        "acord25 extraction: path=%s fields=%d doubtful=%d", source, len(col.conf), len(doubtful)
+    )
+    return result
+
+
+def _not_acord(score: float, warnings: list[str], endorsements: list[dict[str, Any]]) -> Extraction:
+    warnings.append("the document does not look like an ACORD 25 certificate")
+    return Extraction(
+        is_acord25=False,
+        data=empty_data(),
+        confidence={"is_acord25": round(min(score, 0.3), 3)},
+        warnings=warnings,
+        endorsements=endorsements,
+    )
+
+
+def _from_image(data: bytes) -> Extraction:
+    from .ocr import OcrUnavailable, ocr_page
+
+    img = open_image(data)
+    if getattr(img, "n_frames", 1) > 1:
+        img.seek(0)
+    try:
+        ocr = ocr_page(img)
+    except OcrUnavailable as exc:
+        raise ExtractionError(str(exc), "unsupported") from exc
+    return _read_ocr(ocr, [], [], 0)
+
+
+def _read_ocr(
+    ocr: Any, warnings: list[str], endorsements: list[dict[str, Any]], page: int
+) -> Extraction:
+    text = " ".join(w.text for w in ocr.words)
+    score = acord_score(text)
+    if score < IS_ACORD:
+        return _not_acord(score, warnings, endorsements)
+    col = read_page(ocr.words, 0.9, ocr.ink, ocr.rescan)
+    return _finish(col, "ocr", score, warnings, endorsements, page)
+
+
+def _from_pdf(data: bytes) -> Extraction:
+    import pdfplumber
+
+    reader = open_pdf(data)
+    warnings: list[str] = []
+    endorsements: list[dict[str, Any]] = []
+    pages: list[tuple[float, list[Word]]] = []
+    try:
+        with pdfplumber.open(io.BytesIO(data)) as pdf:
+            for i, pg in enumerate(pdf.pages):
+                words = page_words(pg)
+                text = " ".join(line_text([w]) for w in words)
+                score = acord_score(text)
+                pages.append((score, words))
+                nums = form_numbers(text)
+                if nums and score < IS_ACORD:
+                    endorsements.append({"page": i, "forms": nums})
+    except ExtractionError:
+        raise
+    except Exception as exc:
+        raise ExtractionError(f"PDF content unreadable: {type(exc).__name__}", "corrupt") from exc
+    best = max(range(len(pages)), key=lambda i: pages[i][0])
+    score, words = pages[best]
+    values = field_values(reader)
+    form = read_acroform(values) if values else None
+    if form is not None and score >= 0.3:
+        from_text: dict[str, str] = {}
+        if words:
+            text_col = read_page(words, 0.95)
+            for key in ("edition", "form"):
+                if key in text_col.conf:
+                    form.put(key, text_col.data[key], text_col.conf[key])
+                    from_text[key] = "text"
+        if "form" not in form.conf:
+            form.put("form", "ACORD 25", 0.9)
+        return _finish(form, "acroform", max(score, 0.9), warnings, endorsements, best, from_text)
+    if score >= IS_ACORD and has_values(words):
+        return _finish(read_page(words, 0.95), "text", score, warnings, endorsements, best)
+    return _ocr_pdf(data, pages, score, best, warnings, endorsements)
+
+
+def _ocr_pdf(
+    data: bytes,
+    pages: list[tuple[float, list[Word]]],
+    score: float,
+    best: int,
+    warnings: list[str],
+    endorsements: list[dict[str, Any]],
+) -> Extraction:
+    import pypdfium2 as pdfium
+
+    from .ocr import OcrUnavailable, ocr_page
+
+    if score >= IS_ACORD:
+        candidates = [best]
+    else:
+        candidates = [i for i, (_, w) in enumerate(pages) if len(w) < 40][:MAX_OCR_PAGES]
+    if not candidates:
+        return _not_acord(score, warnings, endorsements)
+    doc = pdfium.PdfDocument(data)
+    try:
+        best_result: Extraction | None = None
+        for i in candidates:
+            img = doc[i].render(scale=OCR_DPI / 72).to_pil()
+            try:
+                ocr = ocr_page(img)
+            except OcrUnavailable as exc:
+                raise ExtractionError(str(exc), "unsupported") from exc
+            result = _read_ocr(ocr, list(warnings), endorsements, i)
+            if result.is_acord25:
+                return result
+            nums = form_numbers(" ".join(w.text for w in ocr.words))
+            if nums:
+                endorsements.append({"page": i, "forms": nums})
+            best_result = best_result or result
+        assert best_result is not None
+        return best_result
+    finally:
+        doc.close()

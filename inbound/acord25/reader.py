@@ -1,0 +1,322 @@
+"""Positional reader, part 1: header, parties, insurers and remarks of an ACORD 25 page.
+
+Every region is located from printed labels found on the page, never from absolute
+coordinates, so different editions, scales and OCR offsets are tolerated.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .layout import PAGE_W, Box, Page, Word, compact, group_lines, line_text, within
+from .normalize import clean_text, parse_date, repair_digits
+from .schema import INSURER_LETTERS, empty_data
+from .table import find_remarks_label, read_policies
+
+InkProbe = Callable[[float, float, float, float], float]
+Rescan = Callable[[float, float, float, float, str, int], list[Word]]
+_STREET = re.compile(r"^(\d+[A-Za-z\-]*|P\.?O\.?|PO)$")
+_ADDR_START = re.compile(r"^(c/o|c/0|clo|c\.o\.|attn:?|p\.?\s?o\.?\s+box)\b", re.I)
+_EMAIL = re.compile(r"[\w.+\-]+@[\w\-]+(\.[\w\-]+)+")
+
+
+class Collector:
+    """Holds extracted values with their confidences under dotted paths."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = empty_data()
+        self.conf: dict[str, float] = {}
+
+    def put(self, path: str, value: Any, conf: float) -> None:
+        if value is None or value == "":
+            return
+        node: Any = self.data
+        parts = path.split(".")
+        for p in parts[:-1]:
+            m = re.fullmatch(r"(\w+)\[(\d+)\]", p)
+            if m:
+                lst = node.setdefault(m.group(1), [])
+                while len(lst) <= int(m.group(2)):
+                    lst.append({})
+                node = lst[int(m.group(2))]
+            else:
+                node = node.setdefault(p, {})
+        node[parts[-1]] = value
+        self.conf[path] = round(max(0.0, min(1.0, conf)), 3)
+
+
+def word_conf(words: Sequence[Word]) -> float:
+    return min((w.conf for w in words), default=0.0)
+
+
+def read_page(
+    words: Sequence[Word],
+    base_conf: float,
+    ink: InkProbe | None = None,
+    rescan: Rescan | None = None,
+) -> Collector:
+    page = Page(words)
+    out = Collector()
+    _header(page, out, base_conf, rescan)
+    _parties(page, out, base_conf)
+    _insurers(page, out, base_conf)
+    read_policies(page, out, base_conf, ink, rescan)
+    _remarks(page, out, base_conf)
+    return out
+
+
+def _header(page: Page, out: Collector, base: float, rescan: Rescan | None) -> None:
+    title = page.find("CERTIFICATE OF LIABILITY INSURANCE", top=0, bottom=120)
+    producer = page.find("PRODUCER", x1=60, upper=True, top=60, bottom=400)
+    limit_y = producer.top if producer else 150.0
+    for w in within(page.words, x0=PAGE_W * 0.68, bottom=limit_y):
+        iso = parse_date(w.text)
+        if iso and "MM" not in w.text.upper():
+            out.put("date", iso, base * w.conf)
+            break
+    label = page.find("DATE (MM/DD/YYYY)", x0=PAGE_W * 0.6, top=0, bottom=limit_y)
+    if label is None and title is not None:  # the date box sits right of the title
+        label = Box(PAGE_W * 0.85, title.top - 4, PAGE_W - 10, title.top + 2)
+    if "date" not in out.conf and rescan is not None and label:
+        for psm in (11, 6):
+            for w in rescan(
+                label.x0 - 15, label.bottom, PAGE_W - 4, label.bottom + 16, "0123456789/", psm
+            ):
+                iso = parse_date(w.text)
+                if iso and "date" not in out.conf:
+                    out.put("date", iso, base * w.conf * 0.9)
+            if "date" in out.conf:
+                break
+    for line in page.lines:
+        txt = line_text(line)
+        m = re.search(r"ACORD\s*25\s*\(\s*(\d{4})\s*/\s*(\d{2})\s*\)", repair_digits_in_parens(txt))
+        if m and line[0].cy > 600:
+            out.put("edition", f"{m.group(1)}/{m.group(2)}", base * word_conf(line))
+            out.put("form", "ACORD 25", base)
+            break
+    if "form" not in out.conf and title:
+        out.put("form", "ACORD 25", base * 0.9)
+    cert = page.find("CERTIFICATE NUMBER", x0=80, top=limit_y, bottom=500)
+    if cert:
+        rev = page.find("REVISION NUMBER", top=cert.top - 4, bottom=cert.bottom + 4)
+        right = rev.x0 - 2 if rev else PAGE_W
+        vals = [
+            w
+            for w in within(
+                page.words, x0=cert.x1 + 1, x1=right, top=cert.top - 4, bottom=cert.bottom + 4
+            )
+            if w.text not in {":", "#"}
+        ]
+        if vals:
+            out.put(
+                "certificate_number",
+                clean_text(" ".join(w.text for w in vals)),
+                base * word_conf(vals),
+            )
+    if "certificate_number" not in out.conf:
+        for line in page.lines:
+            m = re.search(r"CERT\s*(?:NO|#)\s*[:.]?\s*(\S+)", line_text(line), re.I)
+            if m and line[0].cy > 650:
+                out.put("certificate_number", m.group(1), base * word_conf(line) * 0.9)
+                break
+
+
+def repair_digits_in_parens(text: str) -> str:
+    return re.sub(r"\(([^)]{5,9})\)", lambda m: "(" + repair_digits(m.group(1)) + ")", text)
+
+
+def split_name_address(lines: list[list[Word]]) -> tuple[str | None, str | None, float]:
+    """First lines up to a street number (or c/o, PO Box) are the name; the rest the address."""
+    name_words: list[Word] = []
+    addr_lines: list[str] = []
+    in_addr = False
+    for line in lines:
+        if in_addr:
+            addr_lines.append(line_text(line))
+            continue
+        if name_words and _ADDR_START.match(line_text(line)):
+            in_addr = True
+            addr_lines.append(line_text(line))
+            continue
+        for i, w in enumerate(line):
+            if name_words and _STREET.match(w.text):
+                in_addr = True
+                addr_lines.append(line_text(line[i:]))
+                break
+            name_words.append(w)
+    name = clean_text(" ".join(w.text for w in name_words))
+    address = clean_text(", ".join(a for a in addr_lines if a.strip()))
+    return name, address, word_conf(name_words)
+
+
+def _parties(page: Page, out: Collector, base: float) -> None:
+    producer = page.find("PRODUCER", x1=60, upper=True, top=60, bottom=400)
+    contact = page.find("CONTACT", x0=PAGE_W * 0.35, top=60, bottom=400)
+    insured = None
+    if producer:
+        insured = page.find(
+            "INSURED", x1=90, upper=True, top=producer.bottom + 5, bottom=producer.top + 200
+        )
+    ins_b = page.find("INSURER B", x0=PAGE_W * 0.35, top=100, bottom=400, fuzzy=False)
+    if insured is None and producer and ins_b:  # the label sits level with INSURER B
+        insured = Box(producer.x0, ins_b.top - 3, producer.x1, ins_b.top + 3)
+    coverages = page.find("COVERAGES", x1=60, upper=True, top=150, bottom=500)
+    insurer_a = page.find("INSURER A", x0=PAGE_W * 0.35, top=100, bottom=400, fuzzy=False)
+    if contact is None and producer and insurer_a:  # CONTACT is level with PRODUCER
+        contact = Box(insurer_a.x0, producer.top - 2.5, insurer_a.x0 + 30, producer.top + 3)
+    right_edge = (contact.x0 if contact else insurer_a.x0 if insurer_a else PAGE_W * 0.5) - 3
+    if producer:
+        lower = insured.top - 1 if insured else producer.top + 60
+        lines = group_lines(
+            within(page.words, x1=right_edge, top=producer.bottom + 0.5, bottom=lower)
+        )
+        name, addr, conf = split_name_address(lines)
+        out.put("producer.name", name, base * conf)
+        out.put("producer.address", addr, base * conf * 0.95)
+    if insured:
+        lower = coverages.top - 2 if coverages else insured.top + 60
+        right = (insurer_a.x0 if insurer_a else right_edge) - 3
+        lines = group_lines(within(page.words, x1=right, top=insured.bottom + 0.5, bottom=lower))
+        name, addr, conf = split_name_address(lines)
+        out.put("insured.name", name, base * conf)
+        out.put("insured.address", addr, base * conf * 0.95)
+    if contact:
+        _contact(page, out, base, contact)
+
+
+_LABEL_WORDS = {"FAX", "PHONE", "E-MAIL", "ADDRESS:", "ADDRESS", "NAME:", "NAME", "CONTACT"}
+
+
+def _contact(page: Page, out: Collector, base: float, contact: Box) -> None:
+    region_x = contact.x0 + 36
+    phone = page.find(
+        "PHONE",
+        x0=contact.x0 - 10,
+        x1=contact.x0 + 20,
+        top=contact.top + 3,
+        bottom=contact.top + 40,
+    )
+    email = page.find(
+        "E-MAIL",
+        x0=contact.x0 - 10,
+        x1=contact.x0 + 20,
+        top=contact.top + 3,
+        bottom=contact.top + 50,
+    )
+    # printed layout: PHONE 12.4 pt and E-MAIL 24 pt below CONTACT
+    phone = phone or Box(contact.x0, contact.top + 12.4, contact.x1, contact.top + 17)
+    email = email or Box(contact.x0, contact.top + 24, contact.x1, contact.top + 29)
+    header = page.find(
+        "INSURER(S) AFFORDING", x0=contact.x0, top=contact.top + 10, bottom=contact.top + 80
+    )
+    fax = page.find("FAX", x0=contact.x0 + 80, top=contact.top, bottom=contact.top + 40)
+    name_bottom = phone.top - 1 if phone else contact.bottom + 4
+    vals = [
+        w
+        for w in within(page.words, x0=region_x, top=contact.top - 4, bottom=name_bottom)
+        if not (w.text.isupper() and compact(w.text) in _LABEL_WORDS)
+    ]
+    out.put(
+        "producer.contact_name", clean_text(" ".join(w.text for w in vals)), base * word_conf(vals)
+    )
+    if phone:
+        ph_bottom = email.top - 1 if email else phone.bottom + 8
+        right = fax.x0 - 2 if fax else PAGE_W
+        vals = within(page.words, x0=region_x, x1=right, top=phone.top - 2, bottom=ph_bottom)
+        digits = re.sub(r"\D", "", repair_digits(" ".join(w.text for w in vals)))
+        if len(digits) >= 7:
+            tel = f"({digits[:3]}) {digits[3:6]}-{digits[6:10]}" if len(digits) >= 10 else digits
+            out.put("producer.phone", tel, base * word_conf(vals))
+    if email:
+        em_bottom = header.top - 1 if header else email.bottom + 8
+        vals = within(page.words, x0=region_x, top=email.top - 3, bottom=em_bottom)
+        text = "".join(w.text for w in vals)
+        m = _EMAIL.search(text.replace(" ", ""))
+        if m:
+            out.put("producer.email", m.group(0), base * word_conf(vals))
+
+
+def _insurers(page: Page, out: Collector, base: float) -> None:
+    header = page.find("INSURER(S) AFFORDING", x0=PAGE_W * 0.35, top=80, bottom=400)
+    if not header:
+        first = page.find("INSURER A", x0=PAGE_W * 0.35, top=100, bottom=400, fuzzy=False)
+        if not first:
+            return
+        header = Box(first.x0 + 60, first.top - 12, first.x0 + 160, first.top - 6)
+    naic = page.find("NAIC", x0=header.x1, top=header.top - 4, bottom=header.bottom + 4)
+    rows: dict[str, Box] = {}
+    for letter in INSURER_LETTERS:
+        box = page.find(
+            f"INSURER {letter}",
+            x0=PAGE_W * 0.35,
+            top=header.bottom,
+            bottom=header.bottom + 110,
+            fuzzy=False,
+        )
+        if box:
+            rows[letter] = box
+    if len(rows) < 2:
+        return
+    _fill_missing_rows(rows)
+    label_right = max(b.x1 for b in rows.values()) + 1
+    naic_x = naic.x0 - 10 if naic else PAGE_W * 0.88
+    pitch = (rows["F"].cy - rows["A"].cy) / 5
+    cand = within(
+        page.words,
+        x0=label_right,
+        top=rows["A"].cy - pitch * 0.6,
+        bottom=rows["F"].cy + pitch * 0.6,
+    )
+    cand = [w for w in cand if w.text not in {":", "|"}]
+    for letter in rows:
+        mine = [
+            w for w in cand if min(rows.items(), key=lambda kv: abs(kv[1].cy - w.cy))[0] == letter
+        ]
+        name_words = [w for w in mine if w.x1 < naic_x + 4]
+        code_words = [w for w in mine if w.x1 >= naic_x + 4]
+        name = clean_text(" ".join(w.text for w in sorted(name_words, key=lambda w: w.x0)))
+        code = re.sub(r"\D", "", repair_digits("".join(w.text for w in code_words)))
+        prefix = f"insurers.{letter}"
+        out.put(f"{prefix}.name", name, base * word_conf(name_words))
+        out.put(f"{prefix}.naic", code or None, base * word_conf(code_words))
+
+
+def _fill_missing_rows(rows: dict[str, Box]) -> None:
+    idx = {letter: i for i, letter in enumerate(INSURER_LETTERS)}
+    known = sorted((idx[k], v) for k, v in rows.items())
+    (i0, b0), (i1, b1) = known[0], known[-1]
+    pitch = (b1.cy - b0.cy) / (i1 - i0) if i1 != i0 else 12.0
+    for letter in INSURER_LETTERS:
+        if letter not in rows:
+            cy = b0.cy + (idx[letter] - i0) * pitch
+            rows[letter] = Box(b0.x0, cy - 3, b0.x1, cy + 3)
+
+
+def _remarks(page: Page, out: Collector, base: float) -> None:
+    desc = find_remarks_label(page, 350)
+    holder = page.find("CERTIFICATE HOLDER", x1=60, upper=True, top=450)
+    if desc:
+        lower = holder.top - 2 if holder else desc.bottom + 80
+        words = within(page.words, top=desc.bottom + 1, bottom=lower)
+        lines = [ln for ln in group_lines(words, tol=4) if len(compact(line_text(ln))) > 1]
+        words = [w for ln in lines for w in ln]
+        text = clean_text(" ".join(line_text(li) for li in lines))
+        out.put("description_of_operations", text, base * word_conf(words))
+    if holder:
+        cancel = page.find(
+            "CANCELLATION", x0=PAGE_W * 0.35, top=holder.top - 6, bottom=holder.bottom + 6
+        )
+        right = cancel.x0 - 3 if cancel else PAGE_W * 0.48
+        foot = page.find("ACORD 25", x1=120, top=holder.bottom + 20)
+        copy = page.find("©", top=holder.bottom + 20)
+        lower = min([b.top for b in (foot, copy) if b] or [holder.top + 110]) - 2
+        lines = [
+            ln
+            for ln in group_lines(within(page.words, x1=right, top=holder.bottom + 1, bottom=lower))
+            if len(compact(line_text(ln))) > 1
+        ]
+        name, addr, conf = split_name_address(lines)
+        out.put("certificate_holder.name", name, base * conf)
+        out.put("certificate_holder.address", addr, base * conf * 0.95)

@@ -1,0 +1,47 @@
+"""Is the call center open? `call_center_hours` ("09:00-17:00") on business days, org zone."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+
+from comms.settings import Settings
+
+
+def parse_hours(value: str) -> tuple[time, time]:
+    try:
+        start, end = (time.fromisoformat(part.strip()) for part in value.split("-", 1))
+    except ValueError as exc:
+        raise ValueError(f"COMMS_CALL_CENTER_HOURS: expected HH:MM-HH:MM, got {value!r}") from exc
+    if start >= end:
+        raise ValueError(f"COMMS_CALL_CENTER_HOURS: start must be before end in {value!r}")
+    return start, end
+
+
+def call_center_open(at: datetime, settings: Settings) -> bool:
+    if not settings.call_center_number:
+        return False
+    from workflows.calendar import is_business_day
+
+    local = at.astimezone(settings.zone)
+    start, end = parse_hours(settings.call_center_hours)
+    return is_business_day(local.date(), settings) and start <= local.time() < end
+
+
+def next_opening(at: datetime, settings: Settings) -> datetime:
+    """`at` when the call center is open then, else the next time it opens (a call-back is
+    due when someone is there to make it)."""
+    from datetime import timedelta
+
+    from workflows.calendar import is_business_day
+
+    zone = settings.zone
+    start, end = parse_hours(settings.call_center_hours)
+    local = at.astimezone(zone)
+    if is_business_day(local.date(), settings) and start <= local.time() < end:
+        return at
+    day = local.date() if local.time() < start else local.date() + timedelta(days=1)
+    for _ in range(366):
+        if is_business_day(day, settings):
+            return datetime.combine(day, start, tzinfo=zone).astimezone(at.tzinfo)
+        day += timedelta(days=1)
+    raise ValueError("no business day within a year; check COMMS_BUSINESS_DAYS/_HOLIDAYS")

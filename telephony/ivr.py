@@ -1,0 +1,263 @@
+"""The inbound line vendors call: who is calling, their status, and what they can do.
+
+The caller ID is matched to a vendor (or an agent); otherwise the caller keys in the vendor
+ID. The status is spoken (compliant until DATE, what is missing, expired since DATE) and a menu
+offers: 1 resend the request to my agent, 2 text me how to send the certificate, 3 talk to a
+person, 4 leave a voicemail, 9 hear it again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlmodel import Session, select
+from twilio.twiml.voice_response import VoiceResponse
+
+from comms.context import template_context
+from comms.models import Vendor
+from comms.settings import Settings
+from telephony import actions, render
+from telephony.models import InboundMessage
+from telephony.phone import find_caller, normalize
+from telephony.reminder_call import Reply
+from telephony.status_cache import StatusCache, caller_by_phone, org_today
+from telephony.twiml import Voice, goodbye, menu, xml
+
+CODE_TRIES = 3
+BASE = "/twilio/voice/ivr"
+
+
+def _org(settings: Settings) -> dict[str, Any]:
+    return {
+        "organization": {
+            "name": settings.organization_name,
+            "support_email": settings.support_email,
+            "support_phone": settings.support_phone or None,
+        },
+        "vendor": None,
+    }
+
+
+def _status_menu(
+    session: Session,
+    vendor: Vendor,
+    response: VoiceResponse,
+    *,
+    now: datetime,
+    settings: Settings,
+    welcome: bool,
+) -> str:
+    context = template_context(session, vendor, now=now, settings=settings)
+    voice = Voice(render.twilio_language(vendor.language))
+    texts = []
+    if welcome:
+        texts.append(render.voice("ivr_welcome", context, vendor.language))
+    texts.append(render.voice("ivr_status", context, vendor.language))
+    texts.append(render.voice("ivr_menu", context, vendor.language))
+    menu(response, voice, action=f"{BASE}/menu?vendor={vendor.id}", texts=texts)
+    voice.say(response, render.voice("goodbye", context, vendor.language))
+    response.hangup()
+    return xml(response)
+
+
+def _ask_code(response: VoiceResponse, settings: Settings, attempt: int) -> str:
+    voice = Voice()
+    menu(
+        response,
+        voice,
+        action=f"{BASE}/code?attempt={attempt}",
+        num_digits=None,
+        finish_on_key="#",
+        timeout=10,
+        texts=[render.voice("ivr_ask_code", _org(settings))],
+    )
+    return xml(goodbye(response, voice, render.voice("goodbye", _org(settings))))
+
+
+class CallLogSink(Protocol):
+    def add(self, row: dict[str, Any]) -> None: ...
+
+
+def inbound(
+    session: Session,
+    params: dict[str, str],
+    *,
+    now: datetime,
+    settings: Settings,
+    cache: StatusCache | None = None,
+    calllog: CallLogSink | None = None,
+) -> str:
+    """POST /twilio/voice/inbound: one query finds the caller; the status TwiML comes from the
+    cache when the vendor's data has not changed since it was built."""
+    caller = params.get("From", "")
+    e164 = normalize(caller, settings.default_region)
+    row = caller_by_phone(session, e164, org_today(now, settings.zone)) if e164 else None
+    vendor_id = row.vendor_id if row is not None else None
+    agent_id = None
+    twiml = cache.get(row.vendor_id, row.key) if cache is not None and row is not None else None
+    if row is not None and twiml is None:
+        vendor = session.get(Vendor, row.vendor_id)
+        assert vendor is not None
+        twiml = _status_menu(
+            session, vendor, VoiceResponse(), now=now, settings=settings, welcome=True
+        )
+        if cache is not None:
+            cache.put(row.vendor_id, row.key, twiml)
+    if twiml is None:
+        _vendor, agent = find_caller(session, caller, settings.default_region)
+        agent_id = agent.id if agent is not None else None
+        twiml = _ask_code(VoiceResponse(), settings, 1)
+    entry: dict[str, Any] = {
+        "kind": "call",
+        "sid": params.get("CallSid", ""),
+        "from_number": e164 or caller,
+        "to_number": params.get("To", ""),
+        "body": None,
+        "vendor_id": vendor_id,
+        "agent_id": agent_id,
+        "action": "matched" if vendor_id or agent_id else "ask_code",
+        "payload": params,
+        "received_at": now,
+    }
+    if calllog is not None:
+        session.commit()  # end the read transaction before the log takes the write lock
+        calllog.add(entry)
+    else:
+        session.add(InboundMessage(**entry))
+        session.commit()
+    return twiml
+
+
+def code_entered(
+    session: Session, params: dict[str, str], attempt: int, *, now: datetime, settings: Settings
+) -> str:
+    digits = params.get("Digits", "").strip()
+    vendor = (
+        session.exec(
+            select(Vendor).where(Vendor.vendor_code == digits, Vendor.active == True)  # noqa: E712
+        ).first()
+        if digits
+        else None
+    )
+    if vendor is not None:
+        return _status_menu(
+            session, vendor, VoiceResponse(), now=now, settings=settings, welcome=True
+        )
+    response = VoiceResponse()
+    Voice().say(response, render.voice("ivr_unknown_code", _org(settings)))
+    if attempt >= CODE_TRIES:
+        return xml(goodbye(response, Voice(), render.voice("goodbye", _org(settings))))
+    return _ask_code(response, settings, attempt + 1)
+
+
+def choose(
+    session: Session, vendor_id: int, params: dict[str, str], *, now: datetime, settings: Settings
+) -> Reply:
+    vendor = session.get(Vendor, vendor_id)
+    if vendor is None:
+        return Reply(_ask_code(VoiceResponse(), settings, 1))
+    context = template_context(session, vendor, now=now, settings=settings)
+    voice = Voice(render.twilio_language(vendor.language))
+    say = lambda name: render.voice(name, context, vendor.language)  # noqa: E731
+    digits = params.get("Digits", "")
+    sid = params.get("CallSid", "")
+    caller = normalize(params.get("From"), settings.default_region)
+    response = VoiceResponse()
+    if digits == "1":
+        if vendor.agent_id is None:
+            actions.person_task(
+                session, vendor, phone=caller or vendor.phone, reason="ivr_no_agent", now=now
+            )
+            return Reply(xml(goodbye(response, voice, say("ivr_no_agent"), say("goodbye"))))
+        ids = actions.resend_to_agent(
+            session, vendor, key=f"ivr:{sid}:resend", now=now, settings=settings
+        )
+        return Reply(xml(goodbye(response, voice, say("ivr_resent"), say("goodbye"))), ids)
+    if digits == "2":
+        phone = caller or vendor.phone
+        ids = []
+        if phone:
+            one = actions.queue_sms(
+                session,
+                key=f"ivr:{sid}:howto",
+                template="how_to_send",
+                vendor=vendor,
+                phone=phone,
+                now=now,
+                case=actions.open_case(session, vendor),
+                settings=settings,
+            )
+            ids = [one] if one is not None else []
+        return Reply(xml(goodbye(response, voice, say("ivr_texted"), say("goodbye"))), ids)
+    if digits == "3":
+        if actions.can_dial(settings, now):
+            voice.say(response, say("connecting"))
+            response.dial(settings.call_center_number)
+            return Reply(xml(response))
+        actions.person_task(
+            session, vendor, phone=caller or vendor.phone, reason="ivr_person", now=now
+        )
+        return Reply(xml(goodbye(response, voice, say("callback_task"), say("goodbye"))))
+    if digits == "4":
+        voice.say(response, say("ivr_record"))
+        response.record(
+            action=f"{BASE}/recorded?vendor={vendor.id}",
+            method="POST",
+            max_length=120,
+            play_beep=True,
+            finish_on_key="#",
+            timeout=5,
+        )
+        return Reply(xml(goodbye(response, voice, say("goodbye"))))
+    if digits != "9":
+        voice.say(response, say("invalid"))
+    return Reply(_status_menu(session, vendor, response, now=now, settings=settings, welcome=False))
+
+
+def recorded(
+    session: Session,
+    vendor_id: int | None,
+    params: dict[str, str],
+    *,
+    now: datetime,
+    settings: Settings,
+) -> str:
+    """The voicemail: a call-back task linked to the recording."""
+    vendor = session.get(Vendor, vendor_id) if vendor_id else None
+    caller = normalize(params.get("From"), settings.default_region)
+    url = params.get("RecordingUrl") or None
+    rec_sid = params.get("RecordingSid") or params.get("CallSid", "")
+    seen = session.exec(
+        select(InboundMessage).where(
+            InboundMessage.kind == "voicemail", InboundMessage.sid == rec_sid
+        )
+    ).first()
+    if seen is None:  # a repeated callback does not make a second task
+        task = actions.person_task(
+            session, vendor, phone=caller, reason="voicemail", now=now, recording_url=url
+        )
+        session.add(
+            InboundMessage(
+                kind="voicemail",
+                sid=rec_sid,
+                from_number=caller or "",
+                to_number=params.get("To", ""),
+                vendor_id=vendor_id,
+                action=f"call_task:{task.id}",
+                payload=params,
+                received_at=now,
+            )
+        )
+        session.commit()
+    context: dict[str, Any] = _org(settings)
+    response = VoiceResponse()
+    lang = vendor.language if vendor else None
+    return xml(
+        goodbye(
+            response,
+            Voice(render.twilio_language(lang)),
+            render.voice("ivr_recorded", context, lang),
+            render.voice("goodbye", context, lang),
+        )
+    )

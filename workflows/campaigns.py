@@ -1,0 +1,150 @@
+"""Campaigns: one-off or periodic outreach to a segment (by profile, by status, by
+expiring-within), riding the same cases, outbox, calendar and stop conditions as the ladders.
+
+A campaign's case runs a one-step workflow built from the campaign row; it resolves without
+sending when the vendor has become compliant (when the campaign says so) or the campaign was
+stopped.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from comms.compliance import Verdict
+from comms.models import OPEN_STATES, Case, RequirementProfile, Vendor
+from comms.settings import Settings
+from comms.verdicts import all_verdicts
+from workflows.calendar import org_date
+from workflows.definitions import Step, Workflow
+from workflows.lifecycle import open_case, set_state
+from workflows.models import Campaign
+
+
+def campaign_workflow(campaign: Campaign) -> Workflow:
+    return Workflow(
+        name="campaign",
+        trigger="campaign",
+        steps=[
+            Step(
+                id="campaign",
+                channel=campaign.channel,
+                to=list(campaign.recipients or ["vendor"]),
+                template=campaign.template,
+                delay="0 days",
+            )
+        ],
+    )
+
+
+def workflow_for(session: Session, case: Case) -> Workflow:
+    from workflows.definitions import get_workflow
+
+    if case.campaign_id:
+        campaign = session.get(Campaign, case.campaign_id)
+        if campaign is None:
+            raise LookupError(f"case {case.id}: campaign {case.campaign_id} is gone")
+        return campaign_workflow(campaign)
+    return get_workflow(case.workflow)
+
+
+def campaign_stop_reason(
+    session: Session, case: Case, vendor: Vendor, verdict: Verdict
+) -> str | None:
+    campaign = session.get(Campaign, case.campaign_id)
+    if campaign is None or campaign.state == "stopped":
+        return "the campaign was stopped"
+    if not vendor.active:
+        return "vendor inactive"
+    if campaign.stop_when_compliant and verdict.status.value == "compliant":
+        return "the vendor is compliant"
+    return None
+
+
+def segment_vendors(
+    session: Session, segment: dict[str, Any], *, now: datetime, settings: Settings
+) -> list[tuple[Vendor, Verdict]]:
+    """The active vendors in a segment, with their verdicts."""
+    today = org_date(now, settings)
+    profile_id: int | None = None
+    if segment.get("profile"):
+        row = session.exec(
+            select(RequirementProfile).where(RequirementProfile.name == segment["profile"])
+        ).first()
+        if row is None:
+            raise LookupError(f"no requirement profile named {segment['profile']!r}")
+        profile_id = row.id
+    out = []
+    for item in all_verdicts(session, today):
+        v = item.verdict
+        if profile_id is not None and item.vendor.profile_id != profile_id:
+            continue
+        if segment.get("status") and v.status.value != segment["status"]:
+            continue
+        within = segment.get("expiring_within")
+        if within is not None and (
+            v.next_expiration is None or (v.next_expiration - today).days > int(within)
+        ):
+            continue
+        out.append((item.vendor, v))
+    return out
+
+
+def run_campaign(
+    session: Session, campaign: Campaign, *, now: datetime, settings: Settings
+) -> list[Case]:
+    """Open one case per vendor in the segment (respecting max_per_run)."""
+    wf = campaign_workflow(campaign)
+    assert campaign.id is not None
+    campaign.runs += 1
+    opened: list[Case] = []
+    for vendor, _verdict in segment_vendors(session, campaign.segment, now=now, settings=settings):
+        if campaign.max_per_run is not None and len(opened) >= campaign.max_per_run:
+            break
+        case = open_case(
+            session,
+            vendor,
+            wf,
+            now=now,
+            trigger_date=org_date(now, settings),
+            key=f"campaign:{campaign.id}:{campaign.runs}",
+            reason=f"campaign {campaign.name!r} run {campaign.runs}",
+            settings=settings,
+            campaign_id=campaign.id,
+        )
+        if case is not None:
+            opened.append(case)
+    campaign.last_run_at = now
+    if campaign.every_days:
+        campaign.next_run_at = now + timedelta(days=campaign.every_days)
+    else:
+        campaign.next_run_at = None
+        campaign.state = "done" if campaign.state == "active" else campaign.state
+    session.add(campaign)
+    session.flush()
+    return opened
+
+
+def run_due_campaigns(session: Session, *, now: datetime, settings: Settings) -> int:
+    due = session.exec(
+        select(Campaign).where(
+            col(Campaign.state) == "active",
+            col(Campaign.next_run_at).is_not(None),
+            col(Campaign.next_run_at) <= now,
+        )
+    ).all()
+    return sum(len(run_campaign(session, c, now=now, settings=settings)) for c in due)
+
+
+def stop_campaign(session: Session, campaign: Campaign, *, now: datetime, by: str) -> int:
+    campaign.state = "stopped"
+    campaign.next_run_at = None
+    session.add(campaign)
+    cases = session.exec(
+        select(Case).where(col(Case.campaign_id) == campaign.id, col(Case.state).in_(OPEN_STATES))
+    ).all()
+    for case in cases:
+        set_state(session, case, "resolved", now=now, reason=f"campaign stopped by {by}")
+    return len(cases)

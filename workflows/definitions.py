@@ -1,0 +1,187 @@
+"""Escalation ladders as data: `config/workflows/*.yaml`, validated on load.
+
+Errors name the file, the line and the field (`comms.yamlload`). A ladder is a list of steps;
+each step names its channel, recipients, template, timing (an `offset_days` from the trigger
+date or a `delay` after the previous step), conditions, and what each outcome does.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from comms.yamlload import DataFileError, validate_file
+
+ChannelName = Literal["email", "sms", "call", "call_task"]
+RecipientKind = Literal["vendor", "agent", "client"]
+Condition = Literal[
+    "has_phone",
+    "has_email",
+    "has_agent",
+    "has_agent_email",
+    "has_agent_phone",
+    "last_email_bounced",
+    "last_sms_failed",
+    "no_reply",
+]
+OutcomeName = Literal[
+    "renewal_on_way",
+    "promised",
+    "reached",
+    "voicemail_left",
+    "no_answer",
+    "busy",
+    "call_failed",
+    "wrong_number",
+    "resolved",
+    "sms_failed",
+    "email_bounced",
+    "opted_out",
+]
+ActionName = Literal[
+    "snooze",  # wait `business_days`, then continue with the next step
+    "wait_until",  # wait until data["date"], then continue
+    "retry",  # repeat this step after `business_days` (up to `limit` attempts)
+    "next_channel",  # skip ahead to the next step on a different channel
+    "first_phone_step",  # skip ahead to the first sms/call/call_task step
+    "continue",  # note it; the ladder carries on as planned
+    "resolve",  # close the case
+    "update_phone",  # store data["phone"] on the vendor, then retry
+    "stop_channel",  # the recipient opted out of this channel: continue without it
+]
+
+_DELAY = re.compile(r"^\s*(\d+)\s+(business\s+days?|days?|hours?)\s*$", re.IGNORECASE)
+ROOT = Path(__file__).resolve().parent.parent / "config" / "workflows"
+
+
+class Delay(BaseModel):
+    amount: int
+    unit: Literal["business_days", "days", "hours"]
+
+
+def parse_delay(text: str) -> Delay:
+    match = _DELAY.match(text)
+    if not match:
+        raise ValueError(
+            f"not a delay: {text!r} (expected e.g. '3 business days', '2 days', '4 hours')"
+        )
+    unit = match.group(2).lower()
+    name = (
+        "business_days"
+        if unit.startswith("business")
+        else "days"
+        if unit.startswith("day")
+        else "hours"
+    )
+    return Delay(amount=int(match.group(1)), unit=name)
+
+
+class OutcomeRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: ActionName
+    business_days: int = Field(default=1, ge=0, le=60)
+    limit: int = Field(default=3, ge=1, le=10)
+
+
+class Step(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z0-9_]+$", max_length=40)
+    channel: ChannelName
+    to: list[RecipientKind] = Field(min_length=1)
+    template: str = Field(pattern=r"^[a-z0-9_]+$")
+    offset_days: int | None = Field(default=None, ge=-365, le=365)
+    delay: str | None = None
+    when: list[Condition] = Field(default_factory=list)
+    outcomes: dict[OutcomeName, OutcomeRule] = Field(default_factory=dict)
+
+    @field_validator("delay")
+    @classmethod
+    def _check_delay(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_delay(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_timing(self) -> Step:
+        if (self.offset_days is None) == (self.delay is None):
+            raise ValueError("a step needs exactly one of offset_days or delay")
+        return self
+
+    @property
+    def delay_spec(self) -> Delay | None:
+        return parse_delay(self.delay) if self.delay else None
+
+
+class Workflow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9_]+$")
+    description: str = ""
+    trigger: Literal["expiring", "deficient", "missing", "campaign"]
+    horizon_days: int = Field(default=30, ge=0, le=365)
+    send_at: time = time(9, 0)
+    outcomes: dict[OutcomeName, OutcomeRule] = Field(default_factory=dict)
+    steps: list[Step] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check_steps(self) -> Workflow:
+        seen: set[str] = set()
+        previous: int | None = None
+        for step in self.steps:
+            if step.id in seen:
+                raise ValueError(f"duplicate step id {step.id!r}")
+            seen.add(step.id)
+            if step.offset_days is not None:
+                if previous is not None and step.offset_days < previous:
+                    raise ValueError(f"step {step.id!r}: offset_days must not go backwards")
+                previous = step.offset_days
+        return self
+
+    def rule_for(self, step: Step, outcome: str) -> OutcomeRule | None:
+        return step.outcomes.get(outcome) or self.outcomes.get(outcome)  # type: ignore[call-overload]
+
+    def step_index(self, step_id: str) -> int:
+        for i, step in enumerate(self.steps):
+            if step.id == step_id:
+                return i
+        raise KeyError(step_id)
+
+
+def load_workflow(path: Path) -> Workflow:
+    wf = validate_file(Workflow, path)
+    if wf.name != path.stem:
+        raise DataFileError(str(path), 1, "name", f"must match the file name {path.stem!r}")
+    return wf
+
+
+@lru_cache(maxsize=8)
+def _load_dir(folder: str) -> dict[str, Workflow]:
+    found: dict[str, Workflow] = {}
+    for path in sorted(Path(folder).glob("*.yaml")):
+        wf = load_workflow(path)
+        found[wf.name] = wf
+    return found
+
+
+def load_workflows(folder: Path | None = None) -> dict[str, Workflow]:
+    """Every workflow in `folder` (default: the repo's config/workflows), by name."""
+    return _load_dir(str(folder or ROOT))
+
+
+def get_workflow(name: str, folder: Path | None = None) -> Workflow:
+    workflows = load_workflows(folder)
+    try:
+        return workflows[name]
+    except KeyError:
+        raise LookupError(f"no workflow named {name!r} in {folder or ROOT}") from None
+
+
+def clear_cache() -> None:
+    _load_dir.cache_clear()

@@ -1,0 +1,305 @@
+"""Opening, resolving, pausing and resuming cases, and what outcomes do to them.
+
+A vendor has at most one open compliance case (expiring, deficient or missing); the database's
+partial unique index forbids two open cases of one trigger for one vendor. Every transition is
+recorded as a CaseEvent with its reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from comms.compliance import Status, Verdict
+from comms.models import OPEN_STATES, Agent, Case, CaseEvent, Certificate, Vendor, audit
+from comms.settings import Settings, get_settings
+from comms.verdicts import vendor_verdict
+from workflows.calendar import org_date
+from workflows.definitions import Workflow, get_workflow
+from workflows.timing import due_time, nominal_time, not_before_send_at, opening_index
+
+log = logging.getLogger(__name__)
+
+COMPLIANCE_TRIGGERS = ("expiring", "deficient", "missing")
+PHONE_STEP_CHANNELS = ("sms", "call", "call_task")
+
+
+class CaseError(Exception):
+    """A staff action that does not apply to the case in its current state."""
+
+
+def add_event(
+    session: Session,
+    case: Case,
+    kind: str,
+    *,
+    now: datetime,
+    reason: str = "",
+    step: str | None = None,
+    from_state: str | None = None,
+    to_state: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> None:
+    assert case.id is not None
+    session.add(
+        CaseEvent(
+            case_id=case.id,
+            at=now,
+            kind=kind,
+            step=step,
+            reason=reason,
+            from_state=from_state,
+            to_state=to_state,
+            data=data or {},
+        )
+    )
+
+
+def set_state(
+    session: Session, case: Case, state: str, *, now: datetime, reason: str, kind: str | None = None
+) -> None:
+    old = case.state
+    case.state = state
+    case.updated_at = now
+    if state in ("resolved", "exhausted", "paused"):
+        case.next_action_at = None
+    if state in ("resolved", "exhausted"):
+        case.resolved_at = now
+    session.add(case)
+    add_event(session, case, kind or state, now=now, reason=reason, from_state=old, to_state=state)
+
+
+# --- what the verdict asks for ---------------------------------------------------------------
+
+
+def wanted_case(
+    session: Session, vendor: Vendor, verdict: Verdict, *, horizon_days: int = 30
+) -> tuple[str, date, str] | None:
+    """(trigger, trigger date, key) of the case this verdict calls for, or None."""
+    today = verdict.as_of
+    if verdict.status == Status.MISSING:
+        return "missing", today, "missing"
+    if verdict.status == Status.EXPIRED:
+        since = verdict.expired_since or today
+        return "expiring", since, f"exp:{since.isoformat()}"
+    if verdict.status == Status.NON_COMPLIANT:
+        latest = session.exec(
+            select(Certificate.id)
+            .where(col(Certificate.vendor_id) == vendor.id, col(Certificate.status) == "accepted")
+            .order_by(col(Certificate.received_at).desc(), col(Certificate.id).desc())
+        ).first()
+        return "deficient", today, f"cert:{latest}"
+    nxt = verdict.next_expiration
+    if nxt is not None and (nxt - today).days <= horizon_days:
+        return "expiring", nxt, f"exp:{nxt.isoformat()}"
+    return None
+
+
+def open_cases(session: Session, vendor_id: int) -> list[Case]:
+    return list(
+        session.exec(
+            select(Case).where(
+                col(Case.vendor_id) == vendor_id,
+                col(Case.state).in_(OPEN_STATES),
+                col(Case.campaign_id) == 0,
+                col(Case.trigger).in_(COMPLIANCE_TRIGGERS),
+            )
+        ).all()
+    )
+
+
+def resolve_case(session: Session, case: Case, *, now: datetime, reason: str) -> None:
+    if case.state in OPEN_STATES:
+        set_state(session, case, "resolved", now=now, reason=reason)
+
+
+def open_case(
+    session: Session,
+    vendor: Vendor,
+    wf: Workflow,
+    *,
+    now: datetime,
+    trigger_date: date,
+    key: str,
+    reason: str,
+    settings: Settings,
+    campaign_id: int = 0,
+    data: dict[str, Any] | None = None,
+) -> Case | None:
+    """Open a case unless one with this trigger and key exists (in any state)."""
+    existing = session.exec(
+        select(Case).where(
+            col(Case.vendor_id) == vendor.id,
+            col(Case.trigger) == wf.trigger,
+            col(Case.campaign_id) == campaign_id,
+        )
+    ).all()
+    if any(c.data.get("key") == key or c.state in OPEN_STATES for c in existing):
+        return None
+    assert vendor.id is not None
+    case = Case(
+        vendor_id=vendor.id,
+        trigger=wf.trigger,
+        workflow=wf.name,
+        campaign_id=campaign_id,
+        state="active",
+        trigger_date=trigger_date,
+        created_at=now,
+        updated_at=now,
+        data={"key": key, **(data or {})},
+    )
+    try:
+        with session.begin_nested():
+            session.add(case)
+            session.flush()
+    except IntegrityError:  # another scheduler opened it first
+        return None
+    agent = session.get(Agent, vendor.agent_id) if vendor.agent_id else None
+    start = opening_index(case, wf, now, settings)
+    for skipped in wf.steps[:start]:
+        add_event(
+            session,
+            case,
+            "step_skipped",
+            now=now,
+            step=skipped.id,
+            reason="the case opened after this step's time",
+        )
+    case.step_index = start
+    nominal = nominal_time(case, wf, start, now, settings)
+    if nominal < now:
+        nominal = not_before_send_at(now, wf, settings)
+    case.next_action_at = due_time(wf.steps[start], nominal, vendor, agent, settings)
+    case.data = {**case.data, "nominal": nominal.isoformat()}
+    session.add(case)
+    add_event(
+        session,
+        case,
+        "opened",
+        now=now,
+        reason=reason,
+        to_state="active",
+        data={"workflow": wf.name, "trigger_date": trigger_date.isoformat(), "key": key},
+    )
+    return case
+
+
+def sync_vendor(
+    session: Session,
+    vendor: Vendor,
+    verdict: Verdict,
+    *,
+    now: datetime,
+    reason: str,
+    settings: Settings | None = None,
+) -> list[Case]:
+    """Make the vendor's open compliance cases match its verdict. Returns the open ones."""
+    settings = settings or get_settings()
+    horizon = get_workflow("expiring").horizon_days
+    wanted = (
+        None if not vendor.active else wanted_case(session, vendor, verdict, horizon_days=horizon)
+    )
+    current = open_cases(session, vendor.id or 0)
+    keep: list[Case] = []
+    for case in current:
+        if (
+            wanted is not None
+            and case.trigger == wanted[0]
+            and (case.trigger == "missing" or case.data.get("key") == wanted[2])
+        ):
+            keep.append(case)
+            continue
+        if wanted is None:
+            why = "vendor inactive" if not vendor.active else f"verdict is {verdict.status.value}"
+        elif case.trigger == wanted[0]:
+            why = f"superseded: {wanted[2]}"
+        else:
+            why = f"verdict is {verdict.status.value}: switching to {wanted[0]}"
+        resolve_case(session, case, now=now, reason=f"{reason}; {why}")
+    if wanted is not None and not keep:
+        trigger, trigger_date, key = wanted
+        new = open_case(
+            session,
+            vendor,
+            get_workflow(trigger),
+            now=now,
+            trigger_date=trigger_date,
+            key=key,
+            reason=f"{reason}; verdict is {verdict.status.value}",
+            settings=settings,
+        )
+        if new is not None:
+            keep.append(new)
+    session.flush()
+    return keep
+
+
+def reevaluate_vendor(
+    session: Session, vendor_id: int, *, now: datetime, reason: str
+) -> list[Case]:
+    """Recompute the vendor's verdict now; resolve cases it no longer calls for, open (or
+    switch to) the one it does. Called after a certificate arrives. Returns the open cases."""
+    settings = get_settings()
+    vendor = session.get(Vendor, vendor_id)
+    if vendor is None:
+        raise LookupError(f"no vendor {vendor_id}")
+    verdict = vendor_verdict(session, vendor, org_date(now, settings))
+    return sync_vendor(session, vendor, verdict, now=now, reason=reason, settings=settings)
+
+
+# --- staff actions ---------------------------------------------------------------------------
+
+
+def pause_case(
+    session: Session, case: Case, *, now: datetime, by: str = "staff", reason: str = ""
+) -> None:
+    if case.state not in ("active", "waiting"):
+        raise CaseError(f"case {case.id} is {case.state}; only active or waiting cases pause")
+    case.paused_state = case.state
+    case.data = {
+        **case.data,
+        "paused_next_action_at": case.next_action_at.isoformat() if case.next_action_at else None,
+    }
+    set_state(session, case, "paused", now=now, reason=reason or f"paused by {by}")
+    audit(session, actor=by, action="case.pause", entity="case", entity_id=case.id, at=now)
+
+
+def resume_case(
+    session: Session, case: Case, *, now: datetime, by: str = "staff", reason: str = ""
+) -> None:
+    """Resume: a step that fell due while paused is due now (the verdict is rechecked first)."""
+    if case.state != "paused":
+        raise CaseError(f"case {case.id} is {case.state}, not paused")
+    was = case.data.get("paused_next_action_at")
+    planned = datetime.fromisoformat(was) if was else now
+    set_state(
+        session,
+        case,
+        case.paused_state or "active",
+        now=now,
+        reason=reason or f"resumed by {by}",
+        kind="resumed",
+    )
+    case.paused_state = None
+    case.next_action_at = max(planned, now)
+    session.add(case)
+    audit(session, actor=by, action="case.resume", entity="case", entity_id=case.id, at=now)
+
+
+def record_outcome(
+    session: Session,
+    case_id: int,
+    outcome: str,
+    *,
+    now: datetime,
+    data: dict[str, Any] | None = None,
+) -> Case:
+    """Apply an outcome (IVR keypress, call-task result, delivery failure) to a case, as its
+    workflow's rule for the last executed step says. See `workflows.outcomes`."""
+    from workflows.outcomes import apply_case_outcome
+
+    return apply_case_outcome(session, case_id, outcome, now=now, data=data)

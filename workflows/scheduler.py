@@ -1,0 +1,182 @@
+"""One scheduler pass (`comms tick`): open the cases verdicts call for, claim the due cases,
+advance each, enqueue a delivery message per new outbox row, and sweep stuck deliveries.
+
+Claiming: on PostgreSQL, `SELECT … FOR UPDATE SKIP LOCKED` over the `next_action_at` index, in
+batches, each batch advanced and committed in its own transaction, so several schedulers run at
+once without touching the same case. On SQLite the engine begins every transaction with
+`BEGIN IMMEDIATE`, so the batch transaction is the single writer; each case is re-read inside
+it, which is the conditional claim. Closed and paused cases have no `next_action_at`, so the
+index holds only open cases and the cost follows the due rows, not the table.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from comms.compliance import Verdict
+from comms.db import is_postgres, session_scope
+from comms.models import OPEN_STATES, Case, Delivery
+from comms.outbox import stale_deliveries
+from comms.settings import Settings
+from comms.verdicts import all_verdicts
+from workflows.calendar import org_date
+from workflows.campaigns import run_due_campaigns
+from workflows.definitions import get_workflow
+from workflows.engine import advance_case
+from workflows.lifecycle import COMPLIANCE_TRIGGERS, sync_vendor, wanted_case
+
+log = logging.getLogger(__name__)
+
+BATCH = 200
+SWEEP_GRACE = timedelta(minutes=2)
+Enqueue = Callable[[int], None]
+
+
+@dataclass
+class TickResult:
+    opened: int = 0
+    advanced: int = 0
+    deliveries: list[int] = field(default_factory=list)
+    swept: list[int] = field(default_factory=list)
+
+
+def claim_due(session: Session, *, now: datetime, limit: int = BATCH) -> list[Case]:
+    query = (
+        select(Case)
+        .where(col(Case.next_action_at) <= now, col(Case.state).in_(("active", "waiting")))
+        .order_by(col(Case.next_action_at), col(Case.id))
+        .limit(limit)
+    )
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(session.exec(query).all())
+
+
+def open_scan(session: Session, *, now: datetime, settings: Settings) -> int:
+    """Open (or switch) the compliance case each active vendor's verdict calls for.
+
+    Open cases are loaded in one query; only vendors whose verdict calls for something other
+    than what they have are touched."""
+    horizon = get_workflow("expiring").horizon_days
+    current: dict[int, list[Case]] = {}
+    for case in session.exec(
+        select(Case).where(
+            col(Case.state).in_(OPEN_STATES),
+            col(Case.campaign_id) == 0,
+            col(Case.trigger).in_(COMPLIANCE_TRIGGERS),
+        )
+    ).all():
+        current.setdefault(case.vendor_id, []).append(case)
+    opened = 0
+    for item in all_verdicts(session, org_date(now, settings)):
+        vendor_id = item.vendor.id or 0
+        have = current.get(vendor_id, [])
+        if not have and _calls_for_nothing(item.verdict, horizon):
+            continue
+        wanted = wanted_case(session, item.vendor, item.verdict, horizon_days=horizon)
+        if (
+            wanted is not None
+            and len(have) == 1
+            and have[0].trigger == wanted[0]
+            and (wanted[0] == "missing" or have[0].data.get("key") == wanted[2])
+        ):
+            continue
+        after = sync_vendor(
+            session,
+            item.vendor,
+            item.verdict,
+            now=now,
+            reason="scheduler scan",
+            settings=settings,
+        )
+        opened += sum(1 for c in after if c not in have)
+    return opened
+
+
+def _calls_for_nothing(verdict: Verdict, horizon: int) -> bool:
+    nxt = verdict.next_expiration
+    return verdict.status.value == "compliant" and (
+        nxt is None or (nxt - verdict.as_of).days > horizon
+    )
+
+
+def advance_due(
+    engine: Engine,
+    *,
+    now: datetime,
+    settings: Settings,
+    enqueue: Enqueue | None,
+    batch: int = BATCH,
+    result: TickResult,
+) -> None:
+    for _ in range(10_000):
+        with session_scope(engine) as session:
+            cases = claim_due(session, now=now, limit=batch)
+            new: list[int] = []
+            for case in cases:
+                adv = advance_case(session, case, now=now, settings=settings)
+                new.extend(
+                    d.id for d in adv.deliveries if d.id is not None and d.status == "queued"
+                )
+            result.advanced += len(cases)
+        # committed: now the workers can find the rows
+        result.deliveries.extend(new)
+        if enqueue is not None:
+            for delivery_id in new:
+                enqueue(delivery_id)
+        if len(cases) < batch:
+            return
+
+
+def sweep(
+    engine: Engine, *, now: datetime, enqueue: Enqueue | None, exclude: set[int]
+) -> list[int]:
+    """Re-enqueue deliveries stuck past their lease, or queued and due but not fresh."""
+    with session_scope(engine) as session:
+        ids = stale_deliveries(session, now=now)
+        if not ids:
+            return []
+        fresh = set(
+            session.exec(
+                select(Delivery.id).where(
+                    col(Delivery.id).in_(ids), col(Delivery.updated_at) > now - SWEEP_GRACE
+                )
+            ).all()
+        )
+    out = [i for i in ids if i not in fresh and i not in exclude]
+    if enqueue is not None:
+        for delivery_id in out:
+            enqueue(delivery_id)
+    return out
+
+
+def tick(
+    engine: Engine, *, now: datetime, settings: Settings, enqueue: Enqueue | None, scan: bool = True
+) -> TickResult:
+    """One pass. `enqueue` is called for each delivery to send (None: plan only)."""
+    result = TickResult()
+    if scan:
+        with session_scope(engine) as session:
+            result.opened = open_scan(session, now=now, settings=settings)
+            result.opened += run_due_campaigns(session, now=now, settings=settings)
+    advance_due(engine, now=now, settings=settings, enqueue=enqueue, result=result)
+    result.swept = sweep(engine, now=now, enqueue=enqueue, exclude=set(result.deliveries))
+    log.info(
+        "tick %s: opened %d, advanced %d, deliveries %d, swept %d",
+        now.isoformat(),
+        result.opened,
+        result.advanced,
+        len(result.deliveries),
+        len(result.swept),
+    )
+    return result
+
+
+__all__ = ["TickResult", "claim_due", "is_postgres", "open_scan", "sweep", "tick"]
