@@ -5,31 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-COVERAGE_KEYS: tuple[str, ...] = (
-    "general_liability",
-    "automobile_liability",
-    "umbrella_liability",
-    "excess_liability",
-    "workers_compensation",
-    "other",
-)
+from comms.coverage import COVERAGE_KEYS, LIMIT_KEYS  # noqa: F401  (re-exported)
 
-LIMIT_KEYS: tuple[str, ...] = (
-    "each_occurrence",
-    "damage_to_rented_premises",
-    "medical_expense",
-    "personal_advertising_injury",
-    "general_aggregate",
-    "products_completed_operations_aggregate",
-    "combined_single_limit",
-    "bodily_injury_per_person",
-    "bodily_injury_per_accident",
-    "property_damage",
-    "aggregate",
-    "el_each_accident",
-    "el_disease_each_employee",
-    "el_disease_policy_limit",
-)
+# The keys are the project's own (comms.coverage), so a parsed certificate and a requirement
+# profile speak the same words.
 
 INSURER_LETTERS: tuple[str, ...] = ("A", "B", "C", "D", "E", "F")
 SOURCES: tuple[str, ...] = ("acroform", "text", "ocr")
