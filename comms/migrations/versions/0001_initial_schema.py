@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 19:53:03.853615
+Create Date: 2026-11-28 20:04:36.630626
 """
 
 from collections.abc import Sequence
@@ -272,6 +272,35 @@ def upgrade() -> None:
         batch_op.create_index('ix_delivery_status_lease', ['status', 'lease_until'], unique=False)
         batch_op.create_index(batch_op.f('ix_delivery_vendor_id'), ['vendor_id'], unique=False)
 
+    op.create_table('inbound_message',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('dedupe_key', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('source', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('uidvalidity', sa.Integer(), nullable=True),
+    sa.Column('uid', sa.Integer(), nullable=True),
+    sa.Column('message_id', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('raw_sha256', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('raw', sa.LargeBinary(), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('classification', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('quarantine_reason', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('vendor_id', sa.Integer(), nullable=True),
+    sa.Column('case_id', sa.Integer(), nullable=True),
+    sa.Column('reply_text', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('result', sa.JSON(), nullable=False),
+    sa.Column('received_at', comms.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('processed_at', comms.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['case_id'], ['case.id'], ),
+    sa.ForeignKeyConstraint(['vendor_id'], ['vendor.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('inbound_message', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_inbound_message_case_id'), ['case_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_inbound_message_dedupe_key'), ['dedupe_key'], unique=True)
+        batch_op.create_index(batch_op.f('ix_inbound_message_message_id'), ['message_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_inbound_message_status'), ['status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_inbound_message_vendor_id'), ['vendor_id'], unique=False)
+
     op.create_table('policy',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('certificate_id', sa.Integer(), nullable=False),
@@ -352,6 +381,14 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_policy_certificate_id'))
 
     op.drop_table('policy')
+    with op.batch_alter_table('inbound_message', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_inbound_message_vendor_id'))
+        batch_op.drop_index(batch_op.f('ix_inbound_message_status'))
+        batch_op.drop_index(batch_op.f('ix_inbound_message_message_id'))
+        batch_op.drop_index(batch_op.f('ix_inbound_message_dedupe_key'))
+        batch_op.drop_index(batch_op.f('ix_inbound_message_case_id'))
+
+    op.drop_table('inbound_message')
     with op.batch_alter_table('delivery', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_delivery_vendor_id'))
         batch_op.drop_index('ix_delivery_status_lease')

@@ -1,0 +1,104 @@
+"""Attachments: pick the document parts of a message and store them safely.
+
+Files are stored content-addressed (sha256) under generated names; the declared
+filename is kept only as metadata and never used as a path. Parts over the
+per-part limit, or a message whose parts exceed the per-message limit, are
+rejected with a reason instead of stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from email.message import Message
+from pathlib import Path
+
+DOCUMENT_TYPES = {
+    "application/pdf": ".pdf",
+    "image/png": ".png",
+    "image/jpeg": ".jpg",
+    "image/tiff": ".tif",
+}
+
+
+@dataclass(frozen=True)
+class Part:
+    declared_name: str | None
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Rejected:
+    declared_name: str | None
+    reason: str
+
+
+def _kind(part: Message) -> str | None:
+    ctype = part.get_content_type()
+    if ctype in DOCUMENT_TYPES:
+        return ctype
+    name = (part.get_filename() or "").lower()
+    for ctype_, ext in DOCUMENT_TYPES.items():
+        if name.endswith(ext) or (ext == ".jpg" and name.endswith(".jpeg")):
+            return ctype_
+    return None
+
+
+def document_parts(
+    msg: Message, *, max_part: int, max_total: int
+) -> tuple[list[Part], list[Rejected]]:
+    """The PDF/image parts of ``msg`` within the limits, and the ones refused."""
+    parts: list[Part] = []
+    rejected: list[Rejected] = []
+    total = 0
+    for part in msg.walk():
+        if part.is_multipart():
+            continue
+        ctype = _kind(part)
+        if ctype is None:
+            continue
+        try:
+            name = part.get_filename()
+        except Exception:
+            name = None
+        try:
+            payload = part.get_payload(decode=True)
+        except Exception as exc:
+            rejected.append(Rejected(name, f"undecodable part: {exc}"))
+            continue
+        if not isinstance(payload, bytes) or not payload:
+            rejected.append(Rejected(name, "empty attachment"))
+            continue
+        if len(payload) > max_part:
+            rejected.append(Rejected(name, f"attachment over {max_part} bytes"))
+            continue
+        total += len(payload)
+        if total > max_total:
+            rejected.append(Rejected(name, f"attachments over {max_total} bytes in one message"))
+            continue
+        parts.append(Part(name, ctype, payload))
+    return parts, rejected
+
+
+def store(data: bytes, content_type: str, root: Path) -> tuple[Path, str]:
+    """Write ``data`` under ``root`` by its sha256; return (path, sha256). Idempotent."""
+    digest = hashlib.sha256(data).hexdigest()
+    ext = DOCUMENT_TYPES.get(content_type, ".bin")
+    target = root / digest[:2] / f"{digest}{ext}"
+    if target.exists():
+        return target, digest
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target, digest
