@@ -9,11 +9,11 @@ rejected with a reason instead of stored.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
+
+from comms.files import write_atomic
 
 DOCUMENT_TYPES = {
     "application/pdf": ".pdf",
@@ -90,15 +90,5 @@ def store(data: bytes, content_type: str, root: Path) -> tuple[Path, str]:
     target = root / digest[:2] / f"{digest}{ext}"
     if target.exists():
         return target, digest
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(target, data, prefix=".incoming-")
     return target, digest

@@ -11,16 +11,14 @@ already have accepted it (the documented window of comms.outbox).
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from datetime import datetime
-from pathlib import Path
 
 import aiosmtplib
 
 from comms.channels import ChannelSender, SendOutcome, register_sender
 from comms.email.message import envelope_sender, message_bytes, message_id_of, recipients_of
 from comms.email.pool import SmtpPool
+from comms.files import write_atomic
 from comms.models import Delivery
 from comms.redact import redact
 from comms.settings import Settings
@@ -39,18 +37,8 @@ class FileOutboxSender:
 
     async def send(self, delivery: Delivery, *, now: datetime) -> SendOutcome:
         data = message_bytes(delivery, self.settings)
-        self.folder.mkdir(parents=True, exist_ok=True)
         target = self.folder / f"{delivery.id}.eml"
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{delivery.id}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(target, data, prefix=f".{delivery.id}.")
         return SendOutcome(
             status="sent",
             provider_message_id=f"file:{target.name}",
