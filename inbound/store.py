@@ -1,8 +1,9 @@
 """Raw first: store a message's bytes before anything parses it.
 
-The dedupe key is the IMAP identity (source, UIDVALIDITY, UID) when there is
-one, else the sha256 of the raw bytes; storing the same message twice returns
-the existing row.
+The dedupe key is the IMAP identity (mailbox, UIDVALIDITY, UID) when there is one, else the
+sha256 of the raw bytes. A message already stored from the same mailbox with the same
+Message-ID and the same bytes is the same message seen again (after a UIDVALIDITY change, a
+rescan finds everything again), so storing it returns the existing row.
 """
 
 from __future__ import annotations
@@ -12,24 +13,46 @@ import re
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from inbound.models import InboundMessage
+from inbound.models import InboundEmail
 
 _MSGID = re.compile(rb"^message-id:[ \t]*(<[^<>\r\n]+>)", re.IGNORECASE | re.MULTILINE)
+_HEAD_LIMIT = 256 * 1024
 
 
 def cheap_message_id(raw: bytes) -> str | None:
     """The Message-ID found by a byte scan of the header block (no MIME parse)."""
-    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    head = raw[:_HEAD_LIMIT].split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
     match = _MSGID.search(head)
-    return match.group(1).decode("ascii", "replace") if match else None
+    return match.group(1).decode("ascii", "replace")[:500] if match else None
 
 
-def dedupe_key(raw: bytes, *, source: str, uidvalidity: int | None, uid: int | None) -> str:
+def dedupe_key(
+    raw: bytes,
+    *,
+    source: str,
+    uidvalidity: int | None,
+    uid: int | None,
+    mailbox: str | None = None,
+) -> str:
     if uidvalidity is not None and uid is not None:
-        return f"{source}:{uidvalidity}:{uid}"
+        return f"{source}:{mailbox or ''}:{uidvalidity}:{uid}"
     return f"sha256:{hashlib.sha256(raw).hexdigest()}"
+
+
+def _same_message(
+    session: Session, mailbox: str, message_id: str, sha256: str
+) -> InboundEmail | None:
+    return session.exec(
+        select(InboundEmail)
+        .where(
+            InboundEmail.mailbox == mailbox,
+            InboundEmail.message_id == message_id,
+            InboundEmail.raw_sha256 == sha256,
+        )
+        .order_by(col(InboundEmail.id))
+    ).first()
 
 
 def store_raw(
@@ -38,21 +61,30 @@ def store_raw(
     *,
     source: str,
     now: datetime,
+    mailbox: str | None = None,
     uidvalidity: int | None = None,
     uid: int | None = None,
-) -> tuple[InboundMessage, bool]:
+) -> tuple[InboundEmail, bool]:
     """Insert the raw message (committed) and return (row, created)."""
-    key = dedupe_key(raw, source=source, uidvalidity=uidvalidity, uid=uid)
-    existing = session.exec(select(InboundMessage).where(InboundMessage.dedupe_key == key)).first()
+    key = dedupe_key(raw, source=source, uidvalidity=uidvalidity, uid=uid, mailbox=mailbox)
+    existing = session.exec(select(InboundEmail).where(InboundEmail.dedupe_key == key)).first()
     if existing is not None:
         return existing, False
-    row = InboundMessage(
+    sha256 = hashlib.sha256(raw).hexdigest()
+    message_id = cheap_message_id(raw)
+    if mailbox is not None and message_id is not None:
+        seen = _same_message(session, mailbox, message_id, sha256)
+        if seen is not None:
+            return seen, False
+    row = InboundEmail(
         dedupe_key=key,
         source=source,
+        mailbox=mailbox,
         uidvalidity=uidvalidity,
         uid=uid,
-        message_id=cheap_message_id(raw),
-        raw_sha256=hashlib.sha256(raw).hexdigest(),
+        message_id=message_id,
+        raw_sha256=sha256,
+        raw_size=len(raw),
         raw=raw,
         received_at=now,
     )
@@ -61,6 +93,6 @@ def store_raw(
         session.commit()
     except IntegrityError:  # a concurrent writer stored it first
         session.rollback()
-        found = session.exec(select(InboundMessage).where(InboundMessage.dedupe_key == key)).one()
+        found = session.exec(select(InboundEmail).where(InboundEmail.dedupe_key == key)).one()
         return found, False
     return row, True

@@ -56,3 +56,8 @@ deliver: dramatiq.Actor = register_actor(
 def enqueue_delivery(delivery_id: int, *, now: datetime | None = None) -> None:
     """Ask a worker to deliver this outbox row (`now`: a simulated clock, for `--now`)."""
     deliver.send(int(delivery_id), now.isoformat() if now is not None else None)
+
+
+# The inbound-processing actor lives with its package; importing it here declares it wherever
+# the delivery actor is declared (the worker, `comms run`, `comms tick`'s drain).
+import inbound.jobs  # noqa: E402,F401

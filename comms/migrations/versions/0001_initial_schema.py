@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 20:04:36.630626
+Create Date: 2026-11-28 20:54:53.109419
 """
 
 from collections.abc import Sequence
@@ -69,6 +69,24 @@ def upgrade() -> None:
     with op.batch_alter_table('campaign', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_campaign_state'), ['state'], unique=False)
 
+    op.create_table('imap_checkpoint',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('mailbox', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('uidvalidity', sa.Integer(), nullable=False),
+    sa.Column('last_uid', sa.Integer(), nullable=False),
+    sa.Column('updated_at', comms.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('mailbox')
+    )
+    op.create_table('mailbox_lease',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('mailbox', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('holder', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('acquired_at', comms.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', comms.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('mailbox')
+    )
     op.create_table('requirement_profile',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -272,34 +290,45 @@ def upgrade() -> None:
         batch_op.create_index('ix_delivery_status_lease', ['status', 'lease_until'], unique=False)
         batch_op.create_index(batch_op.f('ix_delivery_vendor_id'), ['vendor_id'], unique=False)
 
-    op.create_table('inbound_message',
+    op.create_table('inbound_email',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('dedupe_key', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('source', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('mailbox', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('uidvalidity', sa.Integer(), nullable=True),
     sa.Column('uid', sa.Integer(), nullable=True),
     sa.Column('message_id', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('raw_sha256', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('raw_size', sa.Integer(), nullable=False),
     sa.Column('raw', sa.LargeBinary(), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('lease_until', comms.models.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('classification', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('quarantine_reason', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('sender', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('subject', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('vendor_id', sa.Integer(), nullable=True),
     sa.Column('case_id', sa.Integer(), nullable=True),
+    sa.Column('match_method', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('reply_text', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('result', sa.JSON(), nullable=False),
     sa.Column('received_at', comms.models.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('processed_at', comms.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('disposed_at', comms.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('reviewed_at', comms.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('reviewed_by', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.ForeignKeyConstraint(['case_id'], ['case.id'], ),
     sa.ForeignKeyConstraint(['vendor_id'], ['vendor.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
-    with op.batch_alter_table('inbound_message', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_inbound_message_case_id'), ['case_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_inbound_message_dedupe_key'), ['dedupe_key'], unique=True)
-        batch_op.create_index(batch_op.f('ix_inbound_message_message_id'), ['message_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_inbound_message_status'), ['status'], unique=False)
-        batch_op.create_index(batch_op.f('ix_inbound_message_vendor_id'), ['vendor_id'], unique=False)
+    with op.batch_alter_table('inbound_email', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_inbound_email_case_id'), ['case_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_inbound_email_dedupe_key'), ['dedupe_key'], unique=True)
+        batch_op.create_index('ix_inbound_email_mailbox_uid', ['mailbox', 'uidvalidity', 'uid'], unique=False)
+        batch_op.create_index(batch_op.f('ix_inbound_email_message_id'), ['message_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_inbound_email_status'), ['status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_inbound_email_vendor_id'), ['vendor_id'], unique=False)
 
     op.create_table('policy',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -381,14 +410,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_policy_certificate_id'))
 
     op.drop_table('policy')
-    with op.batch_alter_table('inbound_message', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_inbound_message_vendor_id'))
-        batch_op.drop_index(batch_op.f('ix_inbound_message_status'))
-        batch_op.drop_index(batch_op.f('ix_inbound_message_message_id'))
-        batch_op.drop_index(batch_op.f('ix_inbound_message_dedupe_key'))
-        batch_op.drop_index(batch_op.f('ix_inbound_message_case_id'))
+    with op.batch_alter_table('inbound_email', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_inbound_email_vendor_id'))
+        batch_op.drop_index(batch_op.f('ix_inbound_email_status'))
+        batch_op.drop_index(batch_op.f('ix_inbound_email_message_id'))
+        batch_op.drop_index('ix_inbound_email_mailbox_uid')
+        batch_op.drop_index(batch_op.f('ix_inbound_email_dedupe_key'))
+        batch_op.drop_index(batch_op.f('ix_inbound_email_case_id'))
 
-    op.drop_table('inbound_message')
+    op.drop_table('inbound_email')
     with op.batch_alter_table('delivery', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_delivery_vendor_id'))
         batch_op.drop_index('ix_delivery_status_lease')
@@ -436,6 +466,8 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_requirement_profile_name'))
 
     op.drop_table('requirement_profile')
+    op.drop_table('mailbox_lease')
+    op.drop_table('imap_checkpoint')
     with op.batch_alter_table('campaign', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_campaign_state'))
 

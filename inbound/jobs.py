@@ -1,0 +1,36 @@
+"""The dramatiq actor that processes one stored inbound message. Thin: it decodes its
+arguments and calls `inbound.pipeline.process_message`, which never raises for a bad message
+(it quarantines it); an exception here is a system error (database down) and is retried."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import dramatiq
+
+from comms.timeutil import ensure_aware, utcnow
+from workflows.broker import QUEUE, current_broker, register_actor
+
+
+def _process(inbound_id: int, now: str | None = None) -> None:
+    from inbound.pipeline import process_message
+
+    when = ensure_aware(datetime.fromisoformat(now)) if now else utcnow()
+    process_message(int(inbound_id), now=when)
+
+
+process_inbound: dramatiq.Actor = register_actor(
+    dramatiq.Actor(
+        _process,
+        broker=current_broker(),
+        actor_name="process_inbound",
+        queue_name=QUEUE,
+        priority=10,
+        options={"max_retries": 5, "min_backoff": 1000, "max_backoff": 300_000},
+    )
+)
+
+
+def enqueue_processing(inbound_id: int, *, now: datetime | None = None) -> None:
+    """Ask a worker to process this stored message (`now`: a simulated clock, for `--now`)."""
+    process_inbound.send(int(inbound_id), now.isoformat() if now is not None else None)
