@@ -36,15 +36,34 @@ class Rejected:
     reason: str
 
 
-def _kind(part: Message) -> str | None:
-    ctype = part.get_content_type()
-    if ctype in DOCUMENT_TYPES:
-        return ctype
-    name = (part.get_filename() or "").lower()
-    for ctype_, ext in DOCUMENT_TYPES.items():
-        if name.endswith(ext) or (ext == ".jpg" and name.endswith(".jpeg")):
-            return ctype_
-    return None
+def _inline_image(part: Message, ctype: str) -> bool:
+    """A picture shown in the body (a signature logo), not an attached document."""
+    if not ctype.startswith("image/"):
+        return False
+    disposition = str(part.get("Content-Disposition") or "").strip().lower()
+    return part.get("Content-ID") is not None and not disposition.startswith("attachment")
+
+
+def document_type(part: Message) -> str | None:
+    """The document content type of ``part`` (by type, else by file extension), or None."""
+    try:
+        ctype = part.get_content_type()
+        name = (part.get_filename() or "").lower()
+    except Exception:
+        return None
+    found = ctype if ctype in DOCUMENT_TYPES else None
+    if found is None:
+        for ctype_, ext in DOCUMENT_TYPES.items():
+            if name.endswith(ext) or (ext == ".jpg" and name.endswith(".jpeg")):
+                found = ctype_
+                break
+    if found is None or _inline_image(part, found):
+        return None
+    return found
+
+
+def is_document(part: Message) -> bool:
+    return document_type(part) is not None
 
 
 def document_parts(
@@ -57,7 +76,7 @@ def document_parts(
     for part in msg.walk():
         if part.is_multipart():
             continue
-        ctype = _kind(part)
+        ctype = document_type(part)
         if ctype is None:
             continue
         try:

@@ -1,0 +1,180 @@
+"""Parse raw message bytes without trusting them.
+
+The stdlib parser with the compat32 policy never raises on a broken structure; it records
+defects instead (a missing boundary, bad base64). Headers are decoded here, once: RFC 2047
+words with an unknown charset, and raw 8-bit bytes, are decoded with replacement characters
+rather than refused. The text of the message is its first text/plain part, or its HTML turned
+into text when there is none.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.header import decode_header
+from email.message import Message
+from email.policy import compat32
+from email.utils import getaddresses, parseaddr
+from html.parser import HTMLParser
+
+MAX_TEXT_CHARS = 200_000
+
+
+@dataclass
+class ParsedMail:
+    msg: Message
+    sender: str  # the From address, lowercased ("" when there is none)
+    sender_name: str
+    subject: str
+    message_id: str | None
+    text: str
+    defects: list[str] = field(default_factory=list)
+
+    @property
+    def references(self) -> list[str]:
+        return [*header_values(self.msg, "In-Reply-To"), *header_values(self.msg, "References")]
+
+
+def header_values(msg: Message, name: str) -> list[str]:
+    """Every value of header ``name``, decoded to text (never raises)."""
+    try:
+        values = msg.get_all(name, [])
+    except Exception:
+        return []
+    return [decode_text(v) for v in values]
+
+
+def decode_text(value: object) -> str:
+    """A header value as text: RFC 2047 words decoded, unknown charsets and 8-bit replaced."""
+    if not isinstance(value, str):
+        value = str(value)
+    # compat32 keeps undecodable 8-bit header bytes as surrogate escapes
+    raw = value.encode("utf-8", "surrogateescape")
+    text = raw.decode("utf-8", "replace")
+    try:
+        parts = decode_header(text)
+    except Exception:
+        return text
+    out: list[str] = []
+    for chunk, charset in parts:
+        if isinstance(chunk, str):
+            out.append(chunk)
+            continue
+        out.append(_decode_bytes(chunk, charset))
+    return re.sub(r"[\r\n\t]+", " ", "".join(out)).strip()
+
+
+def _decode_bytes(data: bytes, charset: str | None) -> str:
+    name = (charset or "utf-8").strip().lower()
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        name = "utf-8"
+    try:
+        return data.decode(name, "replace")
+    except Exception:
+        return data.decode("latin-1")
+
+
+def part_text(part: Message) -> str:
+    """The decoded text of a single non-multipart part."""
+    try:
+        payload = part.get_payload(decode=True)
+    except Exception:
+        payload = None
+    if not isinstance(payload, bytes):
+        raw = part.get_payload()
+        return raw if isinstance(raw, str) else ""
+    charset = None
+    try:
+        charset = part.get_content_charset()
+    except Exception:
+        charset = None
+    return _decode_bytes(payload[: MAX_TEXT_CHARS * 4], charset)
+
+
+class _TextOfHtml(HTMLParser):
+    _BLOCKS = {"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "blockquote", "table"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style", "head"):
+            self._skip += 1
+        elif tag in self._BLOCKS:
+            self.out.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style", "head") and self._skip:
+            self._skip -= 1
+        elif tag in self._BLOCKS:
+            self.out.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.out.append(data)
+
+
+def html_to_text(html: str) -> str:
+    parser = _TextOfHtml()
+    try:
+        parser.feed(html)
+        parser.close()
+    except Exception:
+        return re.sub(r"<[^>]+>", " ", html)
+    text = "".join(parser.out)
+    return re.sub(r"\n\s*\n+", "\n\n", text).strip()
+
+
+def _is_attachment(part: Message) -> bool:
+    try:
+        disposition = (part.get("Content-Disposition") or "").lower()
+    except Exception:
+        return False
+    return disposition.startswith("attachment")
+
+
+def body_text(msg: Message) -> str:
+    """The first inline text/plain part, else the first text/html part as text."""
+    html: str | None = None
+    for part in msg.walk():
+        if part.is_multipart() or _is_attachment(part):
+            continue
+        ctype = part.get_content_type()
+        if ctype == "text/plain":
+            return part_text(part)[:MAX_TEXT_CHARS]
+        if ctype == "text/html" and html is None:
+            html = part_text(part)
+        if ctype == "message/rfc822":
+            break  # a forwarded or bounced message: not this message's own text
+    return html_to_text(html)[:MAX_TEXT_CHARS] if html else ""
+
+
+def parse_mail(raw: bytes) -> ParsedMail:
+    """Parse ``raw`` (never raises on malformed input)."""
+    msg = message_from_bytes(raw, policy=compat32)
+    defects = [type(d).__name__ for d in getattr(msg, "defects", [])]
+    for part in msg.walk():
+        defects.extend(type(d).__name__ for d in getattr(part, "defects", []) if part is not msg)
+    from_values = header_values(msg, "From")
+    name, address = parseaddr(from_values[0]) if from_values else ("", "")
+    if not address and from_values:
+        pairs = getaddresses(from_values)
+        name, address = pairs[0] if pairs else ("", "")
+    subjects = header_values(msg, "Subject")
+    ids = header_values(msg, "Message-ID")
+    match = re.search(r"<[^<>\s]+>", ids[0]) if ids else None
+    return ParsedMail(
+        msg=msg,
+        sender=address.strip().lower() if "@" in address else "",
+        sender_name=name.strip(),
+        subject=subjects[0][:500] if subjects else "",
+        message_id=match.group(0)[:500] if match else None,
+        text=body_text(msg),
+        defects=sorted(set(defects)),
+    )

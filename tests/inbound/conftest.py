@@ -1,0 +1,150 @@
+"""Fixtures for the inbound pipeline: a vendor whose real certificate arrives by email."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from comms.models import Agent, Case, Certificate, Policy, Vendor
+from comms.profiles import ProfileSpec, save_profile
+from comms.settings import reset_settings_cache
+from tests.conftest import SAMPLES
+from tests.support.smtp_server import SmtpTestServer
+from workflows import broker as broker_mod
+from workflows.definitions import clear_cache
+from workflows.lifecycle import reevaluate_vendor
+
+ACORD = SAMPLES / "acord25"
+TEXT_PDF = ACORD / "acord_25_2016_03_sample.pdf"  # insured "Lisa Gomez, LLC"; GL to 2021-01-17
+SCAN_PDF = ACORD / "acord_25_2010_05_2014_01_sample.pdf"  # an image only: read by OCR
+AGENT_EMAIL = "tiffany.edison@yahoo.com"  # the producer's contact on the sample
+VENDOR_EMAIL = "office@lisagomez.example"
+# The sample's general liability runs 2020-01-17 .. 2021-01-17.
+WHEN = datetime(2020, 6, 1, 15, 0, tzinfo=UTC)  # a Monday
+
+BASIC = ProfileSpec.model_validate(
+    {
+        "name": "basic-gl",
+        "coverages": {"general_liability": {"limits": {"each_occurrence": 300000}}},
+    }
+)
+STRICT = ProfileSpec.model_validate(
+    {
+        "name": "strict-gl",
+        "coverages": {
+            "general_liability": {
+                "limits": {"each_occurrence": 1000000},
+                "additional_insured": True,
+            }
+        },
+    }
+)
+
+
+@dataclass
+class World:
+    engine: Engine
+    vendor_id: int
+    agent_id: int
+    case_id: int
+
+
+def make_world(engine: Engine, *, profile: ProfileSpec = BASIC, now: datetime = WHEN) -> World:
+    """Lisa Gomez, LLC: an old certificate that expires in June 2020, so an expiring case."""
+    with Session(engine, expire_on_commit=False) as s:
+        row = save_profile(s, profile)
+        agent = Agent(name="Tiffany Edison", agency="Damon Bogich, LLC", email=AGENT_EMAIL)
+        s.add(agent)
+        s.flush()
+        vendor = Vendor(
+            name="Lisa Gomez LLC",
+            email=VENDOR_EMAIL,
+            phone="+13135550142",
+            vendor_code="4401",
+            profile_id=row.id,
+            agent_id=agent.id,
+        )
+        s.add(vendor)
+        s.flush()
+        old = Certificate(
+            vendor_id=vendor.id or 0, source="roster", received_at=now, created_at=now
+        )
+        s.add(old)
+        s.flush()
+        s.add(
+            Policy(
+                certificate_id=old.id or 0,
+                vendor_id=vendor.id or 0,
+                coverage="general_liability",
+                policy_number="GL-OLD",
+                effective_date=date(2019, 6, 20),
+                expiration_date=date(2020, 6, 20),
+                limits={"each_occurrence": 1000000, "general_aggregate": 2000000},
+                additional_insured=True,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        s.commit()
+        cases = reevaluate_vendor(s, vendor.id or 0, now=now, reason="test setup")
+        s.commit()
+        assert len(cases) == 1 and isinstance(cases[0], Case)
+        return World(engine, vendor.id or 0, agent.id or 0, cases[0].id or 0)
+
+
+def reply(
+    *,
+    sender: str = AGENT_EMAIL,
+    to: str = "coi@example.com",
+    subject: str = "RE: Certificate of insurance renewal: Lisa Gomez LLC",
+    text: str = "Please find the renewed certificate attached.\n\nTiffany",
+    attachments: list[tuple[str, str, bytes]] | None = None,
+    headers: dict[str, str] | None = None,
+    message_id: str = "<reply-1@yahoo.example>",
+) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = f"Tiffany Edison <{sender}>"
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(WHEN)
+    msg["Message-ID"] = message_id
+    for name, value in (headers or {}).items():
+        msg[name] = value
+    msg.set_content(text)
+    for filename, ctype, data in attachments or []:
+        maintype, subtype = ctype.split("/", 1)
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    return msg.as_bytes()
+
+
+def pdf(path: Path = TEXT_PDF, name: str = "COI.pdf") -> tuple[str, str, bytes]:
+    return (name, "application/pdf", path.read_bytes())
+
+
+@pytest.fixture(autouse=True)
+def _fresh_broker() -> Iterator[None]:
+    clear_cache()
+    broker_mod.reset()
+    yield
+    broker_mod.reset()
+
+
+@pytest.fixture
+def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpTestServer]:
+    with SmtpTestServer() as server:
+        monkeypatch.setenv("COMMS_SMTP_HOST", server.host)
+        monkeypatch.setenv("COMMS_SMTP_PORT", str(server.port))
+        monkeypatch.setenv("COMMS_SMTP_TLS", "none")
+        reset_settings_cache()
+        yield server
+    from comms.dispatch import shutdown
+
+    shutdown()
