@@ -1,6 +1,7 @@
 """Classify an inbound message: bounce, auto-reply or reply.
 
-Bounces are detected with flufl.bounce; auto-replies from the RFC 3834
+Bounces are detected with flufl.bounce, with `inbound.dsn` as a second opinion for the
+bounces written in prose that it misses; auto-replies from the RFC 3834
 ``Auto-Submitted`` header, ``X-Autoreply``/``X-Autorespond`` and ``Precedence``,
 with an out-of-office subject heuristic for the ones that carry none of these.
 """
@@ -14,6 +15,8 @@ from email.message import Message
 from typing import Literal
 
 from flufl.bounce import all_failures
+
+from inbound.dsn import prose_bounce
 
 Kind = Literal["bounce", "auto_reply", "reply"]
 
@@ -63,6 +66,12 @@ def classify(msg: Message) -> Classification:
         temporary, permanent = all_failures(msg)
     except Exception:  # a detector choking on hostile MIME is not a bounce
         temporary, permanent = frozenset(), frozenset()
+    if not (permanent or temporary):
+        prose = prose_bounce(msg)
+        if prose is not None:
+            return Classification(
+                "bounce", "bounce notice (no standard report)", prose.permanent, prose.temporary
+            )
     if permanent or temporary:
         return Classification(
             "bounce",

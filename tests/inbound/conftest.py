@@ -16,6 +16,9 @@ from sqlmodel import Session
 from comms.models import Agent, Case, Certificate, Policy, Vendor
 from comms.profiles import ProfileSpec, save_profile
 from comms.settings import reset_settings_cache
+from inbound.outcome import IngestResult
+from inbound.pipeline import process_message
+from inbound.store import store_raw
 from tests.conftest import SAMPLES
 from tests.support.smtp_server import SmtpTestServer
 from workflows import broker as broker_mod
@@ -148,3 +151,13 @@ def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpTestServer]:
     from comms.dispatch import shutdown
 
     shutdown()
+
+
+def ingest(
+    engine: Engine, raw: bytes, *, now: datetime = WHEN, source: str = "file"
+) -> IngestResult:
+    """Store ``raw`` and process it; acknowledgments are left queued (see ``acks_of``)."""
+    with Session(engine, expire_on_commit=False) as s:
+        row, _ = store_raw(s, raw, source=source, now=now)
+    assert row.id is not None
+    return process_message(row.id, now=now, engine=engine, enqueue=lambda *a, **k: None)

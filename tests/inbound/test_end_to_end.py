@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -47,7 +48,7 @@ def _request(engine: Engine, vendor_id: int, case_id: int) -> Delivery:
         return row
 
 
-def _ingest(tmp_path: Path, raw: bytes, name: str = "reply.eml") -> dict:  # type: ignore[type-arg]
+def _ingest(tmp_path: Path, raw: bytes, name: str = "reply.eml") -> dict[str, Any]:
     path = tmp_path / name
     path.write_bytes(raw)
     result = CliRunner().invoke(app, ["ingest", str(path), "--json", "--now", WHEN.isoformat()])

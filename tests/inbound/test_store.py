@@ -18,7 +18,9 @@ def test_raw_stored_once_before_parsing(session: Session, now: datetime) -> None
     assert created
 
 
-def test_rescan_after_uidvalidity_change_finds_the_stored_row(session: Session, now: datetime) -> None:
+def test_rescan_after_uidvalidity_change_finds_the_stored_row(
+    session: Session, now: datetime
+) -> None:
     row, created = store_raw(
         session, RAW, source="imap", mailbox="u@h/INBOX", now=now, uidvalidity=7, uid=3
     )
