@@ -4,9 +4,11 @@ arguments and calls `inbound.pipeline.process_message`, which never raises for a
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import dramatiq
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from comms.timeutil import ensure_aware, utcnow
 from workflows.broker import QUEUE, current_broker, register_actor
@@ -34,3 +36,17 @@ process_inbound: dramatiq.Actor = register_actor(
 def enqueue_processing(inbound_id: int, *, now: datetime | None = None) -> None:
     """Ask a worker to process this stored message (`now`: a simulated clock, for `--now`)."""
     process_inbound.send(int(inbound_id), now.isoformat() if now is not None else None)
+
+
+STALE_AFTER = timedelta(minutes=5)
+
+
+def sweep(engine: Engine, *, now: datetime) -> list[int]:
+    """Re-enqueue stored messages whose job was lost and ones whose worker died (lease out)."""
+    from inbound.pipeline import stale_messages
+
+    with Session(engine) as session:
+        ids = stale_messages(session, now=now, older_than=STALE_AFTER)
+    for inbound_id in ids:
+        enqueue_processing(inbound_id)
+    return ids

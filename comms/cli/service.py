@@ -2,7 +2,8 @@
 
 The scheduler loop plus an in-process dramatiq worker (or, with COMMS_BROKER_URL set, the
 scheduler only: run `comms worker` processes alongside), the web app (`comms.web.create_app`)
-and the IMAP listener (`inbound.imap.listener`) when those modules exist and are configured.
+the IMAP listener (`inbound.imap.listener`) and the drop folder (`inbound.dropbox`) when they
+are configured. Each pass also re-enqueues inbound messages whose processing job was lost.
 """
 
 from __future__ import annotations
@@ -66,6 +67,23 @@ def _start_listener(cfg: Any, stop: threading.Event) -> threading.Thread | None:
     return thread
 
 
+def _start_dropbox(cfg: Any, stop: threading.Event, eng: Any) -> threading.Thread | None:
+    if cfg.dropbox_dir is None:
+        return None
+    from inbound import dropbox
+    from inbound.jobs import enqueue_processing
+
+    thread = threading.Thread(
+        target=dropbox.run,
+        kwargs={"settings": cfg, "stop": stop, "engine": eng, "enqueue": enqueue_processing},
+        name="dropbox",
+        daemon=True,
+    )
+    thread.start()
+    console.print(f"drop folder {cfg.dropbox_dir}")
+    return thread
+
+
 def run_cmd(
     interval: float = typer.Option(30.0, help="Seconds between scheduler passes."),
     web: bool = typer.Option(True, help="Serve the web app when available."),
@@ -92,10 +110,14 @@ def run_cmd(
         _start_web(cfg, stop)
     _start_listener(cfg, stop)
     eng = engine()
+    _start_dropbox(cfg, stop, eng)
+    from inbound.jobs import sweep
+
     try:
         while not stop.is_set():
             try:
                 tick(eng, now=utcnow(), settings=cfg, enqueue=enqueue_delivery)
+                sweep(eng, now=utcnow())
             except Exception:  # keep the service up; the next pass retries
                 log.exception("scheduler pass failed")
             stop.wait(interval)
