@@ -16,7 +16,9 @@ from typing import Literal
 
 from flufl.bounce import all_failures
 
+from inbound.attachments import is_document
 from inbound.dsn import prose_bounce
+from inbound.parse import header_values
 
 Kind = Literal["bounce", "auto_reply", "reply"]
 
@@ -43,8 +45,20 @@ def _addresses(values: Iterable[bytes | str]) -> frozenset[str]:
     return frozenset(a for a in out if a)
 
 
-def auto_reply_reason(msg: Message) -> str | None:
-    """Why this message is an automatic reply, or None."""
+_OOO_BODY = re.compile(
+    r"\b(i am|i'm|i will be|i'll be|i am currently|i'm currently) (currently )?"
+    r"(out of (the )?office|away from (the|my) (office|desk)|on (vacation|leave|holiday)|"
+    r"travell?ing with limited access)|"
+    r"\b(limited|no) access to (my )?e-?mail\b|"
+    r"\bthis is an automatic(ally generated)? (reply|response|message)\b",
+    re.IGNORECASE,
+)
+_OOO_BODY_CHARS = 600
+
+
+def auto_reply_reason(msg: Message, text: str | None = None) -> str | None:
+    """Why this message is an automatic reply, or None. ``text``: its body, for the
+    out-of-office wording of auto-replies that carry no header and keep the subject."""
     auto = str(msg.get("Auto-Submitted", "")).strip().lower()
     if auto and not auto.startswith("no"):
         return f"Auto-Submitted: {auto.split(';')[0]}"
@@ -54,14 +68,20 @@ def auto_reply_reason(msg: Message) -> str | None:
     precedence = str(msg.get("Precedence", "")).strip().lower()
     if precedence in {"auto_reply", "bulk", "junk", "list"}:
         return f"Precedence: {precedence}"
-    subject = str(msg.get("Subject", ""))
+    subject = " ".join(header_values(msg, "Subject"))
     if _OOO_SUBJECT.search(subject):
         return "out-of-office subject"
+    if text and _OOO_BODY.search(text[:_OOO_BODY_CHARS]) and not _has_document(msg):
+        return "out-of-office text"
     return None
 
 
-def classify(msg: Message) -> Classification:
-    """Decide what kind of message ``msg`` is (never raises on odd input)."""
+def _has_document(msg: Message) -> bool:
+    return any(not p.is_multipart() and is_document(p) for p in msg.walk())
+
+
+def classify(msg: Message, text: str | None = None) -> Classification:
+    """Decide what kind of message ``msg`` (body ``text``) is (never raises on odd input)."""
     try:
         temporary, permanent = all_failures(msg)
     except Exception:  # a detector choking on hostile MIME is not a bounce
@@ -79,7 +99,7 @@ def classify(msg: Message) -> Classification:
             _addresses(permanent),
             _addresses(temporary),
         )
-    reason = auto_reply_reason(msg)
+    reason = auto_reply_reason(msg, text)
     if reason is not None:
         return Classification("auto_reply", reason)
     return Classification("reply", "human reply")

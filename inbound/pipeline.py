@@ -169,7 +169,7 @@ def _process(
     row.sender = parsed.sender or None
     row.subject = parsed.subject or None
     row.message_id = row.message_id or parsed.message_id
-    kind = classify(parsed.msg)
+    kind = classify(parsed.msg, parsed.text)
     base = IngestResult(inbound_id=row.id, defects=parsed.defects, reason=kind.reason)
     if kind.kind == "bounce":
         base.classification = "bounce"

@@ -54,3 +54,29 @@ def test_out_of_office_subject_without_headers() -> None:
 def test_plain_reply() -> None:
     raw = _msg("From: a@b.example\nSubject: Re: certificate", "attached")
     assert classify(message_from_bytes(raw)).kind == "reply"
+
+
+def test_out_of_office_text_with_a_reply_subject() -> None:
+    raw = _msg(
+        "From: a@b.example\nSubject: Re: Certificate of insurance renewal",
+        "Thank you for your email. I am currently out of the office until June 8.",
+    )
+    c = classify(message_from_bytes(raw), "I am currently out of the office until June 8.")
+    assert (c.kind, c.reason) == ("auto_reply", "out-of-office text")
+
+
+def test_encoded_out_of_office_subject() -> None:
+    raw = _msg("From: a@b.example\nSubject: =?UTF-8?Q?Automatic_reply:_COI?=")
+    assert classify(message_from_bytes(raw)).kind == "auto_reply"
+
+
+def test_human_back_from_vacation_with_the_certificate_is_a_reply() -> None:
+    raw = (
+        b"From: a@b.example\nSubject: Re: COI\nMIME-Version: 1.0\n"
+        b'Content-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Type: text/plain\n\n'
+        b"I was on vacation, sorry. I am out of the office again tomorrow; cert attached.\n"
+        b"--b\nContent-Type: application/pdf\nContent-Disposition: attachment; filename=c.pdf\n\n"
+        b"%PDF-1.4\n--b--\n"
+    )
+    text = "I was on vacation, sorry. I am out of the office again tomorrow; cert attached."
+    assert classify(message_from_bytes(raw), text).kind == "reply"
