@@ -204,3 +204,39 @@ def certificate_json(rec: Recorded) -> dict[str, Any]:
             for p in rec.policies
         ],
     }
+
+
+class ReviewError(Exception):
+    """A review decision that does not apply to the certificate."""
+
+
+def review_certificate(
+    session: Session, certificate_id: int, *, accept: bool, by: str, now: datetime, note: str = ""
+) -> Certificate:
+    """Staff accept or reject a `needs_review` certificate; on accept the vendor's verdict is
+    recomputed and its cases follow (flushed, not committed)."""
+    from comms.models import audit
+    from workflows.lifecycle import reevaluate_vendor
+
+    cert = session.get(Certificate, certificate_id)
+    if cert is None:
+        raise ReviewError(f"no certificate {certificate_id}")
+    if cert.status != CertificateStatus.NEEDS_REVIEW.value:
+        raise ReviewError(f"certificate {certificate_id} is {cert.status}, not needs_review")
+    cert.status = (CertificateStatus.ACCEPTED if accept else CertificateStatus.REJECTED).value
+    session.add(cert)
+    audit(
+        session,
+        actor=by,
+        action="certificate.accept" if accept else "certificate.reject",
+        entity="certificate",
+        entity_id=cert.id,
+        at=now,
+        data={"note": note, "doubtful_fields": list(cert.doubtful_fields)},
+    )
+    session.flush()
+    if accept:
+        reevaluate_vendor(
+            session, cert.vendor_id, now=now, reason=f"certificate {cert.id} accepted by {by}"
+        )
+    return cert

@@ -269,6 +269,75 @@ def watch_cmd(
             worker.stop()
 
 
+certificates_app = typer.Typer(
+    help="Certificates received by email that wait for a person's review.",
+    no_args_is_help=True,
+)
+
+
+def certificates_list_cmd(
+    status: str = typer.Option("needs_review", help="needs_review|accepted|rejected|superseded"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """List certificates by status (default: the ones waiting for review)."""
+    from comms.models import Certificate
+
+    with Session(engine()) as session:
+        rows = session.exec(
+            select(Certificate, Vendor)
+            .join(Vendor, col(Vendor.id) == col(Certificate.vendor_id))
+            .where(col(Certificate.status) == status)
+            .order_by(col(Certificate.id))
+        ).all()
+    items: list[dict[str, Any]] = [
+        {
+            "id": c.id,
+            "vendor": v.name,
+            "received_at": c.received_at.isoformat(),
+            "source": c.source,
+            "inbound_message_id": c.inbound_message_id,
+            "doubtful_fields": list(c.doubtful_fields),
+            "review_reasons": list(c.extraction.get("review_reasons") or []),
+        }
+        for c, v in rows
+    ]
+    if as_json:
+        typer.echo(json.dumps(items, indent=2))
+        return
+    table = Table()
+    for name in ("id", "vendor", "received", "why"):
+        table.add_column(name)
+    for i in items:
+        why = "; ".join(i["review_reasons"]) or ", ".join(i["doubtful_fields"])
+        table.add_row(str(i["id"]), str(i["vendor"]), str(i["received_at"])[:16], why[:100])
+    console.print(table)
+
+
+def certificates_review_cmd(
+    certificate_id: int = typer.Argument(...),
+    accept: bool = typer.Option(False, "--accept", help="The certificate is right: count it."),
+    reject: bool = typer.Option(False, "--reject", help="The certificate is wrong: ignore it."),
+    by: str = typer.Option("staff", help="Who decided (audit log)."),
+    note: str = typer.Option("", help="Why (audit log)."),
+    now: str | None = typer.Option(None, "--now"),
+) -> None:
+    """Accept or reject a certificate that waits for review."""
+    from inbound.certificates import ReviewError, review_certificate
+
+    if accept == reject:
+        raise fail("give exactly one of --accept or --reject")
+    when = now_option(now)
+    with Session(engine(), expire_on_commit=False) as session:
+        try:
+            cert = review_certificate(
+                session, certificate_id, accept=accept, by=by, now=when, note=note
+            )
+        except ReviewError as exc:
+            raise fail(str(exc)) from None
+        session.commit()
+    console.print(f"certificate {cert.id}: {cert.status}")
+
+
 def register(app: typer.Typer) -> None:
     """Add this package's commands to the `comms` app."""
     app.command("ingest")(ingest_cmd)
@@ -278,6 +347,9 @@ def register(app: typer.Typer) -> None:
     inbound_app.command("assign")(assign_cmd)
     inbound_app.command("watch")(watch_cmd)
     app.add_typer(inbound_app, name="inbound")
+    certificates_app.command("list")(certificates_list_cmd)
+    certificates_app.command("review")(certificates_review_cmd)
+    app.add_typer(certificates_app, name="certificates")
     try:
         from inbound.imap import cli as imap_cli
     except ModuleNotFoundError:  # the listener arrives with its own module

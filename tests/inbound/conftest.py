@@ -60,7 +60,13 @@ class World:
     case_id: int
 
 
-def make_world(engine: Engine, *, profile: ProfileSpec = BASIC, now: datetime = WHEN) -> World:
+def make_world(
+    engine: Engine,
+    *,
+    profile: ProfileSpec = BASIC,
+    now: datetime = WHEN,
+    name: str = "Lisa Gomez LLC",
+) -> World:
     """Lisa Gomez, LLC: an old certificate that expires in June 2020, so an expiring case."""
     with Session(engine, expire_on_commit=False) as s:
         row = save_profile(s, profile)
@@ -68,7 +74,7 @@ def make_world(engine: Engine, *, profile: ProfileSpec = BASIC, now: datetime = 
         s.add(agent)
         s.flush()
         vendor = Vendor(
-            name="Lisa Gomez LLC",
+            name=name,
             email=VENDOR_EMAIL,
             phone="+13135550142",
             vendor_code="4401",

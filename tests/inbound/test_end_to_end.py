@@ -153,3 +153,45 @@ def test_ingesting_the_same_file_twice_processes_it_once(
     with Session(use_db) as s:
         assert len(s.exec(select(Certificate).where(Certificate.source == "email")).all()) == 1
     assert len(smtp.messages) == 1
+
+
+def test_staff_review_held_certificates_and_the_case_follows(
+    use_db: Engine, smtp: SmtpTestServer, tmp_path: Path
+) -> None:
+    # The roster knows the vendor by its trade name; the certificate names the legal entity.
+    world = make_world(use_db, name="Gomez Interiors")
+    runner = CliRunner()
+    wrong = _ingest(tmp_path, reply(attachments=[pdf(SCAN_PDF, "scan.pdf")]))
+    right = _ingest(tmp_path, reply(attachments=[pdf()], message_id="<r2@x>"), "r2.eml")
+    assert [c["status"] for c in wrong["certificates"] + right["certificates"]] == [
+        "needs_review",
+        "needs_review",
+    ]
+    assert "insured.name" in right["certificates"][0]["doubtful_fields"]
+    listed = json.loads(runner.invoke(app, ["certificates", "list", "--json"]).stdout)
+    assert len(listed) == 2
+    # The scan is another company's certificate: staff reject it.
+    scan_id = str(wrong["certificates"][0]["id"])
+    done = runner.invoke(app, ["certificates", "review", scan_id, "--reject", "--by", "kim"])
+    assert done.exit_code == 0 and "rejected" in done.stdout
+    again = runner.invoke(app, ["certificates", "review", scan_id, "--accept"])
+    assert again.exit_code == 2 and "not needs_review" in again.output
+    with Session(use_db) as s:
+        case = s.get(Case, world.case_id)
+        assert case is not None and case.state == "active"
+    # The other one is right: accepting it resolves the case.
+    ok = runner.invoke(
+        app,
+        [
+            "certificates",
+            "review",
+            str(right["certificates"][0]["id"]),
+            "--accept",
+            "--now",
+            WHEN.isoformat(),
+        ],
+    )
+    assert ok.exit_code == 0, ok.output
+    with Session(use_db) as s:
+        case = s.get(Case, world.case_id)
+        assert case is not None and case.state == "resolved"
