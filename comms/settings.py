@@ -85,6 +85,7 @@ class Settings(BaseSettings):
     smtp_username: str = ""
     smtp_password: SecretStr | None = None
     smtp_tls: Literal["starttls", "implicit", "none"] = "none"
+    smtp_ca_file: Path | None = None  # CA bundle for a relay with a private certificate
     smtp_connections: int = Field(default=4, ge=1, le=64)
     smtp_max_per_connection: int = Field(default=500, ge=1)
     smtp_rate_per_second: float = Field(default=0.0, ge=0.0)
@@ -186,6 +187,13 @@ class Settings(BaseSettings):
     def _check_secret_length(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 16:
             raise ValueError("must be at least 16 characters")
+        return value
+
+    @field_validator("smtp_ca_file")
+    @classmethod
+    def _check_ca_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
         return value
 
     @field_validator("business_days")

@@ -66,7 +66,10 @@ class SmtpPool:
 
     def _client(self) -> aiosmtplib.SMTP:
         s = self.settings
-        tls_context = ssl.create_default_context() if s.smtp_tls != "none" else None
+        tls_context = None
+        if s.smtp_tls != "none":
+            cafile = str(s.smtp_ca_file) if s.smtp_ca_file else None
+            tls_context = ssl.create_default_context(cafile=cafile)
         return aiosmtplib.SMTP(
             hostname=s.smtp_host,
             port=s.smtp_port,

@@ -12,6 +12,7 @@ connections clients opened (`connections`).
 
 from __future__ import annotations
 
+import ssl
 import threading
 from dataclasses import dataclass
 from email import message_from_bytes, policy
@@ -29,6 +30,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     data: bytes
+    tls: bool = False  # the message came over an encrypted connection
 
     @property
     def message(self) -> EmailMessage:
@@ -85,13 +87,27 @@ class _Handler:
             return o.next_data_replies.pop(0)
         with o.lock:
             o.messages.append(
-                Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content))
+                Received(
+                    envelope.mail_from,
+                    list(envelope.rcpt_tos),
+                    bytes(envelope.content),
+                    tls=server.transport.get_extra_info("ssl_object") is not None,
+                )
             )
         return f"250 OK queued as {len(o.messages)}"
 
 
 class SmtpTestServer:
-    def __init__(self, *, credentials: tuple[str, str] | None = None) -> None:
+    """``tls``: a server context; with ``implicit`` the connection is TLS from the start,
+    else the server offers STARTTLS and requires it before MAIL."""
+
+    def __init__(
+        self,
+        *,
+        credentials: tuple[str, str] | None = None,
+        tls: ssl.SSLContext | None = None,
+        implicit: bool = False,
+    ) -> None:
         self.host = "127.0.0.1"
         self.credentials = credentials
         self.logins: list[str] = []
@@ -115,12 +131,20 @@ class SmtpTestServer:
                 if owner.credentials is not None:
                     extra = {
                         "auth_required": True,
-                        "auth_require_tls": False,  # loopback only, in tests
+                        # aiosmtpd knows of STARTTLS only; implicit TLS is encrypted anyway
+                        "auth_require_tls": tls is not None and not implicit,
                         "authenticator": owner._authenticate,
                     }
+                if tls is not None and not implicit:
+                    extra.update(tls_context=tls, require_starttls=True)
                 return _CountingSMTP(self.handler, owner, hostname="smtp.test", timeout=30, **extra)
 
-        self.controller = _Controller(handler, hostname=self.host, port=self.port)
+        self.controller = _Controller(
+            handler,
+            hostname=self.host,
+            port=self.port,
+            ssl_context=tls if implicit else None,
+        )
 
     def _authenticate(
         self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
