@@ -5,7 +5,9 @@ with that address is flagged for staff (`email_invalid`), the delivery that boun
 `bounced`, and its case is told the same way as for a bounce at SMTP time
 (`comms.outbox.notify_failure`: the engine turns it into the `email_bounced` outcome, which
 skips ahead to the phone steps). The delivery is found by the Message-IDs quoted in the DSN,
-else as the latest email sent to that address. Temporary failures are only logged.
+else as the latest email sent to that address. A bounce for an address we never sent to is
+only logged: bounces cannot be authenticated, and a forged one must not silence a vendor.
+Temporary failures are only logged.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from comms.email.message import recipients_of
 from comms.models import Agent, Delivery, DeliveryStatus, Vendor, audit
 from comms.outbox import notify_failure, suppress
 from comms.redact import redact_email
@@ -35,6 +38,7 @@ class BounceReport:
     flagged: list[dict[str, Any]] = field(default_factory=list)
     deliveries: list[int] = field(default_factory=list)
     cases: list[int] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -42,6 +46,7 @@ class BounceReport:
             "flagged": self.flagged,
             "deliveries": self.deliveries,
             "cases": self.cases,
+            "ignored": self.ignored,
         }
 
 
@@ -68,14 +73,16 @@ def quoted_message_ids(msg: Message) -> list[str]:
 
 
 def _bounced_delivery(session: Session, address: str, ids: list[str]) -> Delivery | None:
+    """The email we sent to ``address`` that bounced (None: we never wrote to it)."""
     if ids:
-        row = session.exec(
+        rows = session.exec(
             select(Delivery)
             .where(col(Delivery.message_id).in_(ids), Delivery.channel == "email")
             .order_by(col(Delivery.id).desc())
-        ).first()
-        if row is not None:
-            return row
+        ).all()
+        for row in rows:
+            if address in {a.strip().lower() for a in recipients_of(row)}:
+                return row
     return session.exec(
         select(Delivery)
         .where(
@@ -85,6 +92,20 @@ def _bounced_delivery(session: Session, address: str, ids: list[str]) -> Deliver
         )
         .order_by(col(Delivery.sent_at).desc(), col(Delivery.id).desc())
     ).first()
+
+
+def _flag(session: Session, address: str, *, now: datetime, report: BounceReport) -> None:
+    """Flag every vendor and agent with this address for staff."""
+    for vendor in session.exec(select(Vendor).where(col(Vendor.email).ilike(address))).all():
+        vendor.email_invalid = True
+        vendor.updated_at = now
+        session.add(vendor)
+        report.flagged.append({"vendor": vendor.id})
+    for agent in session.exec(select(Agent).where(col(Agent.email).ilike(address))).all():
+        agent.email_invalid = True
+        agent.updated_at = now
+        session.add(agent)
+        report.flagged.append({"agent": agent.id})
 
 
 def handle_bounce(
@@ -99,6 +120,13 @@ def handle_bounce(
     report = BounceReport()
     ids = quoted_message_ids(msg)
     for address in sorted(permanent):
+        delivery = _bounced_delivery(session, address, ids)
+        if delivery is None:
+            # We never wrote to it: a bounce cannot be authenticated, so one that matches
+            # nothing we sent changes nothing (a forged DSN must not silence a vendor).
+            report.ignored.append(address)
+            log.info("bounce for %s matches no sent email; ignored", redact_email(address))
+            continue
         suppress(
             session,
             "email",
@@ -108,18 +136,8 @@ def handle_bounce(
             source=f"inbound:{inbound_id}",
         )
         report.suppressed.append(address)
-        for vendor in session.exec(select(Vendor).where(col(Vendor.email).ilike(address))).all():
-            vendor.email_invalid = True
-            vendor.updated_at = now
-            session.add(vendor)
-            report.flagged.append({"vendor": vendor.id})
-        for agent in session.exec(select(Agent).where(col(Agent.email).ilike(address))).all():
-            agent.email_invalid = True
-            agent.updated_at = now
-            session.add(agent)
-            report.flagged.append({"agent": agent.id})
-        delivery = _bounced_delivery(session, address, ids)
-        if delivery is not None and delivery.status != DeliveryStatus.BOUNCED.value:
+        _flag(session, address, now=now, report=report)
+        if delivery.status != DeliveryStatus.BOUNCED.value:
             delivery.status = DeliveryStatus.BOUNCED.value
             delivery.error = f"bounced after it was accepted (DSN, inbound message {inbound_id})"
             delivery.error_code = "dsn_permanent"
@@ -134,7 +152,7 @@ def handle_bounce(
             action="email.bounced",
             entity="suppression",
             at=now,
-            data={"address": address, "inbound_id": inbound_id, "flagged": report.flagged},
+            data={"address": address, "inbound_id": inbound_id, "delivery_id": delivery.id},
         )
         log.info("permanent bounce for %s (inbound %s)", redact_email(address), inbound_id)
     session.flush()

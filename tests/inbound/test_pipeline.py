@@ -164,3 +164,19 @@ def test_a_processed_message_is_never_processed_twice(db: Engine) -> None:
     with Session(db) as s:
         row = s.get(InboundEmail, out.inbound_id)
         assert row is not None and row.attempts == 1
+
+
+def test_bounce_for_an_address_we_never_wrote_to_changes_nothing(db: Engine) -> None:
+    world = make_world(db)
+    raw = (
+        (WILD / "lhost-postfix-01.eml")
+        .read_bytes()
+        .replace(b"kijitora@example.org", AGENT_EMAIL.encode())
+    )
+    out = ingest(db, raw)  # no email was ever sent to the agent: a forged or stray DSN
+    assert out.classification == "bounce" and out.bounce is not None
+    assert out.bounce["suppressed"] == [] and out.bounce["ignored"] == [AGENT_EMAIL]
+    with Session(db) as s:
+        assert s.exec(select(Suppression)).all() == []
+        agent = s.get(Agent, world.agent_id)
+        assert agent is not None and not agent.email_invalid
