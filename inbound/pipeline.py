@@ -32,7 +32,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from comms.db import get_engine
-from comms.models import Case, Vendor, audit
+from comms.models import Case, CaseEvent, Vendor, audit
 from comms.redact import redact
 from comms.settings import Settings, get_settings
 from comms.verdicts import vendor_verdict
@@ -255,7 +255,7 @@ def _timeline(
         case_ids = [c.id for c in open_cases(session, match.vendor_id) if c.id is not None]
     for case_id in case_ids:
         case = session.get(Case, case_id)
-        if case is None:
+        if case is None or (row.attempts > 1 and _noted(session, case_id, kind, row.id)):
             continue
         add_event(
             session,
@@ -265,6 +265,14 @@ def _timeline(
             reason=reason,
             data={"inbound_id": row.id, "subject": parsed.subject, **(data or {})},
         )
+
+
+def _noted(session: Session, case_id: int, kind: str, inbound_id: int | None) -> bool:
+    """Whether an earlier attempt already put this message on the case's timeline."""
+    events = session.exec(
+        select(CaseEvent).where(CaseEvent.case_id == case_id, CaseEvent.kind == kind)
+    ).all()
+    return any(e.data.get("inbound_id") == inbound_id for e in events)
 
 
 def _apply(

@@ -14,6 +14,7 @@ from comms.email.compose import queue_email
 from comms.models import Agent, Case, CaseEvent, Certificate, Delivery, Suppression, Vendor
 from inbound.models import InboundEmail
 from tests.inbound.conftest import AGENT_EMAIL, WHEN, ingest, make_world, pdf, reply
+from tests.support.pdfs import encrypted_pdf
 
 WILD = Path(__file__).parent / "mail" / "wild"
 
@@ -152,6 +153,27 @@ def test_a_failure_is_quarantined_and_retry_runs_it_again(
         row = s.get(InboundEmail, out.inbound_id)
         assert row is not None and row.status == "processed" and row.attempts == 2
         assert len(s.exec(select(Certificate).where(Certificate.source == "email")).all()) == 1
+
+
+def test_retrying_a_partly_processed_message_adds_nothing_twice(use_db: Engine) -> None:
+    world = make_world(use_db)
+    locked = ("locked.pdf", "application/pdf", encrypted_pdf())
+    out = ingest(use_db, reply(attachments=[pdf(), locked]))
+    assert out.status == "quarantined" and out.quarantined is not None
+    assert "locked.pdf: encrypted" in out.quarantined
+    assert [c["status"] for c in out.certificates] == ["accepted"]  # the readable one counts
+    result = CliRunner().invoke(app, ["inbound", "retry", "--now", WHEN.isoformat()])
+    assert result.exit_code == 1 and "1 still in quarantine" in result.output
+    with Session(use_db) as s:
+        assert len(s.exec(select(Certificate).where(Certificate.source == "email")).all()) == 1
+        noted = s.exec(
+            select(CaseEvent).where(
+                CaseEvent.case_id == world.case_id, CaseEvent.kind == "reply_received"
+            )
+        ).all()
+        assert len(noted) == 1
+        acks = s.exec(select(Delivery).where(Delivery.template == "receipt_acknowledgment"))
+        assert len(acks.all()) == 1
 
 
 def test_a_processed_message_is_never_processed_twice(db: Engine) -> None:
