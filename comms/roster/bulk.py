@@ -1,21 +1,22 @@
 """Bulk INSERT straight through the driver's executemany, for the roster's large writes.
 
-SQLAlchemy's per-parameter type processing dominates a 100,000-row import, so values are
-converted here once, the way the column types would store them: aware datetimes as naive UTC
+SQLAlchemy's per-parameter type processing dominates a 100,000-row import, so values are put
+in storage form here, the way the column types would store them: aware datetimes as naive UTC
 text on SQLite (UTCDateTime's storage) and as-is on PostgreSQL; dates as ISO text on SQLite;
-JSON as text; booleans as integers on SQLite.
+JSON as text; booleans as they are (sqlite3 stores them as 0/1). Callers convert each distinct
+value once (`store`) and hand over tuples ready for the driver (`run`).
 """
 
 from __future__ import annotations
 
 import json
-import operator
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, Table
+from sqlalchemy import JSON, Date, Table, update
 from sqlalchemy.engine import Connection
+from sqlmodel import Session, SQLModel
 
 from comms.models.types import UTCDateTime
 
@@ -55,64 +56,75 @@ def _converter(column_type: Any, sqlite: bool) -> Converter:
         return _json
     if isinstance(column_type, Date):
         return _sqlite_date if sqlite else _identity
-    if isinstance(column_type, Boolean):
-        return _identity  # sqlite3 stores bool as 0/1 natively
     return _identity
 
 
-def _memo(convert: Converter) -> Converter:
-    """Convert each distinct value once: roster columns repeat (the same `now`, dates, limits)."""
-    cache: dict[Any, Any] = {}
-
-    def run(value: Any) -> Any:
-        key = tuple(sorted(value.items())) if isinstance(value, dict) else value
-        try:
-            return cache[key]
-        except KeyError:
-            out = cache[key] = convert(value)
-            return out
-        except TypeError:  # unhashable (a list): convert every time
-            return convert(value)
-
-    return run
+# A batch at least this large, into a table no larger than the batch, goes in with the
+# table's plain indexes dropped and built again afterwards (SQLite): sorting the keys once is
+# much cheaper than that many random B-tree inserts.
+REBUILD_INDEXES_FROM = 10_000
 
 
-def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """INSERT every row (all rows have the same keys) with one executemany."""
-    if not rows:
-        return
-    keys = set(rows[0])
-    columns = [c.name for c in table.columns if c.name in keys]  # the compiled order
-    getter = operator.itemgetter(*columns)
-    insert_tuples(conn, table, columns, [getter(row) for row in rows])
+class BulkInsert:
+    """One prepared INSERT of `columns` into `table`, run with a single executemany."""
+
+    def __init__(self, conn: Connection, table: Table, columns: Sequence[str]) -> None:
+        dialect = conn.dialect
+        self._quote = dialect.identifier_preparer.quote
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        self.conn = conn
+        self.table = table.name
+        self.columns = tuple(columns)
+        self.sql = (
+            f"INSERT INTO {self._quote(table.name)} ({', '.join(self._quote(c) for c in columns)}) "
+            f"VALUES ({', '.join(mark for _ in columns)})"
+        )
+        self._sqlite = dialect.name == "sqlite"
+        self._convert = {c: _converter(table.c[c].type, self._sqlite) for c in columns}
+
+    def store(self, column: str, value: Any) -> Any:
+        """`value` in the form the driver stores in `column`."""
+        return self._convert[column](value)
+
+    def run(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """INSERT rows already in storage form, in `columns` order."""
+        if not rows:
+            return
+        indexes = self._plain_indexes() if self._rebuild_indexes(len(rows)) else []
+        for name, _ in indexes:
+            self.conn.exec_driver_sql(f"DROP INDEX {self._quote(name)}")
+        self.conn.exec_driver_sql(self.sql, list(rows))
+        for _, create in indexes:
+            self.conn.exec_driver_sql(create)
+
+    def _rebuild_indexes(self, batch: int) -> bool:
+        if not self._sqlite or batch < REBUILD_INDEXES_FROM:
+            return False
+        count = self.conn.exec_driver_sql(f"SELECT count(*) FROM {self._quote(self.table)}")
+        return batch >= int(count.scalar_one())
+
+    def _plain_indexes(self) -> list[tuple[str, str]]:
+        """(name, CREATE INDEX statement) of the table's indexes that enforce nothing: made
+        by CREATE INDEX (not by a constraint), not unique. Dropped and created again in the
+        same transaction, they end exactly as they were."""
+        listed = self.conn.exec_driver_sql(f"PRAGMA index_list({self._quote(self.table)})")
+        plain = {row[1] for row in listed if row[2] == 0 and row[3] == "c"}
+        created = self.conn.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+            "ORDER BY rowid",
+            (self.table,),
+        )
+        return [(name, sql) for name, sql in created if name in plain and sql]
 
 
-def insert_tuples(
-    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
-) -> None:
-    """INSERT rows given as tuples in `columns` order, with one executemany."""
-    if not rows:
-        return
-    dialect = conn.dialect
-    sqlite = dialect.name == "sqlite"
-    quote = dialect.identifier_preparer.quote
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    sql = (
-        f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
-        f"VALUES ({', '.join(mark for _ in columns)})"
-    )
-    convert = [
-        (i, _memo(conv))
-        for i, name in enumerate(columns)
-        if (conv := _converter(table.c[name].type, sqlite)) is not _identity
-    ]
-    if convert:
-        converted: list[tuple[Any, ...]] = []
-        append = converted.append
-        for row in rows:
-            values = list(row)
-            for i, conv in convert:
-                values[i] = conv(values[i])
-            append(tuple(values))
-        rows = converted
-    conn.exec_driver_sql(sql, list(rows))
+def update_by_id(session: Session, model: type[SQLModel], items: list[dict[str, Any]]) -> None:
+    """UPDATE rows by primary key ("id" in each item), in order: one executemany per run of
+    consecutive items that set the same columns (a row updated twice ends as the last says)."""
+    run: list[dict[str, Any]] = []
+    for item in items:
+        if run and run[0].keys() != item.keys():
+            session.execute(update(model), run)
+            run = []
+        run.append(item)
+    if run:
+        session.execute(update(model), run)

@@ -8,7 +8,9 @@ policies by vendor, coverage and policy number.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -18,10 +20,9 @@ from sqlmodel import Session, col
 
 from comms.models import RequirementProfile, audit
 from comms.roster.reader import RawSheet, read_sheet
-from comms.roster.rows import RosterRow, RowParser, RowProblem
+from comms.roster.rows import RowProblem, ValidRows
+from comms.roster.validate import Progress, RowValidator
 from comms.roster.writer import write_rows
-
-Progress = Callable[[int, int], None]
 
 
 class RosterError(Exception):
@@ -70,7 +71,7 @@ def _write_rejected(sheet: RawSheet, problems: list[RowProblem]) -> Path:
     with target.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["line", "errors", *sheet.headers])
-        for line, values in sheet.rows:
+        for line, values in zip(sheet.lines, sheet.rows, strict=True):
             if line in by_line:
                 cells = ["" if v is None else v for v in values]
                 writer.writerow([line, "; ".join(by_line[line]), *cells])
@@ -84,24 +85,28 @@ def validate_sheet(
     profiles: set[str],
     default_profile: str | None,
     progress: Progress | None = None,
-) -> tuple[list[RosterRow], list[RowProblem]]:
-    good: list[RosterRow] = []
-    problems: list[RowProblem] = []
-    total = len(sheet.rows)
-    parser = RowParser(
+) -> tuple[ValidRows, list[RowProblem]]:
+    validator = RowValidator(
         region=region,
         profiles=profiles,
         default_profile=default_profile,
         index=sheet.index,
     )
-    for done, (line, values) in enumerate(sheet.rows, start=1):
-        row, found = parser.parse(line, values)
-        if row is not None:
-            good.append(row)
-        problems.extend(found)
-        if progress is not None and (done % 2000 == 0 or done == total):
-            progress(done, total)
-    return good, problems
+    return validator.validate(sheet.lines, sheet.rows, progress)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while a sheet is in memory. Hundreds of thousands of
+    row lists and tuples, none of them in a cycle, would make it walk them again and again
+    (a third of a large import's time); reference counting still frees everything."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def import_roster(
@@ -116,6 +121,28 @@ def import_roster(
 ) -> ImportResult:
     """Import `path`. Raises RosterError, writing nothing, when any row is invalid
     (unless `skip_invalid`, which imports the good rows and writes the rejects beside it)."""
+    with _gc_paused():
+        return _import(
+            session,
+            path,
+            now=now,
+            region=region,
+            skip_invalid=skip_invalid,
+            default_profile=default_profile,
+            progress=progress,
+        )
+
+
+def _import(
+    session: Session,
+    path: Path,
+    *,
+    now: datetime,
+    region: str,
+    skip_invalid: bool,
+    default_profile: str | None,
+    progress: Progress | None,
+) -> ImportResult:
     sheet = read_sheet(path)
     profile_ids = {
         name: pid
@@ -138,6 +165,7 @@ def import_roster(
         result.rejected_rows = len({p.line for p in problems})
         result.rejected_file = _write_rejected(sheet, problems)
     result.imported_rows = len(rows)
+    sheet.lines, sheet.rows = [], []  # the raw cells are done with: free them before writing
     write_rows(session, rows, profile_ids, now=now, source=path.name, result=result)
     audit(
         session,

@@ -149,14 +149,32 @@ def test_fast_phone_path_agrees_with_phonenumbers() -> None:
     checked = 0
     for _ in range(20_000):
         d = f"{rnd.randrange(100, 1000)}{rnd.randrange(0, 1000):03d}{rnd.randrange(0, 10000):04d}"
+        a, b, c = d[:3], d[3:6], d[6:]
         text = rnd.choice(
-            [d, f"({d[:3]}) {d[3:6]}-{d[6:]}", f"+1 {d}", f"1-{d[:3]}-{d[3:6]}-{d[6:]}"]
+            [
+                d,
+                f"({a}) {b}-{c}",
+                f"+1 {d}",
+                f"1-{a}-{b}-{c}",
+                f"{a}.{b}.{c}",
+                f"+1 ({a}) {b} {c}",
+                f"1{d}",
+                f"2{d}",
+                f"+{d}",
+            ]
         )
-        fast = _fast_nanp(text, "US")
-        number = phonenumbers.parse(text, "US")
-        slow_valid = phonenumbers.is_valid_number(number)
+        region = rnd.choice(["US", "CA"])
+        fast = _fast_nanp(text, region)
+        try:
+            number = phonenumbers.parse(text, region)
+        except phonenumbers.NumberParseException:
+            assert fast is None, text
+            continue
         if fast is not None:
             checked += 1
-            assert slow_valid, text
+            assert phonenumbers.is_valid_number(number), text
             assert fast == phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        else:
+            # Declined: left to phonenumbers (another NANP region's number, or not valid).
+            assert not phonenumbers.is_valid_number_for_region(number, region), text
     assert checked > 1000
