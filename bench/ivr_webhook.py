@@ -1,12 +1,16 @@
 """Load the inbound IVR webhook (signature check, database lookup, TwiML) against a bare
 Starlette route returning constant TwiML, on the same server, from a second process.
 
-Usage: .venv/bin/python bench/ivr_webhook.py [--vendors 2000] [--duration 10] [--quick]
+Usage: .venv/bin/python bench/ivr_webhook.py [--vendors 2000] [--duration 10] [--rounds 3]
+       [--quick]
 
-Phases (loopback only): 1. wrk on the bare route; 2. wrk on /twilio/voice/inbound with a Lua
-script that POSTs signed bodies from many different callers; 3. wrk again at a fixed rate, half
-the IVR webhook's measured maximum (16 connections, each paced by a Lua delay(); an
-approximation of wrk2, which is not installed), for its p99.
+First every distinct caller calls once, one at a time: their status TwiML is built (the cold
+path, reported as cold_pass). Then, on loopback: 1. wrk on the bare route; 2. wrk on
+/twilio/voice/inbound with a Lua script that POSTs signed bodies from many different callers.
+1 and 2 alternate in --rounds rounds, so that load from other processes on the machine hits
+both alike; the ratio is the median of the rounds' ratios. 3. wrk again at a fixed rate, half
+the IVR webhook's maximum (from the median round; 16 connections, each paced by a Lua
+delay(); an approximation of wrk2, which is not installed), for its p99.
 Targets: IVR rps ≥ 35% of the bare route's; p99 ≤ 100 ms at half load.
 Writes bench/results/ivr_webhook.json.
 """
@@ -14,10 +18,12 @@ Writes bench/results/ivr_webhook.json.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -144,6 +150,16 @@ def serve(port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
+def server_config() -> dict[str, str]:
+    """What uvicorn's defaults (http="auto", loop="auto") resolve to here."""
+    installed = lambda name: importlib.util.find_spec(name) is not None  # noqa: E731
+    return {
+        "server": "uvicorn, 1 process",
+        "http": "httptools" if installed("httptools") else "h11",
+        "loop": "uvloop" if installed("uvloop") else "asyncio",
+    }
+
+
 def signed_requests(vendors: int, count: int) -> list[tuple[str, str]]:
     from urllib.parse import urlencode
 
@@ -195,9 +211,24 @@ def run_wrk(url: str, script: Path, duration: int, connections: int) -> dict[str
         timeout=duration + 60,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    done = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     lat = {m.group(1): m.group(2) for m in re.finditer(r"^\s+(50|75|90|99)%\s+(\S+)", out, re.M)}
-    return {"rps": rps, "non_2xx": int(non2xx.group(1)) if non2xx else 0, "latency": lat}
+    return {
+        "rps": rps,
+        "requests": done,
+        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+        "latency": lat,
+    }
+
+
+def call_log_rows(db: Path) -> int:
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        return int(
+            conn.execute("SELECT count(*) FROM inbound_telephony WHERE kind = 'call'").fetchone()[0]
+        )
 
 
 def _ms(text: str) -> float:
@@ -213,6 +244,7 @@ def main() -> None:
     parser.add_argument("--vendors", type=int, default=2000)
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3, help="bare/IVR alternations")
     parser.add_argument("--quick", action="store_true", help="5 s phases, 500 vendors")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -262,19 +294,42 @@ def main() -> None:
             headers={"Content-Type": "application/x-www-form-urlencoded"},
         )
         assert bad.status_code == 403
+        # every distinct caller once, one at a time: their status TwiML is built (the cold
+        # path: ORM queries and templates); the phases below measure the steady state
+        cold = time.perf_counter()
+        with httpx.Client(base_url=base) as client:
+            for body, sig in reqs:
+                client.post(
+                    "/twilio/voice/inbound",
+                    content=body,
+                    headers={
+                        "Content-Type": "application/x-www-form-urlencoded",
+                        "X-Twilio-Signature": sig,
+                    },
+                ).raise_for_status()
+        cold_ms = (time.perf_counter() - cold) * 1000 / len(reqs)
+        answered = 1 + len(reqs)
         bare_lua, ivr_lua = tmp / "bare.lua", tmp / "ivr.lua"
         bare_lua.write_text(lua_script("/bench/bare", reqs))
         ivr_lua.write_text(lua_script("/twilio/voice/inbound", reqs))
         run_wrk(base, bare_lua, 2, args.connections)  # warm-up
-        run_wrk(base, ivr_lua, 2, args.connections)
-        bare = run_wrk(base, bare_lua, args.duration, args.connections)
-        ivr = run_wrk(base, ivr_lua, args.duration, args.connections)
+        answered += run_wrk(base, ivr_lua, 2, args.connections)["requests"]
+        rounds = []
+        for _ in range(args.rounds):
+            bare = run_wrk(base, bare_lua, args.duration, args.connections)
+            ivr = run_wrk(base, ivr_lua, args.duration, args.connections)
+            rounds.append((ivr["rps"] / bare["rps"], bare, ivr))
+            answered += ivr["requests"]
+        ratios = [r[0] for r in rounds]
+        ratio = statistics.median(ratios)
+        _, bare, ivr = min(rounds, key=lambda r: abs(r[0] - ratio))  # the median round
         half = ivr["rps"] / 2
         # fixed rate: each of `paced` connections waits paced/half seconds between requests
         paced = 16
         paced_lua = tmp / "paced.lua"
         paced_lua.write_text(lua_script("/twilio/voice/inbound", reqs, 1000.0 * paced / half))
         paced_run = run_wrk(base, paced_lua, args.duration, paced)
+        answered += paced_run["requests"]
         half_load = {
             "achieved_rps": paced_run["rps"],
             "errors": paced_run["non_2xx"],
@@ -283,18 +338,33 @@ def main() -> None:
             "p99_ms": _ms(paced_run["latency"].get("99", "0ms")),
             "method": f"wrk, {paced} connections each paced with delay() to the target rate",
         }
-    finally:
         server.terminate()
-        server.wait(10)
+        server.wait(30)  # a clean shutdown flushes the batched call log
+        logged = call_log_rows(tmp / "bench.db")
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(10)
         shutil.rmtree(tmp, ignore_errors=True)
-    ratio = ivr["rps"] / bare["rps"]
     result = {
         "vendors": args.vendors,
         "duration_s": args.duration,
         "connections": args.connections,
+        "server": server_config(),
+        "rounds": [
+            {"bare_rps": b["rps"], "ivr_rps": i["rps"], "ratio": round(r, 3)} for r, b, i in rounds
+        ],
         "bare_route": bare,
         "ivr_webhook": ivr,
         "ratio": round(ratio, 3),
+        # every answered call leaves a log row (wrk does not count the answers in flight when
+        # a phase ends, so there may be a few more rows than counted answers)
+        "call_log": {"ivr_answers_counted": answered, "rows": logged},
+        "cold_pass": {
+            "calls": len(reqs),
+            "mean_ms": round(cold_ms, 2),
+            "method": "each distinct caller once, sequentially, before the phases",
+        },
         "half_load": {"target_rps": round(half, 1), **half_load},
         "targets": {"ratio_min": 0.35, "p99_ms_max": 100},
         "pass": ratio >= 0.35 and half_load["p99_ms"] <= 100 and half_load["errors"] == 0,
@@ -306,11 +376,17 @@ def main() -> None:
         f"IVR webhook: {ivr['rps']:.0f} req/s  (p99 {ivr['latency'].get('99')}), "
         f"non-2xx {ivr['non_2xx']}"
     )
-    print(f"ratio: {ratio:.2f} (target ≥ 0.35)")
+    print(
+        f"ratio: {ratio:.2f} (target ≥ 0.35; median of rounds "
+        + ", ".join(f"{r:.2f}" for r in ratios)
+        + ")"
+    )
     print(
         f"half load {half:.0f} req/s: p50 {half_load['p50_ms']:.1f} ms, "
         f"p99 {half_load['p99_ms']:.1f} ms (target ≤ 100), errors {half_load['errors']}"
     )
+    print(f"cold pass: {len(reqs)} first calls, {cold_ms:.1f} ms each (status TwiML built)")
+    print(f"call log: {logged} rows for {answered} answers counted by wrk")
     print(f"wrote {OUT.relative_to(REPO)}")
 
 

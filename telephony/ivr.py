@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from twilio.twiml.voice_response import VoiceResponse
 
@@ -18,10 +19,11 @@ from comms.context import template_context
 from comms.models import Vendor
 from comms.settings import Settings
 from telephony import actions, render
+from telephony.calllog import DirectLog
 from telephony.models import InboundMessage
 from telephony.phone import find_caller, normalize
 from telephony.reminder_call import Reply
-from telephony.status_cache import StatusCache, caller_by_phone, org_today
+from telephony.status_cache import CallerLookup, StatusCache, org_today
 from telephony.twiml import Voice, goodbye, menu, xml
 
 CODE_TRIES = 3
@@ -79,54 +81,89 @@ class CallLogSink(Protocol):
     def add(self, row: dict[str, Any]) -> None: ...
 
 
-def inbound(
-    session: Session,
-    params: dict[str, str],
-    *,
-    now: datetime,
-    settings: Settings,
-    cache: StatusCache | None = None,
-    calllog: CallLogSink | None = None,
-) -> str:
-    """POST /twilio/voice/inbound: one query finds the caller; the status TwiML comes from the
-    cache when the vendor's data has not changed since it was built."""
-    caller = params.get("From", "")
-    e164 = normalize(caller, settings.default_region)
-    row = caller_by_phone(session, e164, org_today(now, settings.zone)) if e164 else None
-    vendor_id = row.vendor_id if row is not None else None
-    agent_id = None
-    twiml = cache.get(row.vendor_id, row.key) if cache is not None and row is not None else None
-    if row is not None and twiml is None:
-        vendor = session.get(Vendor, row.vendor_id)
-        assert vendor is not None
-        twiml = _status_menu(
-            session, vendor, VoiceResponse(), now=now, settings=settings, welcome=True
+class InboundLine:
+    """POST /twilio/voice/inbound: who is calling, and their status and menu.
+
+    `cached` is the hot path, cheap enough for the event loop: the number normalized (a
+    memo), one query for the caller and the version key of their status (`CallerLookup`, on
+    `read_engine`), the TwiML from `cache`, and the call's log row handed to `calllog`. It
+    answers None when it cannot answer alone; `answer` (ORM, template rendering; run it in a
+    thread) then builds the status TwiML and fills the cache, or asks for the vendor ID."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        *,
+        read_engine: Engine | None = None,
+        cache: StatusCache | None = None,
+        calllog: CallLogSink | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.reader = read_engine or engine
+        self.region = settings.default_region
+        self.zone = settings.zone
+        self.cache = cache
+        self.calllog: CallLogSink = calllog if calllog is not None else DirectLog(engine)
+        self.lookup = CallerLookup(self.reader)
+
+    def cached(self, params: dict[str, str], now: datetime) -> str | None:
+        if self.cache is None:
+            return None
+        e164 = normalize(params.get("From"), self.region)
+        if e164 is None:
+            return None
+        row = self.lookup(e164, org_today(now, self.zone))
+        twiml = self.cache.get(row.vendor_id, row.key) if row is not None else None
+        if twiml is not None and row is not None:
+            self._log(params, now, e164, row.vendor_id, None)
+        return twiml
+
+    def answer(self, params: dict[str, str], now: datetime) -> str:
+        caller = params.get("From", "")
+        e164 = normalize(caller, self.region)
+        row = self.lookup(e164, org_today(now, self.zone)) if e164 else None
+        with Session(self.reader, expire_on_commit=False) as session:
+            if row is not None:
+                vendor = session.get(Vendor, row.vendor_id)
+                assert vendor is not None
+                twiml = _status_menu(
+                    session, vendor, VoiceResponse(), now=now, settings=self.settings, welcome=True
+                )
+                if self.cache is not None:
+                    self.cache.put(row.vendor_id, row.key, twiml)
+                agent_id = None
+            else:
+                _vendor, agent = find_caller(session, caller, self.region)
+                agent_id = agent.id if agent is not None else None
+                twiml = _ask_code(VoiceResponse(), self.settings, 1)
+            session.commit()  # end the read transaction before the log takes the write lock
+        self._log(params, now, e164 or caller, row.vendor_id if row else None, agent_id)
+        return twiml
+
+    def _log(
+        self,
+        params: dict[str, str],
+        now: datetime,
+        number: str,
+        vendor_id: int | None,
+        agent_id: int | None,
+    ) -> None:
+        self.calllog.add(
+            {
+                "kind": "call",
+                "sid": params.get("CallSid", ""),
+                "from_number": number,
+                "to_number": params.get("To", ""),
+                "body": None,
+                "vendor_id": vendor_id,
+                "agent_id": agent_id,
+                "action": "matched" if vendor_id or agent_id else "ask_code",
+                "payload": params,
+                "received_at": now,
+            }
         )
-        if cache is not None:
-            cache.put(row.vendor_id, row.key, twiml)
-    if twiml is None:
-        _vendor, agent = find_caller(session, caller, settings.default_region)
-        agent_id = agent.id if agent is not None else None
-        twiml = _ask_code(VoiceResponse(), settings, 1)
-    entry: dict[str, Any] = {
-        "kind": "call",
-        "sid": params.get("CallSid", ""),
-        "from_number": e164 or caller,
-        "to_number": params.get("To", ""),
-        "body": None,
-        "vendor_id": vendor_id,
-        "agent_id": agent_id,
-        "action": "matched" if vendor_id or agent_id else "ask_code",
-        "payload": params,
-        "received_at": now,
-    }
-    if calllog is not None:
-        session.commit()  # end the read transaction before the log takes the write lock
-        calllog.add(entry)
-    else:
-        session.add(InboundMessage(**entry))
-        session.commit()
-    return twiml
 
 
 def code_entered(

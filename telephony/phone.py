@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import phonenumbers
 from sqlmodel import Session, col, select
 
@@ -12,6 +14,13 @@ def normalize(number: str | None, region: str = "US") -> str | None:
     """E.164 form of `number`, or None when it is not a valid phone number."""
     if not number:
         return None
+    return _normalize(number, region)
+
+
+@lru_cache(maxsize=16384)
+def _normalize(number: str, region: str) -> str | None:
+    """Memoized: the same callers call again, and parsing costs more than the rest of an IVR
+    answer. A pure function of its arguments (phonenumbers' metadata is fixed per release)."""
     try:
         parsed = phonenumbers.parse(number, region)
     except phonenumbers.NumberParseException:

@@ -1,13 +1,14 @@
 """The IVR's spoken status, memoized per vendor on the version of the data it depends on.
 
-Every call still reads the database: one query finds the caller's vendor together with a
-version key (vendor row's updated_at, the accepted certificates' count and newest id, the
-profile's updated_at, the organization's date). The TwiML is rebuilt when that key changes,
-and at least every `ttl` seconds, so an edit that does not touch the key (a corrected policy
-row) is heard within a minute at most."""
+Every call still reads the database: one query (`CallerLookup`) finds the caller's vendor
+together with a version key (vendor row's updated_at, the accepted certificates' count and
+newest id, the profile's updated_at, the organization's date). The TwiML is rebuilt when that
+key changes, and at least every `ttl` seconds, so an edit that does not touch the key (a
+corrected policy row) is heard within a minute at most."""
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections import OrderedDict
@@ -15,8 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, select
-from sqlmodel import Session, col
+from sqlalchemy import bindparam, case, func, select
+from sqlalchemy.engine import Engine
+from sqlmodel import col
 
 from comms.models import Certificate, RequirementProfile, Vendor
 
@@ -28,11 +30,14 @@ class CallerRow:
 
 
 def _caller_query() -> Any:
-    accepted = and_(
-        col(Certificate.vendor_id) == col(Vendor.id), col(Certificate.status) == "accepted"
-    )
-    n = select(func.count(col(Certificate.id))).where(accepted).correlate(Vendor).scalar_subquery()
-    last = select(func.max(col(Certificate.id))).where(accepted).correlate(Vendor).scalar_subquery()
+    # The certificate subqueries filter on vendor_id only (the status is tested inside the
+    # aggregate), so the database walks this vendor's few certificates by the vendor_id
+    # index; `vendor_id = ? AND status = ?` let SQLite pick the status index instead and scan
+    # every accepted certificate of every vendor.
+    accepted = case((col(Certificate.status) == "accepted", col(Certificate.id)))
+    mine = col(Certificate.vendor_id) == col(Vendor.id)
+    n = select(func.count(accepted)).where(mine).correlate(Vendor).scalar_subquery()
+    last = select(func.max(accepted)).where(mine).correlate(Vendor).scalar_subquery()
     profile_ts = (
         select(col(RequirementProfile.updated_at))
         .where(col(RequirementProfile.id) == col(Vendor.profile_id))
@@ -47,21 +52,53 @@ def _caller_query() -> Any:
     )
 
 
-CALLER_QUERY = _caller_query()  # built once: the hot path only binds the number
+CALLER_QUERY = _caller_query()
 
 
-def caller_by_phone(session: Session, e164: str, today: str) -> CallerRow | None:
-    """The active vendor with this number and its version key, in one query."""
-    row = session.execute(CALLER_QUERY, {"phone": e164}).first()
-    if row is None:
-        return None
-    return CallerRow(int(row[0]), (row[1], row[2], row[3], row[4], today))
+class CallerLookup:
+    """The active vendor with a number and its version key, in one query.
+
+    The statement is compiled once for the engine's dialect and run on a pooled DB-API
+    connection: on the hot path, SQLAlchemy's per-execution work costs several times the
+    query itself. Its binds are plain strings and integers (no type processing), and the
+    version key keeps the driver's raw values: it is only compared with itself."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        compiled = CALLER_QUERY.compile(dialect=engine.dialect)
+        self.sql = compiled.string
+        self._binds = dict(compiled.construct_params({"phone": ""}))
+        self._names = list(compiled.positiontup or []) if compiled.positional else None
+
+    def _bind(self, e164: str) -> tuple[Any, ...] | dict[str, Any]:
+        binds = {**self._binds, "phone": e164}
+        return binds if self._names is None else tuple(binds[n] for n in self._names)
+
+    def __call__(self, e164: str, today: str) -> CallerRow | None:
+        conn = self.engine.raw_connection()
+        try:
+            cursor = conn.cursor()
+            try:
+                cursor.execute(self.sql, self._bind(e164))
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
+        finally:
+            conn.close()  # back to the pool, which ends the read transaction
+        if row is None:
+            return None
+        return CallerRow(int(row[0]), (row[1], row[2], row[3], row[4], today))
 
 
 class StatusCache:
+    """TwiML per vendor and version key, for at most `ttl` seconds. Each entry lives a random
+    75-100% of `ttl`, so that entries built together (after a restart, or a burst of calls)
+    do not all expire, and get rebuilt, at the same moment."""
+
     def __init__(self, *, size: int = 10000, ttl: float = 60.0) -> None:
         self.size = size
         self.ttl = ttl
+        self._random = random.Random()
         self._rows: OrderedDict[int, tuple[tuple[Any, ...], float, str]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -75,7 +112,8 @@ class StatusCache:
 
     def put(self, vendor_id: int, key: tuple[Any, ...], twiml: str) -> None:
         with self._lock:
-            self._rows[vendor_id] = (key, time.monotonic() + self.ttl, twiml)
+            expires = time.monotonic() + self.ttl * self._random.uniform(0.75, 1.0)
+            self._rows[vendor_id] = (key, expires, twiml)
             self._rows.move_to_end(vendor_id)
             while len(self._rows) > self.size:
                 self._rows.popitem(last=False)

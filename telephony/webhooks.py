@@ -23,7 +23,7 @@ from telephony import events, ivr, reminder_call, render
 from telephony.models import InboundMessage
 from telephony.optout import handle_text
 from telephony.phone import find_caller, normalize
-from telephony.signatures import verified_form
+from telephony.signatures import Verifier
 from telephony.sms import apply_sms_status
 from telephony.status_cache import StatusCache
 
@@ -48,9 +48,10 @@ def make_router(
     read_engine: Engine | None = None,
 ) -> APIRouter:
     """`read_engine`: for endpoints that only read (SQLite: deferred transactions, so they do
-    not queue on the write lock). The inbound line only reads when `calllog` stores its log."""
+    not queue on the write lock). `calllog` stores the inbound line's log rows (default: each
+    row at once, with `engine`)."""
     router = APIRouter(prefix="/twilio")
-    cache = StatusCache()
+    verifier = Verifier.for_settings(settings)
     reader = read_engine or engine
 
     def session() -> Session:
@@ -76,24 +77,30 @@ def make_router(
         return run
 
     # --- the IVR line ------------------------------------------------------------------------
-    @router.post("/voice/inbound")
+    line = ivr.InboundLine(
+        settings, engine, read_engine=read_engine, cache=StatusCache(), calllog=calllog
+    )
+
     async def voice_inbound(request: Request) -> Response:
-        params = await verified_form(request, settings)
+        # A plain Starlette endpoint (no FastAPI parameter solving): the line's hot path.
+        params = await verifier.form(request)
         now = clock()
+        # A known caller with a cached status is answered on the event loop (one indexed
+        # query; a thread hop costs more than the work). Otherwise the TwiML is built in a
+        # thread: templates and several ORM queries.
+        twiml = line.cached(params, now)
+        if twiml is None:
+            twiml = await run_in_threadpool(line.answer, params, now)
+        return _twiml(twiml)
 
-        def run() -> str:
-            with read_session() if calllog is not None else session() as s:
-                return ivr.inbound(
-                    s, params, now=now, settings=settings, cache=cache, calllog=calllog
-                )
-
-        # Run on the event loop: one indexed query and a cached answer (or, on a miss, a few
-        # more); a thread hop per call costs more than the work itself.
-        return _twiml(run())
+    # APIRouter applies its prefix to its API routes only
+    router.add_route(
+        router.prefix + "/voice/inbound", voice_inbound, methods=["POST"], include_in_schema=False
+    )
 
     @router.post("/voice/ivr/code")
     async def ivr_code(request: Request, attempt: int = 1) -> Response:
-        params = await verified_form(request, settings)
+        params = await verifier.form(request)
         now = clock()
 
         def run() -> str:
@@ -104,7 +111,7 @@ def make_router(
 
     @router.post("/voice/ivr/menu")
     async def ivr_menu(request: Request, background: BackgroundTasks, vendor: int) -> Response:
-        params = await verified_form(request, settings)
+        params = await verifier.form(request)
         now = clock()
         run = reply(
             background, now, lambda s: ivr.choose(s, vendor, params, now=now, settings=settings)
@@ -113,7 +120,7 @@ def make_router(
 
     @router.post("/voice/ivr/recorded")
     async def ivr_recorded(request: Request, vendor: int | None = None) -> Response:
-        params = await verified_form(request, settings)
+        params = await verifier.form(request)
         now = clock()
 
         def run() -> str:
@@ -127,7 +134,7 @@ def make_router(
     # --- reminder calls ----------------------------------------------------------------------
     @router.post("/voice/reminder/{delivery_id}")
     async def reminder(request: Request, delivery_id: int) -> Response:
-        await verified_form(request, settings)
+        await verifier.form(request)
         now = clock()
 
         def run() -> str:
@@ -138,7 +145,7 @@ def make_router(
 
     @router.post("/voice/reminder/{delivery_id}/noinput")
     async def reminder_noinput(request: Request, delivery_id: int, attempt: int = 1) -> Response:
-        await verified_form(request, settings)
+        await verifier.form(request)
         now = clock()
 
         def run() -> str:
@@ -151,7 +158,7 @@ def make_router(
     async def reminder_menu(
         request: Request, background: BackgroundTasks, delivery_id: int, attempt: int = 0
     ) -> Response:
-        params = await verified_form(request, settings)
+        params = await verifier.form(request)
         now = clock()
         digits = params.get("Digits", "")
         run = reply(
@@ -167,7 +174,7 @@ def make_router(
     async def reminder_amd(
         request: Request, background: BackgroundTasks, delivery_id: int
     ) -> Response:
-        params = await verified_form(request, settings)
+        params = await verifier.form(request)
         now = clock()
         machine: list[bool] = []
 
@@ -204,7 +211,7 @@ def make_router(
 
     @router.post("/voice/status")
     async def voice_status(request: Request) -> Response:
-        params = await verified_form(request, settings)
+        params = await verifier.form(request)
         now = clock()
         await run_in_threadpool(
             events.process_once,
@@ -221,7 +228,7 @@ def make_router(
     # --- SMS ---------------------------------------------------------------------------------
     @router.post("/sms/status")
     async def sms_status(request: Request) -> Response:
-        params = await verified_form(request, settings)
+        params = await verifier.form(request)
         now = clock()
 
         def handle(s: Session, p: dict[str, str], at: datetime) -> None:
@@ -247,7 +254,7 @@ def make_router(
 
     @router.post("/sms/inbound")
     async def sms_inbound(request: Request) -> Response:
-        params = await verified_form(request, settings)
+        params = await verifier.form(request)
         now = clock()
         answer: list[str] = []
 
