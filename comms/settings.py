@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     imap_folder: str = "INBOX"
     imap_processed_folder: str = "Processed"
     imap_quarantine_folder: str = "Quarantine"
+    imap_batch_size: int = Field(default=50, ge=1, le=1000)  # messages per FETCH
+    imap_idle_seconds: float = Field(default=300.0, gt=0, le=300)  # IDLE re-issued this often
+    imap_poll_seconds: float = Field(default=5.0, gt=0)  # checks for processed mail in IDLE
+    imap_timeout: float = Field(default=60.0, gt=0)  # socket timeout: a silent server is dead
     dropbox_dir: Path | None = None
     max_message_bytes: int = Field(default=60 * 1024 * 1024, ge=1024)
     max_attachment_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)

@@ -350,8 +350,6 @@ def register(app: typer.Typer) -> None:
     certificates_app.command("list")(certificates_list_cmd)
     certificates_app.command("review")(certificates_review_cmd)
     app.add_typer(certificates_app, name="certificates")
-    try:
-        from inbound.imap import cli as imap_cli
-    except ModuleNotFoundError:  # the listener arrives with its own module
-        return
+    from inbound.imap import cli as imap_cli
+
     imap_cli.register(app)
