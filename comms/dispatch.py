@@ -5,10 +5,12 @@ Senders (and so the SMTP connection pool) live as long as the process: the synch
 actor threads share one pool. `deliver_async` uses senders bound to the calling event loop.
 
 A row that is not `queued` (already sent, being sent by someone else, or not yet due) is left
-alone and None is returned. The session's transaction is closed before the send is awaited,
-so a slow server never holds a database lock. A crash between the claim and the send leaves
-the row `sending` until its lease expires and the sweep re-queues it: one send. The only
-window for a repeated send is the one documented in comms.outbox.
+alone and None is returned. A row planned without its content (the workflow scheduler's) is
+rendered after the claim and stored before the send (`comms.deferred`). The session's
+transaction is closed before the send is awaited, so a slow server never holds a database
+lock. A crash between the claim and the send leaves the row `sending` until its lease expires
+and the sweep re-queues it: one send. The only window for a repeated send is the one
+documented in comms.outbox.
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ from sqlmodel import Session, col, select
 
 from comms.channels import ChannelSender, SendOutcome, sender_factory
 from comms.db import get_engine
+from comms.deferred import is_pending, render_pending
 from comms.models import Delivery, DeliveryStatus
 from comms.outbox import SEND_LEASE, apply_outcome, claim, suppress
 from comms.redact import redact
 from comms.settings import Settings, get_settings
+from comms.templating import TemplateError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -76,6 +80,7 @@ class Dispatcher:
         (the documented window, as wide as one batch)."""
         with Session(engine, expire_on_commit=False) as session:
             rows = claim_many(session, ids, now=now)
+            rows, unrenderable = render_claimed(session, rows, settings=self.settings)
             limit = asyncio.Semaphore(concurrency)
 
             async def one(row: Delivery) -> SendOutcome:
@@ -83,9 +88,10 @@ class Dispatcher:
                     return await self._send(row, now)
 
             outcomes = await asyncio.gather(*(one(r) for r in rows))
-            for row, outcome in zip(rows, outcomes, strict=True):
+            for row, outcome in [*zip(rows, outcomes, strict=True), *unrenderable]:
                 record_outcome(session, row, outcome, now=now)
             session.commit()
+            rows.extend(row for row, _ in unrenderable)
         return {row.id: row for row in rows if row.id is not None}
 
     async def deliver(self, engine: Engine, delivery_id: int, *, now: datetime) -> Delivery | None:
@@ -94,7 +100,8 @@ class Dispatcher:
             if row is None:
                 return None
             session.commit()  # end the read transaction before awaiting the network
-            outcome = await self._send(row, now)
+            ready, unrenderable = render_claimed(session, [row], settings=self.settings)
+            outcome = unrenderable[0][1] if unrenderable else await self._send(ready[0], now)
             record_outcome(session, row, outcome, now=now)
             session.commit()
             return row
@@ -134,6 +141,34 @@ def claim_many(session: Session, ids: list[int], *, now: datetime) -> list[Deliv
     )
     session.commit()  # no transaction (and no SQLite lock) is held while sending
     return rows
+
+
+def render_claimed(
+    session: Session, rows: list[Delivery], *, settings: Settings
+) -> tuple[list[Delivery], list[tuple[Delivery, SendOutcome]]]:
+    """Render the claimed rows whose content waits for the send (`comms.deferred`) and commit
+    it, so the stored content is what leaves. Returns (rows to send, rows that cannot be
+    rendered with their `failed` outcome)."""
+    ready: list[Delivery] = []
+    failed: list[tuple[Delivery, SendOutcome]] = []
+    pending = False
+    for row in rows:
+        if not is_pending(row):
+            ready.append(row)
+            continue
+        pending = True
+        try:
+            render_pending(session, row, settings=settings)
+        except (TemplateError, LookupError) as exc:
+            log.warning("delivery %s cannot be rendered: %s", row.id, exc)
+            error = f"cannot render {row.template}: {exc}"
+            failed.append((row, SendOutcome("failed", error=error, error_code="render_error")))
+            continue
+        session.add(row)
+        ready.append(row)
+    if pending:
+        session.commit()  # stored before the send; no transaction is held while sending
+    return ready, failed
 
 
 def record_outcome(

@@ -51,12 +51,17 @@ def phone_zones(number: str | None, region: str = "US") -> list[str]:
     """The IANA zones of a phone number (empty when unknown)."""
     if not number:
         return []
+    return list(_phone_zones(number, region))
+
+
+@lru_cache(maxsize=4096)
+def _phone_zones(number: str, region: str) -> tuple[str, ...]:
     try:
         parsed = phonenumbers.parse(number, region)
     except phonenumbers.NumberParseException:
-        return []
+        return ()
     zones = [z for z in pn_timezone.time_zones_for_number(parsed) if z != "Etc/Unknown"]
-    return [z for z in zones if _valid_zone(z)]
+    return tuple(z for z in zones if _valid_zone(z))
 
 
 def _valid_zone(name: str) -> bool:

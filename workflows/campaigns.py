@@ -53,10 +53,14 @@ def workflow_for(session: Session, case: Case) -> Workflow:
 def campaign_stop_reason(
     session: Session, case: Case, vendor: Vendor, verdict: Verdict
 ) -> str | None:
-    campaign = session.get(Campaign, case.campaign_id)
+    return stop_reason(session.get(Campaign, case.campaign_id), vendor.active, verdict)
+
+
+def stop_reason(campaign: Campaign | None, vendor_active: bool, verdict: Verdict) -> str | None:
+    """Why a campaign case resolves without sending, or None."""
     if campaign is None or campaign.state == "stopped":
         return "the campaign was stopped"
-    if not vendor.active:
+    if not vendor_active:
         return "vendor inactive"
     if campaign.stop_when_compliant and verdict.status.value == "compliant":
         return "the vendor is compliant"

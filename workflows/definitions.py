@@ -60,10 +60,13 @@ ROOT = Path(__file__).resolve().parent.parent / "config" / "workflows"
 
 
 class Delay(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
     amount: int
     unit: Literal["business_days", "days", "hours"]
 
 
+@lru_cache(maxsize=256)
 def parse_delay(text: str) -> Delay:
     match = _DELAY.match(text)
     if not match:

@@ -1,18 +1,21 @@
 """Advance one case: recheck the verdict, run the due step, schedule the next one.
 
 The same code runs under `comms tick` (real deliveries) and `comms simulate` (against a
-throwaway copy of the data), so the preview agrees with what a tick does.
+throwaway copy of the data), so the preview agrees with what a tick does. The scheduler plans
+most cases in bulk (`workflows.batch`), which follows these rules on loaded records and hands
+every case that needs more (opening or switching a case, outcomes to absorb) to
+`advance_case`; the pure pieces (`failed_condition`, `schedule_next`) are shared.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from comms.compliance import Verdict
 from comms.models import Agent, Case, CaseEvent, Delivery, Vendor
 from comms.settings import Settings
 from comms.verdicts import vendor_verdict
@@ -21,6 +24,7 @@ from workflows.campaigns import campaign_stop_reason, workflow_for
 from workflows.definitions import Step, Workflow
 from workflows.lifecycle import add_event, record_outcome, set_state, sync_vendor
 from workflows.outputs import emit, recipient_for
+from workflows.records import AgentLike, CaseLike, VendorLike
 from workflows.timing import due_time, nominal_time
 
 log = logging.getLogger(__name__)
@@ -37,10 +41,15 @@ class Advance:
     steps: list[str] = field(default_factory=list)
 
 
-def conditions_met(
-    session: Session, step: Step, case: Case, vendor: Vendor, agent: Agent | None
+def failed_condition(
+    step: Step,
+    last_outcome: str | None,
+    vendor: VendorLike,
+    agent: AgentLike | None,
+    last_status: Callable[[str], str | None],
 ) -> str | None:
-    """None when every condition holds, else the first that does not."""
+    """None when every condition of `step` holds, else the first that does not.
+    `last_status(channel)` is the status of the case's newest delivery on that channel."""
     for cond in step.when:
         ok: bool
         if cond == "has_phone":
@@ -54,18 +63,30 @@ def conditions_met(
         elif cond == "has_agent_phone":
             ok = agent is not None and bool(agent.phone) and not agent.phone_invalid
         elif cond in ("last_email_bounced", "last_sms_failed"):
-            channel = "email" if cond == "last_email_bounced" else "sms"
-            last = session.exec(
-                select(Delivery.status)
-                .where(col(Delivery.case_id) == case.id, col(Delivery.channel) == channel)
-                .order_by(col(Delivery.id).desc())
-            ).first()
-            ok = last in ("bounced", "failed")
+            ok = last_status("email" if cond == "last_email_bounced" else "sms") in (
+                "bounced",
+                "failed",
+            )
         else:  # no_reply
-            ok = case.last_outcome is None
+            ok = last_outcome is None
         if not ok:
             return cond
     return None
+
+
+def conditions_met(
+    session: Session, step: Step, case: Case, vendor: Vendor, agent: Agent | None
+) -> str | None:
+    """None when every condition holds, else the first that does not."""
+
+    def last_status(channel: str) -> str | None:
+        return session.exec(
+            select(Delivery.status)
+            .where(col(Delivery.case_id) == case.id, col(Delivery.channel) == channel)
+            .order_by(col(Delivery.id).desc())
+        ).first()
+
+    return failed_condition(step, case.last_outcome, vendor, agent, last_status)
 
 
 def absorb_failures(session: Session, case: Case, *, now: datetime) -> bool:
@@ -97,7 +118,6 @@ def run_step(
     wf: Workflow,
     vendor: Vendor,
     agent: Agent | None,
-    verdict: Verdict,
     *,
     now: datetime,
     settings: Settings,
@@ -131,13 +151,15 @@ def run_step(
                 continue
             delivery, created = emit(
                 session,
-                case=case,
+                case_id=case.id or 0,
+                workflow=case.workflow,
                 step=step,
                 vendor=vendor,
+                agent=agent,
                 recipient=rcpt,
-                verdict=verdict,
                 now=now,
                 attempt=case.step_attempts,
+                settings=settings,
             )
             made.append(delivery.id or 0)
             if created:
@@ -163,25 +185,41 @@ def run_step(
 
 
 def schedule_next(
-    case: Case,
+    case: CaseLike,
     wf: Workflow,
-    vendor: Vendor,
-    agent: Agent | None,
+    vendor: VendorLike,
+    agent: AgentLike | None,
     *,
     base: datetime,
     settings: Settings,
 ) -> None:
+    case.next_action_at, nominal = next_schedule(
+        case, wf, vendor, agent, base=base, settings=settings
+    )
+    case.data = {**case.data, "nominal": nominal}
+
+
+def next_schedule(
+    case: CaseLike,
+    wf: Workflow,
+    vendor: VendorLike,
+    agent: AgentLike | None,
+    *,
+    base: datetime,
+    settings: Settings,
+) -> tuple[datetime, str | None]:
+    """When the case's current step is due, and its nominal time (ISO; None after the last
+    step, when the grace period before `exhausted` runs). Reads the case's step index,
+    trigger date and snooze, the step's recipients' zones, and `base`."""
     if case.step_index >= len(wf.steps):
-        case.next_action_at = add_business_days(base, GRACE_BUSINESS_DAYS, settings)
-        case.data = {**case.data, "nominal": None}
-        return
+        return add_business_days(base, GRACE_BUSINESS_DAYS, settings), None
     nominal = nominal_time(case, wf, case.step_index, base, settings)
     if nominal < base:  # behind (after a snooze or promise): one missed step per business day
         nominal = add_business_days(base, 1, settings)
     if case.snoozed_until is not None and nominal < case.snoozed_until:
         nominal = case.snoozed_until
-    case.next_action_at = due_time(wf.steps[case.step_index], nominal, vendor, agent, settings)
-    case.data = {**case.data, "nominal": nominal.isoformat()}
+    step = wf.steps[case.step_index]
+    return due_time(step, nominal, vendor, agent, settings), nominal.isoformat()
 
 
 def advance_case(session: Session, case: Case, *, now: datetime, settings: Settings) -> Advance:
@@ -228,9 +266,7 @@ def advance_case(session: Session, case: Case, *, now: datetime, settings: Setti
             )
             break
         agent = session.get(Agent, vendor.agent_id) if vendor.agent_id else None
-        run_step(
-            session, case, wf, vendor, agent, verdict, now=now, settings=settings, result=result
-        )
+        run_step(session, case, wf, vendor, agent, now=now, settings=settings, result=result)
         case.updated_at = now
         session.add(case)
     session.flush()

@@ -80,6 +80,26 @@ def wanted_case(
     session: Session, vendor: Vendor, verdict: Verdict, *, horizon_days: int = 30
 ) -> tuple[str, date, str] | None:
     """(trigger, trigger date, key) of the case this verdict calls for, or None."""
+    latest: int | None = None
+    if verdict.status == Status.NON_COMPLIANT:
+        latest = latest_certificate_id(session, vendor.id or 0)
+    return wanted_for(verdict, horizon_days=horizon_days, latest_certificate=latest)
+
+
+def latest_certificate_id(session: Session, vendor_id: int) -> int | None:
+    """The vendor's newest accepted certificate (the key of a `deficient` case)."""
+    return session.exec(
+        select(Certificate.id)
+        .where(col(Certificate.vendor_id) == vendor_id, col(Certificate.status) == "accepted")
+        .order_by(col(Certificate.received_at).desc(), col(Certificate.id).desc())
+    ).first()
+
+
+def wanted_for(
+    verdict: Verdict, *, horizon_days: int, latest_certificate: int | None
+) -> tuple[str, date, str] | None:
+    """`wanted_case` without the database: `latest_certificate` is the vendor's newest accepted
+    certificate id (read only for a non-compliant verdict)."""
     today = verdict.as_of
     if verdict.status == Status.MISSING:
         return "missing", today, "missing"
@@ -87,16 +107,31 @@ def wanted_case(
         since = verdict.expired_since or today
         return "expiring", since, f"exp:{since.isoformat()}"
     if verdict.status == Status.NON_COMPLIANT:
-        latest = session.exec(
-            select(Certificate.id)
-            .where(col(Certificate.vendor_id) == vendor.id, col(Certificate.status) == "accepted")
-            .order_by(col(Certificate.received_at).desc(), col(Certificate.id).desc())
-        ).first()
-        return "deficient", today, f"cert:{latest}"
+        return "deficient", today, f"cert:{latest_certificate}"
     nxt = verdict.next_expiration
     if nxt is not None and (nxt - today).days <= horizon_days:
         return "expiring", nxt, f"exp:{nxt.isoformat()}"
     return None
+
+
+def keeps(case_trigger: str, case_key: object, wanted: tuple[str, date, str] | None) -> bool:
+    """Whether an open compliance case is the one the verdict calls for."""
+    return (
+        wanted is not None
+        and case_trigger == wanted[0]
+        and (case_trigger == "missing" or case_key == wanted[2])
+    )
+
+
+def resolve_reason(
+    vendor_active: bool, verdict: Verdict, wanted: tuple[str, date, str] | None, case_trigger: str
+) -> str:
+    """Why an open compliance case that the verdict no longer calls for is resolved."""
+    if wanted is None:
+        return "vendor inactive" if not vendor_active else f"verdict is {verdict.status.value}"
+    if case_trigger == wanted[0]:
+        return f"superseded: {wanted[2]}"
+    return f"verdict is {verdict.status.value}: switching to {wanted[0]}"
 
 
 def open_cases(session: Session, vendor_id: int) -> list[Case]:
@@ -206,19 +241,10 @@ def sync_vendor(
     current = open_cases(session, vendor.id or 0)
     keep: list[Case] = []
     for case in current:
-        if (
-            wanted is not None
-            and case.trigger == wanted[0]
-            and (case.trigger == "missing" or case.data.get("key") == wanted[2])
-        ):
+        if keeps(case.trigger, case.data.get("key"), wanted):
             keep.append(case)
             continue
-        if wanted is None:
-            why = "vendor inactive" if not vendor.active else f"verdict is {verdict.status.value}"
-        elif case.trigger == wanted[0]:
-            why = f"superseded: {wanted[2]}"
-        else:
-            why = f"verdict is {verdict.status.value}: switching to {wanted[0]}"
+        why = resolve_reason(vendor.active, verdict, wanted, case.trigger)
         resolve_case(session, case, now=now, reason=f"{reason}; {why}")
     if wanted is not None and not keep:
         trigger, trigger_date, key = wanted

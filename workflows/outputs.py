@@ -1,24 +1,29 @@
 """Turning a planned step into outbox rows, one per recipient.
 
-Email goes through `comms.email.compose.queue_email` (rendering, reply token, Message-ID).
-SMS, calls and call tasks become Delivery rows created here, with their text rendered from
-`templates/sms|voice|scripts` when that template exists; until then the row records the
-planned step and template name in `content`, which is what the sandbox sender records.
+`plan_delivery` describes the row of one step for one recipient without touching the
+database, so the bulk planner (`workflows.batch`) and the one-case path (`emit`) make the same
+rows. Content is rendered when the row is first sent, not here (`comms.deferred`): an email
+row names its template and recipient (`comms.email.compose.deferred_email`); an SMS, call or
+call-task row names its text template under `templates/sms|voice|scripts` when that file
+exists, and records the planned step in `content`, which is what the sandbox sender records.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session
 
-from comms.compliance import Verdict
-from comms.models import Agent, Case, Delivery, Vendor
+from comms.deferred import render_spec
+from comms.email.compose import deferred_email, skip_unsendable
+from comms.models import Delivery
 from comms.outbox import NewDelivery, create_delivery
 from comms.settings import Settings
 from workflows.definitions import Step
+from workflows.records import AgentLike, VendorLike
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +43,7 @@ def idempotency_key(case_id: int, step_id: str, kind: str, attempt: int = 0) -> 
 
 
 def recipient_for(
-    kind: str, channel: str, vendor: Vendor, agent: Agent | None, settings: Settings
+    kind: str, channel: str, vendor: VendorLike, agent: AgentLike | None, settings: Settings
 ) -> Recipient:
     """The address of one recipient on one channel, or why there is none."""
     if kind == "client":
@@ -71,14 +76,10 @@ def recipient_for(
     return Recipient(kind, vendor.phone, None if vendor.phone else "the vendor has no phone")
 
 
-def _context(
-    session: Session, vendor: Vendor, case: Case, verdict: Verdict, kind: str, now: Any
-) -> dict[str, Any]:
-    from comms.context import template_context
-
-    return template_context(
-        session, vendor, now=now, case=case, verdict=verdict, recipient_kind=kind
-    )
+@dataclass(frozen=True)
+class PlannedDelivery:
+    new: NewDelivery
+    skip_reason: str | None = None  # why the email cannot go (`SKIP_ERRORS`), or None
 
 
 def _text_template(channel: str, template: str) -> str | None:
@@ -89,78 +90,89 @@ def _text_template(channel: str, template: str) -> str | None:
     return path if (templates_dir() / path).is_file() else None
 
 
+def plan_delivery(
+    *,
+    case_id: int,
+    workflow: str,
+    step: Step,
+    vendor: VendorLike,
+    agent: AgentLike | None,
+    recipient: Recipient,
+    now: datetime,
+    attempt: int,
+    settings: Settings,
+) -> PlannedDelivery:
+    """The outbox row of one step for one recipient (not yet created)."""
+    assert recipient.address is not None
+    key = idempotency_key(case_id, step.id, recipient.kind, attempt)
+    if step.channel == "email":
+        new, reason = deferred_email(
+            idempotency_key=key,
+            template=step.template,
+            vendor=vendor,
+            agent=agent,
+            recipient_kind=recipient.kind,
+            now=now,
+            settings=settings,
+            vendor_id=vendor.id,
+            case_id=case_id,
+            step=step.id,
+        )
+        return PlannedDelivery(new, reason)
+    path = _text_template(step.channel, step.template)
+    content: dict[str, Any] = {
+        "planned": {
+            "workflow": workflow,
+            "step": step.id,
+            "template": step.template,
+            "attempt": attempt,
+        },
+        "template_path": path,
+    }
+    if path is not None:
+        content["render"] = render_spec(now)
+    new = NewDelivery(
+        idempotency_key=key,
+        channel=step.channel,
+        recipient=recipient.address,
+        recipient_kind=recipient.kind,
+        vendor_id=vendor.id,
+        case_id=case_id,
+        step=step.id,
+        template=step.template,
+        content=content,
+    )
+    return PlannedDelivery(new)
+
+
 def emit(
     session: Session,
     *,
-    case: Case,
+    case_id: int,
+    workflow: str,
     step: Step,
-    vendor: Vendor,
+    vendor: VendorLike,
+    agent: AgentLike | None,
     recipient: Recipient,
-    verdict: Verdict,
-    now: Any,
-    attempt: int = 0,
+    now: datetime,
+    attempt: int,
+    settings: Settings,
 ) -> tuple[Delivery, bool]:
     """Create (idempotently) the outbox row of one step for one recipient."""
-    assert case.id is not None and recipient.address is not None
-    key = idempotency_key(case.id, step.id, recipient.kind, attempt)
-    planned = {
-        "workflow": case.workflow,
-        "step": step.id,
-        "template": step.template,
-        "attempt": attempt,
-    }
-    if step.channel == "email":
-        try:
-            from comms.email.compose import queue_email
-        except ModuleNotFoundError as exc:  # issue 3 not present: record the plan only
-            if exc.name not in ("comms.email.compose", "comms.email"):
-                raise
-        else:
-            return queue_email(
-                session,
-                idempotency_key=key,
-                template=step.template,
-                vendor=vendor,
-                recipient_kind=recipient.kind,
-                now=now,
-                case=case,
-                step=step.id,
-                verdict=verdict,
-            )
-        return create_delivery(
-            session,
-            NewDelivery(
-                idempotency_key=key,
-                channel="email",
-                recipient=recipient.address,
-                recipient_kind=recipient.kind,
-                vendor_id=vendor.id,
-                case_id=case.id,
-                step=step.id,
-                template=step.template,
-                content={"planned": planned},
-            ),
-            now=now,
-        )
-    body: str | None = None
-    path = _text_template(step.channel, step.template)
-    if path is not None:
-        from comms.templating import render_text
-
-        body = render_text(path, _context(session, vendor, case, verdict, recipient.kind, now))
-    return create_delivery(
-        session,
-        NewDelivery(
-            idempotency_key=key,
-            channel=step.channel,
-            recipient=recipient.address,
-            recipient_kind=recipient.kind,
-            vendor_id=vendor.id,
-            case_id=case.id,
-            step=step.id,
-            template=step.template,
-            body_text=body,
-            content={"planned": planned, "template_path": path},
-        ),
+    planned = plan_delivery(
+        case_id=case_id,
+        workflow=workflow,
+        step=step,
+        vendor=vendor,
+        agent=agent,
+        recipient=recipient,
         now=now,
+        attempt=attempt,
+        settings=settings,
     )
+    row, created = create_delivery(session, planned.new, now=now)
+    if created and planned.skip_reason is not None:
+        skip_unsendable(row, planned.skip_reason)
+        session.add(row)
+        session.flush()
+    return row, created

@@ -4,19 +4,26 @@ advance each, enqueue a delivery message per new outbox row, and sweep stuck del
 Claiming: on PostgreSQL, `SELECT … FOR UPDATE SKIP LOCKED` over the `next_action_at` index, in
 batches, each batch advanced and committed in its own transaction, so several schedulers run at
 once without touching the same case. On SQLite the engine begins every transaction with
-`BEGIN IMMEDIATE`, so the batch transaction is the single writer; each case is re-read inside
-it, which is the conditional claim. Closed and paused cases have no `next_action_at`, so the
-index holds only open cases and the cost follows the due rows, not the table.
+`BEGIN IMMEDIATE`, so the batch transaction is the single writer. A batch is planned in bulk
+(`workflows.batch`): a few queries load what its cases need, the rules run in memory, and the
+delivery rows, events and case updates are written with one statement each. Closed and paused
+cases have no `next_action_at`, so the index holds only open cases and the cost follows the due
+rows, not the table.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
-from collections.abc import Callable
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col, select
 
 from comms.compliance import Verdict
@@ -25,15 +32,17 @@ from comms.models import OPEN_STATES, Case, Delivery
 from comms.outbox import stale_deliveries
 from comms.settings import Settings
 from comms.verdicts import all_verdicts
+from workflows.batch import BatchOutcome, PlannedBatch, advance_batch, plan_batch, write_batch
 from workflows.calendar import org_date
 from workflows.campaigns import run_due_campaigns
 from workflows.definitions import get_workflow
-from workflows.engine import advance_case
 from workflows.lifecycle import COMPLIANCE_TRIGGERS, sync_vendor, wanted_case
 
 log = logging.getLogger(__name__)
 
-BATCH = 200
+BATCH = 250
+PIPELINE = True  # PostgreSQL: plan the next batch while the previous one is written
+DEADLOCK_RETRIES = 3
 SWEEP_GRACE = timedelta(minutes=2)
 Enqueue = Callable[[int], None]
 
@@ -41,7 +50,9 @@ Enqueue = Callable[[int], None]
 @dataclass
 class TickResult:
     opened: int = 0
-    advanced: int = 0
+    advanced: int = 0  # cases claimed and advanced
+    one_by_one: int = 0  # of them, the cases the bulk planner handed to `advance_case`
+    steps: int = 0  # steps run (a case may run several, or none when it resolves)
     deliveries: list[int] = field(default_factory=list)
     swept: list[int] = field(default_factory=list)
 
@@ -115,24 +126,180 @@ def advance_due(
     enqueue: Enqueue | None,
     batch: int = BATCH,
     result: TickResult,
+    bulk: bool = True,
+    pipeline: bool = PIPELINE,
 ) -> None:
-    for _ in range(10_000):
-        with session_scope(engine) as session:
-            cases = claim_due(session, now=now, limit=batch)
-            new: list[int] = []
-            for case in cases:
-                adv = advance_case(session, case, now=now, settings=settings)
-                new.extend(
-                    d.id for d in adv.deliveries if d.id is not None and d.status == "queued"
-                )
-            result.advanced += len(cases)
-        # committed: now the workers can find the rows
-        result.deliveries.extend(new)
-        if enqueue is not None:
-            for delivery_id in new:
-                enqueue(delivery_id)
-        if len(cases) < batch:
+    """Claim and advance every due case, a batch per transaction. `bulk=False` advances each
+    case through `workflows.engine.advance_case` (the reference path). Deliveries are
+    enqueued batch by batch, as soon as their batch has committed.
+
+    On PostgreSQL with `pipeline`, the next batch is claimed and planned (Python) while a
+    writer thread writes and commits the previous one (the database work): at most three
+    transactions at once (being written, handed over, being planned), SKIP LOCKED keeping
+    their cases apart as it does for several schedulers."""
+    if pipeline and is_postgres(engine):
+        _pipelined(
+            engine,
+            now=now,
+            settings=settings,
+            enqueue=enqueue,
+            batch=batch,
+            bulk=bulk,
+            result=result,
+        )
+        return
+    while True:
+        out = _run_batch(engine, now=now, settings=settings, batch=batch, bulk=bulk)
+        _collect(out, result, enqueue)
+        if out.advanced < batch:
             return
+
+
+_RETRY = object()  # a batch the database rolled back (deadlock): claimed again afterwards
+
+
+def _pipelined(
+    engine: Engine,
+    *,
+    now: datetime,
+    settings: Settings,
+    enqueue: Enqueue | None,
+    batch: int,
+    bulk: bool,
+    result: TickResult,
+) -> None:
+    handoff: queue.Queue[tuple[Session, PlannedBatch] | None] = queue.Queue(maxsize=1)
+    done: queue.Queue[BatchOutcome | BaseException | object | None] = queue.Queue()
+
+    def write() -> None:
+        while (item := handoff.get()) is not None:
+            session, planned = item
+            try:
+                with gc_paused():
+                    out = write_batch(session, planned, now=now, settings=settings)
+                    session.commit()
+                done.put(out)
+            except BaseException as exc:  # handed to the planning thread
+                session.rollback()
+                done.put(_RETRY if _is_deadlock(exc) else exc)
+            finally:
+                session.close()
+        done.put(None)
+
+    writer = threading.Thread(target=write, name="tick-writer", daemon=True)
+    writer.start()
+    failure: BaseException | None = None
+    retry = False
+
+    def collect(block: bool) -> bool:
+        """Take the writer's reports; False once it has stopped."""
+        nonlocal failure, retry
+        while True:
+            try:
+                item = done.get(block=block)
+            except queue.Empty:
+                return True
+            if item is None:
+                return False
+            if item is _RETRY:
+                retry = True
+            elif isinstance(item, BaseException):
+                failure = failure or item
+            elif isinstance(item, BatchOutcome):
+                _collect(item, result, enqueue)
+            block = False
+
+    try:
+        while failure is None:
+            session = Session(engine, expire_on_commit=False)
+            try:
+                with gc_paused():
+                    planned = plan_batch(
+                        session, now=now, settings=settings, limit=batch, bulk=bulk
+                    )
+            except BaseException:
+                session.rollback()
+                session.close()
+                raise
+            handoff.put((session, planned))
+            collect(block=False)
+            if len(planned.cases) < batch:
+                break
+    finally:
+        handoff.put(None)
+        while collect(block=True):
+            pass
+        writer.join()
+    if failure is not None:
+        raise failure
+    if retry:  # what was rolled back is due still: claim it again, one batch at a time
+        advance_due(
+            engine,
+            now=now,
+            settings=settings,
+            enqueue=enqueue,
+            batch=batch,
+            result=result,
+            bulk=bulk,
+            pipeline=False,
+        )
+
+
+def _run_batch(
+    engine: Engine, *, now: datetime, settings: Settings, batch: int, bulk: bool
+) -> BatchOutcome:
+    """One batch in its own transaction; retried when PostgreSQL picks it as a deadlock
+    victim (another scheduler holds a case this one's vendor needs, and vice versa)."""
+    for attempt in range(DEADLOCK_RETRIES + 1):
+        try:
+            with gc_paused(), session_scope(engine) as session:
+                return advance_batch(session, now=now, settings=settings, limit=batch, bulk=bulk)
+        except DBAPIError as exc:
+            if not _is_deadlock(exc) or attempt == DEADLOCK_RETRIES:
+                raise
+            log.info("batch rolled back (%s); claiming again", exc.orig)
+    raise AssertionError("unreachable")
+
+
+def _is_deadlock(exc: BaseException) -> bool:
+    code = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return isinstance(exc, DBAPIError) and code in ("40P01", "40001")
+
+
+_GC_LOCK = threading.Lock()
+_GC_HOLDERS = 0
+_GC_WAS_ENABLED = True
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cycle collection while a batch is planned and written: its thousands of short-lived
+    objects would trigger collections that walk the whole heap (tens of milliseconds each);
+    they are freed by reference counting, and the collector runs again afterwards."""
+    global _GC_HOLDERS, _GC_WAS_ENABLED
+    with _GC_LOCK:
+        if _GC_HOLDERS == 0:
+            _GC_WAS_ENABLED = gc.isenabled()
+            gc.disable()
+        _GC_HOLDERS += 1
+    try:
+        yield
+    finally:
+        with _GC_LOCK:
+            _GC_HOLDERS -= 1
+            if _GC_HOLDERS == 0 and _GC_WAS_ENABLED:
+                gc.enable()
+
+
+def _collect(out: BatchOutcome, result: TickResult, enqueue: Enqueue | None) -> None:
+    """A committed batch: count it, and enqueue its deliveries (the workers can see them)."""
+    result.advanced += out.advanced
+    result.one_by_one += out.one_by_one
+    result.steps += out.steps
+    result.deliveries.extend(out.deliveries)
+    if enqueue is not None:
+        for delivery_id in out.deliveries:
+            enqueue(delivery_id)
 
 
 def sweep(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from comms.models import Agent, Case, Vendor
 from comms.settings import Settings
 from workflows.calendar import (
     PHONE_CHANNELS,
@@ -16,9 +15,12 @@ from workflows.calendar import (
     recipient_zones,
 )
 from workflows.definitions import Step, Workflow
+from workflows.records import AgentLike, CaseLike, VendorLike
 
 
-def step_zones(step: Step, vendor: Vendor, agent: Agent | None, settings: Settings) -> list[str]:
+def step_zones(
+    step: Step, vendor: VendorLike, agent: AgentLike | None, settings: Settings
+) -> list[str]:
     """The zones whose quiet hours gate a phone step: every phone recipient's zones."""
     if step.channel not in PHONE_CHANNELS:
         return [settings.timezone]
@@ -35,7 +37,7 @@ def step_zones(step: Step, vendor: Vendor, agent: Agent | None, settings: Settin
 
 
 def nominal_time(
-    case: Case, wf: Workflow, index: int, base: datetime, settings: Settings
+    case: CaseLike, wf: Workflow, index: int, base: datetime, settings: Settings
 ) -> datetime:
     """The planned time of step `index` before the calendar moves it."""
     step = wf.steps[index]
@@ -64,8 +66,8 @@ def not_before_send_at(at: datetime, wf: Workflow, settings: Settings) -> dateti
 def due_time(
     step: Step,
     at: datetime,
-    vendor: Vendor,
-    agent: Agent | None,
+    vendor: VendorLike,
+    agent: AgentLike | None,
     settings: Settings,
 ) -> datetime:
     return next_allowed(
@@ -73,7 +75,7 @@ def due_time(
     )
 
 
-def opening_index(case: Case, wf: Workflow, now: datetime, settings: Settings) -> int:
+def opening_index(case: CaseLike, wf: Workflow, now: datetime, settings: Settings) -> int:
     """Where a new case starts. Offset ladders opened late start at the latest step whose
     time has come (earlier ones are recorded as skipped); delay ladders start at step 0."""
     if wf.steps[0].offset_days is None:

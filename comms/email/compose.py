@@ -4,18 +4,25 @@ The row is created first (its id goes into the reply token), then the token, the
 address and the Message-ID are recorded on it in the same transaction, so every retry of the
 delivery carries the same headers. A vendor (or agent) without a usable address still gets a
 row, `skipped` with an error code, so the workflow and the audit trail see why nothing went.
+
+The workflow scheduler plans many emails at once and does not render them: `deferred_email`
+describes the row (recipient, template, the moment its context is taken at) and
+`render_deferred_email` renders and signs it just before its first send (`comms.deferred`),
+storing the subject, both parts and the headers on the row for the audit trail and for every
+retry.
 """
 
 from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlmodel import Session, select
 
 from comms.compliance import Verdict
 from comms.context import template_context
+from comms.deferred import render_spec, rendered_spec
 from comms.models import Agent, Case, Delivery, DeliveryStatus, Vendor
 from comms.outbox import NewDelivery, create_delivery
 from comms.settings import Settings, get_settings
@@ -43,18 +50,46 @@ def sign_delivery(delivery: Delivery, settings: Settings) -> None:
     }
 
 
+SKIP_ERRORS = {
+    "no_address": "no email address on file",
+    "opted_out": "the vendor opted out of email",
+    "invalid_address": "the address is flagged invalid after a bounce",
+}
+
+
+class EmailVendor(Protocol):
+    """What choosing an email recipient reads of a vendor (a `Vendor` row, or a plain record)."""
+
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def opt_out_email(self) -> bool: ...
+    @property
+    def email_invalid(self) -> bool: ...
+
+
+class EmailAgent(Protocol):
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def email_invalid(self) -> bool: ...
+
+
 def _usable(address: str | None) -> bool:
     return bool(address and "@" in address)
 
 
-def _recipients(
-    session: Session, vendor: Vendor, recipient_kind: str, settings: Settings, cc_vendor: bool
+def email_recipients(
+    vendor: EmailVendor,
+    agent: EmailAgent | None,
+    recipient_kind: str,
+    settings: Settings,
+    cc_vendor: bool = False,
 ) -> tuple[str, str, list[str], str | None]:
     """(recipient kind actually used, address, cc, reason it cannot be sent or None)."""
     vendor_ok = _usable(vendor.email) and not vendor.opt_out_email and not vendor.email_invalid
     vendor_addr = vendor.email or ""
     if recipient_kind == "agent":
-        agent = session.get(Agent, vendor.agent_id) if vendor.agent_id is not None else None
         if agent is not None and _usable(agent.email) and not agent.email_invalid:
             cc = [vendor_addr] if cc_vendor and vendor_ok else []
             return "agent", agent.email or "", cc, None
@@ -71,6 +106,23 @@ def _recipients(
     elif vendor.email_invalid:
         reason = "invalid_address"
     return "vendor", vendor_addr, [], reason
+
+
+def _recipients(
+    session: Session, vendor: Vendor, recipient_kind: str, settings: Settings, cc_vendor: bool
+) -> tuple[str, str, list[str], str | None]:
+    agent = None
+    if recipient_kind == "agent" and vendor.agent_id is not None:
+        agent = session.get(Agent, vendor.agent_id)
+    return email_recipients(vendor, agent, recipient_kind, settings, cc_vendor)
+
+
+def skip_unsendable(row: Delivery, reason: str | None) -> None:
+    """A new row whose recipient cannot be emailed is `skipped`, with the reason."""
+    if reason is not None and row.status == DeliveryStatus.QUEUED.value:
+        row.status = DeliveryStatus.SKIPPED.value
+        row.error_code = reason
+        row.error = SKIP_ERRORS[reason]
 
 
 def queue_email(
@@ -133,15 +185,70 @@ def queue_email(
     )
     if not created:
         return row, False
-    if reason is not None and row.status == DeliveryStatus.QUEUED.value:
-        row.status = DeliveryStatus.SKIPPED.value
-        row.error_code = reason
-        row.error = {
-            "no_address": "no email address on file",
-            "opted_out": "the vendor opted out of email",
-            "invalid_address": "the address is flagged invalid after a bounce",
-        }[reason]
+    skip_unsendable(row, reason)
     sign_delivery(row, s)
     session.add(row)
     session.flush()
     return row, True
+
+
+def deferred_email(
+    *,
+    idempotency_key: str,
+    template: str,
+    vendor: EmailVendor,
+    agent: EmailAgent | None,
+    recipient_kind: str,
+    now: datetime,
+    settings: Settings,
+    vendor_id: int | None,
+    case_id: int | None,
+    step: str | None,
+) -> tuple[NewDelivery, str | None]:
+    """The outbox row of an email rendered at send time, and why it cannot be sent (or None).
+
+    Pure: the caller creates the row (one at a time or in bulk) and marks it skipped for the
+    reason (`skip_unsendable`, `SKIP_ERRORS`)."""
+    kind, address, cc, reason = email_recipients(vendor, agent, recipient_kind, settings)
+    content: dict[str, Any] = {"cc": cc}
+    if kind != recipient_kind:
+        content["requested_recipient"] = recipient_kind
+    content["render"] = render_spec(now)
+    new = NewDelivery(
+        idempotency_key=idempotency_key,
+        channel="email",
+        recipient=address,
+        recipient_kind=kind,
+        template=template,
+        vendor_id=vendor_id,
+        case_id=case_id,
+        step=step,
+        content=content,
+    )
+    return new, reason
+
+
+def render_deferred_email(
+    session: Session, row: Delivery, *, as_of: datetime, settings: Settings
+) -> None:
+    """Render a deferred email row with its context as of `as_of` (the moment it was planned)
+    and sign it unless it already carries a token. Raises TemplateError."""
+    vendor = session.get(Vendor, row.vendor_id) if row.vendor_id is not None else None
+    if vendor is None:
+        raise LookupError(f"delivery {row.id}: vendor {row.vendor_id} is gone")
+    case = session.get(Case, row.case_id) if row.case_id is not None else None
+    context = template_context(
+        session,
+        vendor,
+        now=as_of,
+        case=case,
+        recipient_kind=row.recipient_kind,
+        settings=settings,
+    )
+    rendered = render_email(row.template, context)
+    row.subject = rendered.subject
+    row.body_text = rendered.text
+    row.body_html = rendered.html
+    row.content = rendered_spec(row.content)
+    if row.reply_token is None:
+        sign_delivery(row, settings)

@@ -1,0 +1,281 @@
+"""Advance a claimed batch of due cases in bulk: the scheduler's hot path.
+
+A batch is claimed and what its cases read is loaded in a few queries (`workflows.batch_load`);
+each case is planned in memory by the rules of `workflows.engine.advance_case`
+(`workflows.batch_plan`): the verdict is recomputed before every step (a compliant vendor's
+case resolves and nothing is sent), campaign stop conditions, step conditions, recipients,
+quiet hours and business days. The results are written with one statement each for the
+delivery rows, the case events and the case updates (`workflows.bulk_sql`; COPY on
+PostgreSQL). Content is not rendered here; the dispatcher renders each row when it sends it
+(`comms.deferred`).
+
+A case whose pass needs more than that goes through `advance_case` in the same transaction:
+opening, superseding or switching a compliance case, delivery failures still to absorb, a
+planned idempotency key that already exists, an unknown workflow or campaign. Every case of a
+vendor with such a case goes that way too, so the two paths never touch one vendor's cases.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from comms.email.compose import SKIP_ERRORS
+from comms.models import Case, DeliveryStatus
+from comms.outbox import normalize_address
+from comms.settings import Settings
+from workflows.batch_load import claim_batch, load_batch, table
+from workflows.batch_plan import CasePlan, PlannedEvent, PlannedRow, plan_case
+from workflows.bulk_sql import DuplicateKey, among, copy_rows, insert_rows, is_pg, update_rows
+from workflows.calendar import org_date
+from workflows.engine import advance_case
+from workflows.records import CASE_CHANGES, CaseRow
+
+SUPPRESSED = "recipient is on the suppression list"
+
+
+@dataclass
+class BatchOutcome:
+    advanced: int = 0
+    one_by_one: int = 0  # of them, the cases that went through `advance_case`
+    steps: int = 0
+    deliveries: list[int] = field(default_factory=list)  # new rows to send (queued)
+
+
+# --- the batch -------------------------------------------------------------------------------
+
+
+@dataclass
+class PlannedBatch:
+    """A claimed batch, planned: its transaction is still open (the cases are locked)."""
+
+    cases: list[CaseRow]
+    plans: dict[int, CasePlan]
+
+
+def advance_batch(
+    session: Session, *, now: datetime, settings: Settings, limit: int, bulk: bool = True
+) -> BatchOutcome:
+    """Claim up to `limit` due cases and advance them all, in the session's transaction.
+    `bulk=False` sends every case through `advance_case` (the reference the tests compare to).
+    """
+    planned = plan_batch(session, now=now, settings=settings, limit=limit, bulk=bulk)
+    return write_batch(session, planned, now=now, settings=settings)
+
+
+def plan_batch(
+    session: Session, *, now: datetime, settings: Settings, limit: int, bulk: bool = True
+) -> PlannedBatch:
+    """Claim up to `limit` due cases and plan those the bulk path can (nothing written)."""
+    cases, data = claim_batch(session, now=now, limit=limit)
+    plans: dict[int, CasePlan] = {}
+    if bulk:
+        load_batch(session, cases, data, as_of=org_date(now, settings))
+        for case in cases:
+            plan = plan_case(case, data, now=now, settings=settings)
+            if plan is not None:
+                plans[case.id] = plan
+        _drop_vendors(plans, {c.vendor_id for c in cases if c.id not in plans})
+        _mark_skipped(session, plans)
+    return PlannedBatch(cases, plans)
+
+
+def write_batch(
+    session: Session, planned: PlannedBatch, *, now: datetime, settings: Settings
+) -> BatchOutcome:
+    """Advance the cases the bulk path could not plan one by one, then write the plans (in
+    the transaction that claimed them; the caller commits)."""
+    cases, plans = planned.cases, planned.plans
+    out = BatchOutcome(advanced=len(cases))
+    pending = [c.id for c in cases if c.id not in plans]
+    while True:
+        _one_by_one(session, pending, now=now, settings=settings, out=out)
+        ordered = [plans[c.id] for c in cases if c.id in plans]
+        savepoint = session.begin_nested()
+        try:
+            clashes = write_plans(session, ordered, now=now)
+        except DuplicateKey as exc:
+            savepoint.rollback()
+            keys = [r.planned.new.idempotency_key for p in ordered for r in p.rows]
+            clashes = _existing_keys(session, keys)
+            if not clashes:
+                raise RuntimeError(f"rows clashed, but no planned key exists: {exc}") from exc
+        else:
+            if not clashes:
+                savepoint.commit()
+                break
+            savepoint.rollback()
+        # a planned key exists already (or twice): those vendors' cases go one by one
+        before = set(plans)
+        _drop_vendors(
+            plans,
+            {
+                p.case.vendor_id
+                for p in ordered
+                if any(r.planned.new.idempotency_key in clashes for r in p.rows)
+            },
+        )
+        pending = [c.id for c in cases if c.id in before and c.id not in plans]
+    for plan in ordered:
+        out.steps += len(plan.steps)
+        out.deliveries.extend(
+            r.id for r in plan.rows if r.id is not None and r.status == DeliveryStatus.QUEUED.value
+        )
+    return out
+
+
+def _one_by_one(
+    session: Session, case_ids: list[int], *, now: datetime, settings: Settings, out: BatchOutcome
+) -> None:
+    out.one_by_one += len(case_ids)
+    for case_id in case_ids:
+        case = session.get(Case, case_id)
+        assert case is not None
+        adv = advance_case(session, case, now=now, settings=settings)
+        out.steps += len(adv.steps)
+        out.deliveries.extend(
+            d.id for d in adv.deliveries if d.id is not None and d.status == "queued"
+        )
+    session.flush()
+
+
+def _drop_vendors(plans: dict[int, CasePlan], vendor_ids: set[int]) -> None:
+    """Every case of these vendors goes one by one (the two paths never share a vendor)."""
+    if vendor_ids:
+        for case_id in [i for i, p in plans.items() if p.case.vendor_id in vendor_ids]:
+            del plans[case_id]
+
+
+def _mark_skipped(session: Session, plans: dict[int, CasePlan]) -> None:
+    """Rows of suppressed or unsendable recipients are `skipped`, as `create_delivery` and
+    `skip_unsendable` make them."""
+    rows = [r for p in plans.values() for r in p.rows]
+    suppressed = _suppressed(
+        session, {(r.planned.new.channel, r.planned.new.recipient) for r in rows}
+    )
+    for row in rows:
+        new = row.planned.new
+        if (new.channel, normalize_address(new.channel, new.recipient)) in suppressed:
+            row.status, row.error, row.error_code = "skipped", SUPPRESSED, "suppressed"
+        elif row.planned.skip_reason is not None:
+            row.status = DeliveryStatus.SKIPPED.value
+            row.error_code = row.planned.skip_reason
+            row.error = SKIP_ERRORS[row.planned.skip_reason]
+
+
+def _suppressed(session: Session, wanted: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    if not wanted:
+        return set()
+    st, conn = table("suppression"), session.connection()
+    addresses = sorted({normalize_address(ch, addr) for ch, addr in wanted})
+    found: set[tuple[str, str]] = set()
+    for start in range(0, len(addresses), 1000):
+        found.update(
+            (ch, addr)
+            for ch, addr in conn.execute(
+                select(st.c.channel, st.c.address).where(
+                    among(conn, st.c.address, addresses[start : start + 1000]),
+                    st.c.cleared_at.is_(None),
+                )
+            ).all()
+        )
+    return found
+
+
+def write_plans(session: Session, plans: list[CasePlan], *, now: datetime) -> set[str]:
+    """The delivery rows (their ids assigned), the events and the case updates, in one
+    statement each (`workflows.bulk_sql`: COPY on PostgreSQL). Returns the planned keys that
+    could not be inserted (they exist, or were planned twice), or raises DuplicateKey
+    (PostgreSQL); then nothing else is written and the caller rolls back."""
+    conn = session.connection()
+    rows = [r for p in plans for r in p.rows]
+    if rows:
+        values = [_delivery_values(r, now) for r in rows]
+        keys = Counter(r.planned.new.idempotency_key for r in rows)
+        twice = {k for k, n in keys.items() if n > 1}
+        if twice:
+            return twice
+        if is_pg(conn):
+            ids = copy_rows(conn, table("delivery"), values, assign_ids=True)
+        else:
+            returned = insert_rows(
+                conn,
+                table("delivery"),
+                values,
+                returning=("id", "idempotency_key"),
+                skip_conflicts_on="idempotency_key",
+            )
+            by_key = {row[1]: row[0] for row in returned}
+            if len(by_key) < len(rows):
+                return {k for k in keys if k not in by_key}
+            ids = [by_key[r.planned.new.idempotency_key] for r in rows]
+        for r, delivery_id in zip(rows, ids, strict=True):
+            r.id = delivery_id
+    events = [_event_values(p.case.id, e, now) for p in plans for e in p.events]
+    if is_pg(conn):
+        copy_rows(conn, table("case_event"), events)
+    else:
+        insert_rows(conn, table("case_event"), events)
+    update_rows(
+        conn,
+        table("case"),
+        [{"id": p.case.id, **{n: getattr(p.case, n) for n in CASE_CHANGES}} for p in plans],
+    )
+    return set()
+
+
+def _existing_keys(session: Session, keys: list[str]) -> set[str]:
+    dt, conn = table("delivery"), session.connection()
+    found: set[str] = set()
+    for start in range(0, len(keys), 1000):
+        query = select(dt.c.idempotency_key).where(
+            among(conn, dt.c.idempotency_key, keys[start : start + 1000])
+        )
+        found.update(k for (k,) in conn.execute(query).all())
+    return found
+
+
+def _delivery_values(row: PlannedRow, now: datetime) -> dict[str, Any]:
+    new = row.planned.new
+    return {
+        "idempotency_key": new.idempotency_key,
+        "channel": new.channel,
+        "recipient": new.recipient,
+        "recipient_kind": new.recipient_kind,
+        "vendor_id": new.vendor_id,
+        "case_id": new.case_id,
+        "step": new.step,
+        "template": new.template,
+        "subject": new.subject,
+        "body_text": new.body_text,
+        "body_html": new.body_html,
+        "content": new.content or {},
+        "in_reply_to": new.in_reply_to,
+        "status": row.status,
+        "attempts": 0,
+        "error": row.error,
+        "error_code": row.error_code,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _event_values(case_id: int, event: PlannedEvent, now: datetime) -> dict[str, Any]:
+    data = event.data
+    if event.deliveries is not None:
+        data = {"deliveries": [r.id or 0 for r in event.deliveries], **data}
+    return {
+        "case_id": case_id,
+        "at": now,
+        "kind": event.kind,
+        "step": event.step,
+        "reason": event.reason,
+        "from_state": event.from_state,
+        "to_state": event.to_state,
+        "data": data,
+    }

@@ -1,0 +1,225 @@
+"""Claim a batch of due cases and load, in a few queries, everything planning them reads:
+vendors, agents, verdicts (profiles, certificates and their policies), whether a vendor has
+another open compliance case, campaigns, unabsorbed delivery failures and, when a step's
+condition needs it, each case's newest delivery status per channel. The claim itself reads
+most of it (one statement); the rest is queried only when a batch has any.
+
+Rows are read with Core statements into plain records (`workflows.records`), not ORM objects:
+hydrating thousands of ORM objects would cost more than planning them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Table, exists, func, select
+from sqlmodel import Session, SQLModel, col
+from sqlmodel import select as orm_select
+
+from comms.compliance import PolicyFacts, Verdict, evaluate
+from comms.models import OPEN_STATES, Certificate, Policy, RequirementProfile
+from comms.profiles import ProfileSpec, spec_of
+from comms.verdicts import COUNTING_STATUSES, EMPTY_PROFILE, facts_of
+from workflows.bulk_sql import among
+from workflows.campaigns import campaign_workflow
+from workflows.definitions import Workflow, get_workflow
+from workflows.lifecycle import COMPLIANCE_TRIGGERS
+from workflows.models import Campaign
+from workflows.records import (
+    AGENT_COLUMNS,
+    CASE_COLUMNS,
+    VENDOR_COLUMNS,
+    AgentRow,
+    CaseRow,
+    VendorRow,
+)
+
+FAILURE_KINDS = ("delivery_bounced", "delivery_failed")
+STATUS_CONDITIONS = {"last_email_bounced": "email", "last_sms_failed": "sms"}
+
+
+def table(name: str) -> Table:
+    return SQLModel.metadata.tables[name]
+
+
+@dataclass
+class BatchData:
+    vendors: dict[int, VendorRow] = field(default_factory=dict)
+    agents: dict[int, AgentRow] = field(default_factory=dict)
+    verdicts: dict[int, Verdict] = field(default_factory=dict)
+    with_certificate: set[int] = field(default_factory=set)  # vendors with one that counts
+    latest_certificate: dict[int, int] = field(default_factory=dict)  # newest accepted
+    other_open: set[int] = field(default_factory=set)  # cases whose vendor has another open
+    # compliance case
+    campaigns: dict[int, Campaign] = field(default_factory=dict)
+    workflows: dict[int, Workflow] = field(default_factory=dict)  # case id → its workflow
+    newest_failure: dict[int, int] = field(default_factory=dict)  # case id → event id
+    last_status: dict[tuple[int, str], str] = field(default_factory=dict)
+    # planning's memo: `next_schedule` results by everything they depend on
+    schedules: dict[tuple[Any, ...], tuple[datetime, str | None]] = field(default_factory=dict)
+
+
+def claim_batch(session: Session, *, now: datetime, limit: int) -> tuple[list[CaseRow], BatchData]:
+    """Claim the due cases, oldest first, locked for this transaction (PostgreSQL: FOR UPDATE
+    SKIP LOCKED, so concurrent schedulers take disjoint batches; SQLite: the transaction
+    already holds the write lock), in one statement that also reads each case's vendor and
+    agent, its newest delivery-failure event, whether its vendor has another open compliance
+    case, and the vendor's certificates that matter to its verdict."""
+    c, v, a = table("case"), table("vendor"), table("agent")
+    events, cert, other = table("case_event"), table("certificate"), table("case").alias("o")
+    newest_failure = (
+        select(func.max(events.c.id))
+        .where(events.c.case_id == c.c.id, events.c.kind.in_(FAILURE_KINDS))
+        .scalar_subquery()
+    )
+    # the vendor's open compliance cases, this one included (an index-only count)
+    open_compliance = (
+        select(func.count())
+        .where(
+            other.c.vendor_id == c.c.vendor_id,
+            other.c.state.in_(OPEN_STATES),
+            other.c.campaign_id == 0,
+            other.c.trigger.in_(COMPLIANCE_TRIGGERS),
+        )
+        .scalar_subquery()
+    )
+    latest = (
+        select(cert.c.id)
+        .where(cert.c.vendor_id == c.c.vendor_id, cert.c.status == "accepted")
+        .order_by(cert.c.received_at.desc(), cert.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    counted = exists().where(
+        cert.c.vendor_id == c.c.vendor_id, cert.c.status.in_(COUNTING_STATUSES)
+    )
+    query = (
+        select(
+            *(c.c[n] for n in CASE_COLUMNS),
+            *(v.c[n] for n in VENDOR_COLUMNS),
+            *(a.c[n] for n in AGENT_COLUMNS),
+            newest_failure,
+            open_compliance,
+            latest,
+            counted,
+        )
+        .select_from(c.outerjoin(v, v.c.id == c.c.vendor_id).outerjoin(a, a.c.id == v.c.agent_id))
+        .where(c.c.next_action_at <= now, c.c.state.in_(("active", "waiting")))
+        .order_by(c.c.next_action_at, c.c.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True, of=c)
+    cases: list[CaseRow] = []
+    data = BatchData()
+    nc, nv, na = len(CASE_COLUMNS), len(VENDOR_COLUMNS), len(AGENT_COLUMNS)
+    for row in session.connection().execute(query).all():
+        case = CaseRow(*row[:nc])
+        cases.append(case)
+        if row[nc] is not None:
+            data.vendors[row[nc]] = VendorRow._make(row[nc : nc + nv])
+        if row[nc + nv] is not None:
+            data.agents[row[nc + nv]] = AgentRow._make(row[nc + nv : nc + nv + na])
+        failure, open_cases, newest, has_cert = row[nc + nv + na :]
+        if failure is not None:
+            data.newest_failure[case.id] = failure
+        if open_cases > 1:  # for a compliance case: another is open
+            data.other_open.add(case.id)
+        if newest is not None:
+            data.latest_certificate[case.vendor_id] = newest
+        if has_cert:
+            data.with_certificate.add(case.vendor_id)
+    return cases, data
+
+
+def load_batch(session: Session, cases: list[CaseRow], data: BatchData, *, as_of: date) -> None:
+    """The rest of what planning reads: verdicts (profiles and policies), campaigns, the
+    workflows, and the newest delivery statuses the steps' conditions ask for."""
+    if not cases:
+        return
+    _load_verdicts(session, data, as_of)
+    campaign_ids = _ids(c.campaign_id for c in cases if c.campaign_id)
+    if campaign_ids:
+        for campaign in session.exec(
+            orm_select(Campaign).where(col(Campaign.id).in_(campaign_ids))
+        ).all():
+            data.campaigns[campaign.id or 0] = campaign
+    by_campaign = {cid: campaign_workflow(c) for cid, c in data.campaigns.items()}
+    for case in cases:
+        wf = by_campaign.get(case.campaign_id) if case.campaign_id else _workflow(case.workflow)
+        if wf is not None:
+            data.workflows[case.id] = wf
+    _load_last_status(session, data, cases)
+
+
+def _ids(values: Iterable[int | None]) -> list[int]:
+    return sorted({v for v in values if v is not None})
+
+
+def _workflow(name: str) -> Workflow | None:
+    """The named workflow; None when it cannot be had (the one-case path then says why)."""
+    try:
+        return get_workflow(name)
+    except LookupError:
+        return None
+
+
+def _load_verdicts(session: Session, data: BatchData, as_of: date) -> None:
+    """`comms.verdicts.vendor_verdict` for every vendor of the batch: profiles, and policies
+    only for the vendors with a certificate that counts."""
+    profile_ids = _ids(v.profile_id for v in data.vendors.values())
+    profiles: dict[int, ProfileSpec] = {}
+    if profile_ids:
+        for row in session.exec(
+            orm_select(RequirementProfile).where(col(RequirementProfile.id).in_(profile_ids))
+        ).all():
+            profiles[row.id or 0] = spec_of(row)
+    facts: dict[int, list[PolicyFacts]] = defaultdict(list)
+    if data.with_certificate:
+        conn = session.connection()
+        for policy, certificate in session.exec(
+            orm_select(Policy, Certificate)
+            .join(Certificate, col(Certificate.id) == col(Policy.certificate_id))
+            .where(
+                among(conn, col(Policy.vendor_id), sorted(data.with_certificate)),
+                col(Certificate.status).in_(COUNTING_STATUSES),
+            )
+        ).all():
+            facts[policy.vendor_id].append(facts_of(policy, certificate))
+    for vendor_id, vendor in data.vendors.items():
+        profile = EMPTY_PROFILE
+        if vendor.profile_id is not None:
+            profile = profiles.get(vendor.profile_id, EMPTY_PROFILE)
+        data.verdicts[vendor_id] = evaluate(
+            facts.get(vendor_id, []),
+            profile,
+            as_of,
+            has_certificate=bool(facts.get(vendor_id)) or vendor_id in data.with_certificate,
+        )
+
+
+def _load_last_status(session: Session, data: BatchData, cases: list[CaseRow]) -> None:
+    """The newest delivery status per channel, for the cases whose workflow has a step that
+    asks for it (`last_email_bounced`, `last_sms_failed`)."""
+    wanted = [
+        c.id
+        for c in cases
+        if (wf := data.workflows.get(c.id)) is not None
+        and any(cond in STATUS_CONDITIONS for step in wf.steps for cond in step.when)
+    ]
+    if not wanted:
+        return
+    dt, conn = table("delivery"), session.connection()
+    for case_id, channel, status in conn.execute(
+        select(dt.c.case_id, dt.c.channel, dt.c.status)
+        .where(
+            among(conn, dt.c.case_id, wanted),
+            dt.c.channel.in_(sorted(set(STATUS_CONDITIONS.values()))),
+        )
+        .order_by(dt.c.id)
+    ).all():
+        data.last_status[(case_id, channel)] = status

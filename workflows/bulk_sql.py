@@ -1,0 +1,213 @@
+"""Statements over many rows at once, cheap on PostgreSQL and portable elsewhere.
+
+On PostgreSQL a list of values travels as one JSON array parameter (`col IN (SELECT …
+json_array_elements_text(:list))`) instead of an IN list of thousands of placeholders, and
+many rows travel as one JSON document
+(`INSERT … SELECT … FROM json_to_recordset(:rows)`, `UPDATE … FROM json_to_recordset(…)`)
+instead of a multi-row VALUES list: the statement text stays a few hundred bytes whatever the
+batch size, the driver has nothing to parse or escape per value, and the server decodes the
+rows in C. Elsewhere (SQLite) the same calls use IN lists, executemany and INSERT … RETURNING.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Date,
+    DateTime,
+    Table,
+    bindparam,
+    cast,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+
+
+def _encoder() -> Callable[[Any], str]:
+    """A compact JSON encoder without the per-call overhead of `json.dumps` (the C encoder
+    called directly, when the interpreter has it)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return json.JSONEncoder(check_circular=False, separators=(",", ":")).encode
+
+    def refuse(value: Any) -> Any:
+        raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+    chunks = make(
+        None, refuse, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True
+    )
+
+    def encode(value: Any) -> str:
+        if isinstance(value, str):  # the C encoder takes containers
+            return json.dumps(value)
+        return "".join(chunks(value, 0))
+
+    return encode
+
+
+_encode = _encoder()
+
+
+def is_pg(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+def among(conn: Connection, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+    """`column IN values`; on PostgreSQL the values travel as one JSON array parameter."""
+    if not is_pg(conn):
+        return column.in_(list(values))
+    param: Any = bindparam(None, json.dumps([_plain(v) for v in values]))
+    elements = select(
+        cast(func.json_array_elements_text(cast(param, JSON)).column_valued(), column.type)
+    )
+    return column.in_(elements)
+
+
+def _sql_type(conn: Connection, table: Table, name: str) -> str:
+    return str(table.c[name].type.compile(dialect=conn.dialect))
+
+
+def _plain(value: Any) -> Any:
+    """A value as JSON carries it to PostgreSQL (which casts it to the column type)."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def _recordset(
+    conn: Connection, table: Table, names: Sequence[str], rows: Sequence[dict[str, Any]]
+) -> tuple[str, str]:
+    """(the JSON document of `rows`, the `json_to_recordset(…) AS v(col type, …)` clause).
+    A value that is None is left out of its object: the record has NULL there."""
+    timed = {
+        n
+        for n in names
+        if isinstance(table.c[n].type, DateTime | Date)
+        or isinstance(getattr(table.c[n].type, "impl", None), DateTime | Date)
+    }
+    seen: dict[Any, str] = {}
+
+    def iso(value: Any) -> str:
+        found = seen.get(value)
+        if found is None:
+            found = seen[value] = value.isoformat()
+        return found
+
+    doc = _encode(
+        [{n: (iso(v) if n in timed else v) for n, v in r.items() if v is not None} for r in rows]
+    )
+    columns = ", ".join(f'"{n}" {_sql_type(conn, table, n)}' for n in names)
+    return doc, f"json_to_recordset(CAST(:rows AS JSON)) AS v({columns})"
+
+
+def insert_rows(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    returning: Sequence[str] = (),
+    *,
+    skip_conflicts_on: str | None = None,
+) -> list[tuple[Any, ...]]:
+    """Insert `rows` (dicts with the same keys), in order; the `returning` columns of each new
+    row are returned (in no particular order: return a key to match them). With
+    `skip_conflicts_on` (a unique column), a row whose value there exists is not inserted (and
+    not returned)."""
+    if not rows:
+        return []
+    names = list(rows[0])
+    if not is_pg(conn):
+        if skip_conflicts_on is not None:
+            stmt: Any = sqlite_insert(table).on_conflict_do_nothing(
+                index_elements=[skip_conflicts_on]
+            )
+        else:
+            stmt = insert(table)
+        if returning:
+            result = conn.execute(stmt.returning(*(table.c[n] for n in returning)), list(rows))
+            return [tuple(r) for r in result]
+        conn.execute(stmt, list(rows))
+        return []
+    doc, source = _recordset(conn, table, names, rows)
+    cols = ", ".join(f'"{n}"' for n in names)
+    sql = f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM {source}'
+    if skip_conflicts_on is not None:
+        sql += f' ON CONFLICT ("{skip_conflicts_on}") DO NOTHING'
+    if returning:
+        sql += " RETURNING " + ", ".join(f'"{n}"' for n in returning)
+        return [tuple(r) for r in conn.execute(text(sql), {"rows": doc}).all()]
+    conn.execute(text(sql), {"rows": doc})
+    return []
+
+
+def update_rows(
+    conn: Connection, table: Table, rows: Sequence[dict[str, Any]], *, key: str = "id"
+) -> None:
+    """Update each row (a dict of `key` and the new values; all with the same keys)."""
+    if not rows:
+        return
+    names = [n for n in rows[0] if n != key]
+    if not is_pg(conn):
+        conn.execute(
+            update(table).where(table.c[key] == bindparam("_key")),
+            [{"_key": r[key], **{n: r[n] for n in names}} for r in rows],
+        )
+        return
+    doc, source = _recordset(conn, table, [key, *names], rows)
+    sets = ", ".join(f'"{n}" = v."{n}"' for n in names)
+    conn.execute(
+        text(f'UPDATE "{table.name}" AS t SET {sets} FROM {source} WHERE t."{key}" = v."{key}"'),
+        {"rows": doc},
+    )
+
+
+class DuplicateKey(Exception):
+    """A COPY hit a unique index: nothing of it was written (the caller rolls back)."""
+
+
+def copy_rows(
+    conn: Connection, table: Table, rows: Sequence[dict[str, Any]], *, assign_ids: bool = False
+) -> list[int]:
+    """PostgreSQL only: write `rows` (dicts with the same keys) with COPY, the cheapest way in
+    for the server. With `assign_ids` the ids are drawn from the table's sequence first and
+    returned in the order of `rows`. Raises DuplicateKey on a unique violation (the
+    transaction must then roll back to a savepoint)."""
+    assert is_pg(conn), "COPY is PostgreSQL's"
+    if not rows:
+        return []
+    import psycopg
+
+    names = list(rows[0])
+    raw: Any = conn.connection.dbapi_connection
+    with raw.cursor() as cur:
+        new_ids: list[int] = []
+        if assign_ids:
+            cur.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                (f'"{table.name}"', len(rows)),
+            )
+            new_ids = [r[0] for r in cur.fetchall()]
+            names = ["id", *names]
+        encode = [i for i, n in enumerate(names) if isinstance(table.c[n].type, JSON)]
+        cols = ", ".join(f'"{n}"' for n in names)
+        try:
+            with cur.copy(f'COPY "{table.name}" ({cols}) FROM STDIN') as copy:
+                for i, row in enumerate(rows):
+                    values = [new_ids[i], *row.values()] if assign_ids else list(row.values())
+                    for j in encode:
+                        if values[j] is not None:
+                            values[j] = _encode(values[j])
+                    copy.write_row(values)
+        except psycopg.errors.UniqueViolation as exc:
+            raise DuplicateKey(str(exc)) from None
+    return new_ids
