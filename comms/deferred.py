@@ -39,6 +39,27 @@ def is_pending(row: Delivery) -> bool:
     return isinstance(spec, dict) and bool(spec.get("pending"))
 
 
+def row_context(
+    session: Session, row: Delivery, *, as_of: datetime, settings: Settings
+) -> dict[str, Any]:
+    """The template context of a deferred row's vendor and case, as of ``as_of``."""
+    from comms.context import template_context
+    from comms.models import Case, Vendor
+
+    vendor = session.get(Vendor, row.vendor_id) if row.vendor_id is not None else None
+    if vendor is None:
+        raise LookupError(f"delivery {row.id}: vendor {row.vendor_id} is gone")
+    case = session.get(Case, row.case_id) if row.case_id is not None else None
+    return template_context(
+        session,
+        vendor,
+        now=as_of,
+        case=case,
+        recipient_kind=row.recipient_kind,
+        settings=settings,
+    )
+
+
 def render_pending(session: Session, row: Delivery, *, settings: Settings) -> bool:
     """Render a pending row in place. False when there was nothing to render.
     Raises `comms.templating.TemplateError` (or LookupError when its vendor is gone)."""
@@ -52,22 +73,9 @@ def render_pending(session: Session, row: Delivery, *, settings: Settings) -> bo
         return True
     path = row.content.get("template_path")
     if path:
-        from comms.context import template_context
-        from comms.models import Case, Vendor
         from comms.templating import render_text
 
-        vendor = session.get(Vendor, row.vendor_id) if row.vendor_id is not None else None
-        if vendor is None:
-            raise LookupError(f"delivery {row.id}: vendor {row.vendor_id} is gone")
-        case = session.get(Case, row.case_id) if row.case_id is not None else None
-        context = template_context(
-            session,
-            vendor,
-            now=as_of,
-            case=case,
-            recipient_kind=row.recipient_kind,
-            settings=settings,
-        )
+        context = row_context(session, row, as_of=as_of, settings=settings)
         row.body_text = render_text(str(path), context)
     row.content = rendered_spec(row.content)
     return True

@@ -22,7 +22,7 @@ from sqlmodel import Session, select
 
 from comms.compliance import Verdict
 from comms.context import template_context
-from comms.deferred import render_spec, rendered_spec
+from comms.deferred import render_spec, rendered_spec, row_context
 from comms.models import Agent, Case, Delivery, DeliveryStatus, Vendor
 from comms.outbox import NewDelivery, create_delivery
 from comms.settings import Settings, get_settings
@@ -233,18 +233,7 @@ def render_deferred_email(
 ) -> None:
     """Render a deferred email row with its context as of `as_of` (the moment it was planned)
     and sign it unless it already carries a token. Raises TemplateError."""
-    vendor = session.get(Vendor, row.vendor_id) if row.vendor_id is not None else None
-    if vendor is None:
-        raise LookupError(f"delivery {row.id}: vendor {row.vendor_id} is gone")
-    case = session.get(Case, row.case_id) if row.case_id is not None else None
-    context = template_context(
-        session,
-        vendor,
-        now=as_of,
-        case=case,
-        recipient_kind=row.recipient_kind,
-        settings=settings,
-    )
+    context = row_context(session, row, as_of=as_of, settings=settings)
     rendered = render_email(row.template, context)
     row.subject = rendered.subject
     row.body_text = rendered.text
