@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from comms.db import create_all, make_engine  # noqa: E402
 from comms.settings import Settings, load_settings  # noqa: E402
-from workflows.scheduler import BATCH, PIPELINE, TickResult, advance_due  # noqa: E402
+from workflows.scheduler import BATCH, TickResult, advance_due  # noqa: E402
 
 ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)  # Monday 10:00 New York
@@ -180,7 +180,6 @@ def main() -> None:
         "engine": {
             "function": "workflows.scheduler.advance_due",
             "batch": BATCH,
-            "pipeline": PIPELINE,
         },
     }
     runs: list[dict[str, Any]] = []

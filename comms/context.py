@@ -40,9 +40,10 @@ class ContextInputs:
     certificate: Certificate | None = None
     policies: Sequence[Policy] = field(default_factory=list)
     recipient_kind: str = "vendor"
+    requirements: list[dict[str, Any]] | None = None  # `requirements_of(profile)`, if known
 
 
-def _requirements(profile: ProfileSpec) -> list[dict[str, Any]]:
+def requirements_of(profile: ProfileSpec) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for key, req in profile.coverages.items():
         out.append(
@@ -138,7 +139,11 @@ def build_context(inputs: ContextInputs) -> dict[str, Any]:
             "name": inputs.profile.name,
             "description": inputs.profile.description,
             "expiring_within_days": inputs.profile.expiring_within_days,
-            "requirements": _requirements(inputs.profile),
+            "requirements": (
+                inputs.requirements
+                if inputs.requirements is not None
+                else requirements_of(inputs.profile)
+            ),
         },
         "verdict": {
             "status": verdict.status.value,

@@ -79,7 +79,7 @@ def coverage_name(key: str, label: str | None = None) -> str:
 
 
 def limit_name(key: str) -> str:
-    return LIMITS.get(key, key.replace("_", " "))
+    return LIMITS.get(key) or key.replace("_", " ")
 
 
 def money(amount: int | None) -> str:

@@ -2,15 +2,16 @@
 
 The workflow scheduler plans deliveries in bulk and leaves their content to the dispatcher:
 such a row carries `content["render"] = {"as_of": ISO, "pending": true}`. Just before the
-first send attempt the dispatcher renders it (`render_pending`) with the template context as
-of `as_of` (the moment the step was planned), stores the subject and parts on the row — the
-audit trail of what was sent — and commits that before the message leaves, so every retry
-sends the same content and headers. A row that cannot be rendered fails (`render_error`)
-instead of being sent.
+first send attempt the dispatcher renders it (`render_row`) with the template context as of
+`as_of` (the moment the step was planned; `pending_contexts` loads a whole batch's), stores
+the subject and parts on the row — the audit trail of what was sent — and commits that before
+the message leaves, so every retry sends the same content and headers. A row that cannot be
+rendered fails (`render_error`) instead of being sent.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -39,43 +40,77 @@ def is_pending(row: Delivery) -> bool:
     return isinstance(spec, dict) and bool(spec.get("pending"))
 
 
-def row_context(
-    session: Session, row: Delivery, *, as_of: datetime, settings: Settings
+def _as_of(row: Delivery) -> datetime:
+    return datetime.fromisoformat(str(row.content[RENDER]["as_of"]))
+
+
+def pending_contexts(
+    session: Session, rows: Sequence[Delivery], *, settings: Settings
+) -> dict[int, dict[str, Any] | LookupError]:
+    """The template context of each row of `rows` whose content waits for its send, by row
+    id, loaded for them all at once (`comms.context_batch`); a `LookupError` for a row whose
+    vendor is gone. Rows rendered when they were queued are not in it."""
+    from comms.context_batch import ContextRequest, template_contexts
+
+    out: dict[int, dict[str, Any] | LookupError] = {}
+    pending: list[Delivery] = []
+    for row in rows:
+        if not is_pending(row):
+            continue
+        if row.vendor_id is None:
+            out[row.id or 0] = LookupError(f"delivery {row.id} has no vendor")
+        else:
+            pending.append(row)
+    requests = [
+        ContextRequest(
+            vendor_id=row.vendor_id or 0,
+            as_of=_as_of(row),
+            case_id=row.case_id,
+            recipient_kind=row.recipient_kind,
+        )
+        for row in pending
+    ]
+    for row, context in zip(
+        pending, template_contexts(session, requests, settings=settings), strict=True
+    ):
+        out[row.id or 0] = (
+            LookupError(f"delivery {row.id}: {context}")
+            if isinstance(context, LookupError)
+            else context
+        )
+    return out
+
+
+def rendered_values(
+    row: Delivery, context: dict[str, Any], *, settings: Settings
 ) -> dict[str, Any]:
-    """The template context of a deferred row's vendor and case, as of ``as_of``."""
-    from comms.context import template_context
-    from comms.models import Case, Vendor
-
-    vendor = session.get(Vendor, row.vendor_id) if row.vendor_id is not None else None
-    if vendor is None:
-        raise LookupError(f"delivery {row.id}: vendor {row.vendor_id} is gone")
-    case = session.get(Case, row.case_id) if row.case_id is not None else None
-    return template_context(
-        session,
-        vendor,
-        now=as_of,
-        case=case,
-        recipient_kind=row.recipient_kind,
-        settings=settings,
-    )
-
-
-def render_pending(session: Session, row: Delivery, *, settings: Settings) -> bool:
-    """Render a pending row in place. False when there was nothing to render.
-    Raises `comms.templating.TemplateError` (or LookupError when its vendor is gone)."""
-    if not is_pending(row):
-        return False
-    as_of = datetime.fromisoformat(str(row.content[RENDER]["as_of"]))
+    """The column values of a pending row rendered with its context: subject and parts (and
+    for email the reply token, Message-ID and Reply-To), with the render entry marked done.
+    Pure: `store_rendered` writes them. Raises `comms.templating.TemplateError`."""
     if row.channel == "email":
-        from comms.email.compose import render_deferred_email
+        from comms.email.compose import rendered_email
 
-        render_deferred_email(session, row, as_of=as_of, settings=settings)
-        return True
+        return rendered_email(row, context, settings=settings)
+    values: dict[str, Any] = {"body_text": row.body_text, "content": rendered_spec(row.content)}
     path = row.content.get("template_path")
     if path:
         from comms.templating import render_text
 
-        context = row_context(session, row, as_of=as_of, settings=settings)
-        row.body_text = render_text(str(path), context)
-    row.content = rendered_spec(row.content)
-    return True
+        values["body_text"] = render_text(str(path), context)
+    return values
+
+
+def store_rendered(session: Session, rendered: Sequence[tuple[Delivery, dict[str, Any]]]) -> None:
+    """Write rendered content (one executemany per set of columns) and set it on the row
+    objects as their loaded state. Does not commit."""
+    from sqlalchemy import bindparam, update
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row, values in rendered:
+        groups.setdefault(tuple(values), []).append({"_id": row.id, **values})
+        for name, value in values.items():
+            set_committed_value(row, name, value)
+    table = Delivery.__table__  # type: ignore[attr-defined]
+    for params in groups.values():
+        session.connection().execute(update(table).where(table.c.id == bindparam("_id")), params)

@@ -24,18 +24,15 @@ from concurrent.futures import Future
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from comms.channels import ChannelSender, SendOutcome, sender_factory
 from comms.db import get_engine
-from comms.deferred import is_pending, render_pending
-from comms.models import Delivery, DeliveryStatus
-from comms.outbox import SEND_LEASE, apply_outcome, claim, suppress
-from comms.redact import redact
+from comms.delivery_batch import record_outcome, render_claimed, stream_deliveries
+from comms.models import Delivery
+from comms.outbox import claim
 from comms.settings import Settings, get_settings
-from comms.templating import TemplateError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -63,7 +60,7 @@ class Dispatcher:
             except Exception:
                 log.exception("closing the %s sender failed", sender.channel)
 
-    async def _send(self, row: Delivery, now: datetime) -> SendOutcome:
+    async def send(self, row: Delivery, now: datetime) -> SendOutcome:
         try:
             return await self.sender(row.channel).send(row, now=now)
         except Exception as exc:  # a sender bug must not leave the row in `sending`
@@ -72,28 +69,6 @@ class Dispatcher:
                 status="retry", error=f"{type(exc).__name__}: {exc}", error_code="sender_error"
             )
 
-    async def deliver_batch(
-        self, engine: Engine, ids: list[int], *, now: datetime, concurrency: int
-    ) -> dict[int, Delivery]:
-        """Claim many rows in one statement, send them concurrently, record the outcomes in
-        one transaction. A crash before that commit repeats the sends of this batch only
-        (the documented window, as wide as one batch)."""
-        with Session(engine, expire_on_commit=False) as session:
-            rows = claim_many(session, ids, now=now)
-            rows, unrenderable = render_claimed(session, rows, settings=self.settings)
-            limit = asyncio.Semaphore(concurrency)
-
-            async def one(row: Delivery) -> SendOutcome:
-                async with limit:
-                    return await self._send(row, now)
-
-            outcomes = await asyncio.gather(*(one(r) for r in rows))
-            for row, outcome in [*zip(rows, outcomes, strict=True), *unrenderable]:
-                record_outcome(session, row, outcome, now=now)
-            session.commit()
-            rows.extend(row for row, _ in unrenderable)
-        return {row.id: row for row in rows if row.id is not None}
-
     async def deliver(self, engine: Engine, delivery_id: int, *, now: datetime) -> Delivery | None:
         with Session(engine, expire_on_commit=False) as session:
             row = claim(session, delivery_id, now=now)
@@ -101,92 +76,10 @@ class Dispatcher:
                 return None
             session.commit()  # end the read transaction before awaiting the network
             ready, unrenderable = render_claimed(session, [row], settings=self.settings)
-            outcome = unrenderable[0][1] if unrenderable else await self._send(ready[0], now)
+            outcome = unrenderable[0][1] if unrenderable else await self.send(ready[0], now)
             record_outcome(session, row, outcome, now=now)
             session.commit()
             return row
-
-
-def claim_many(session: Session, ids: list[int], *, now: datetime) -> list[Delivery]:
-    """`comms.outbox.claim` for many rows at once: queued and due → sending, with a lease.
-    Returns the rows this call claimed (others are someone else's or not due); commits."""
-    if not ids:
-        return []
-    result = session.connection().execute(
-        update(Delivery)
-        .where(
-            col(Delivery.id).in_(ids),
-            col(Delivery.status) == DeliveryStatus.QUEUED.value,
-            (col(Delivery.next_attempt_at).is_(None)) | (col(Delivery.next_attempt_at) <= now),
-        )
-        .values(
-            status=DeliveryStatus.SENDING.value,
-            lease_until=now + SEND_LEASE,
-            attempts=Delivery.attempts + 1,
-            updated_at=now,
-        )
-        .returning(col(Delivery.id))
-    )
-    claimed = [r[0] for r in result]
-    session.commit()
-    if not claimed:
-        return []
-    rows = list(
-        session.exec(
-            select(Delivery)
-            .where(col(Delivery.id).in_(claimed))
-            .order_by(col(Delivery.id))
-            .execution_options(populate_existing=True)
-        ).all()
-    )
-    session.commit()  # no transaction (and no SQLite lock) is held while sending
-    return rows
-
-
-def render_claimed(
-    session: Session, rows: list[Delivery], *, settings: Settings
-) -> tuple[list[Delivery], list[tuple[Delivery, SendOutcome]]]:
-    """Render the claimed rows whose content waits for the send (`comms.deferred`) and commit
-    it, so the stored content is what leaves. Returns (rows to send, rows that cannot be
-    rendered with their `failed` outcome)."""
-    ready: list[Delivery] = []
-    failed: list[tuple[Delivery, SendOutcome]] = []
-    pending = False
-    for row in rows:
-        if not is_pending(row):
-            ready.append(row)
-            continue
-        pending = True
-        try:
-            render_pending(session, row, settings=settings)
-        except (TemplateError, LookupError) as exc:
-            log.warning("delivery %s cannot be rendered: %s", row.id, exc)
-            error = f"cannot render {row.template}: {exc}"
-            failed.append((row, SendOutcome("failed", error=error, error_code="render_error")))
-            continue
-        session.add(row)
-        ready.append(row)
-    if pending:
-        session.commit()  # stored before the send; no transaction is held while sending
-    return ready, failed
-
-
-def record_outcome(
-    session: Session, row: Delivery, outcome: SendOutcome, *, now: datetime
-) -> Delivery:
-    """apply_outcome, plus the suppression list for a bounced address."""
-    apply_outcome(session, row, outcome, now=now)
-    if outcome.status == "bounced":
-        suppress(
-            session,
-            row.channel,
-            row.recipient,
-            reason=outcome.error or "bounced",
-            now=now,
-            source=f"delivery:{row.id}",
-        )
-        log.info("delivery %s bounced; %s suppressed", row.id, redact(row.recipient))
-    return row
 
 
 # --- one dispatcher per event loop ---------------------------------------------------------
@@ -227,7 +120,8 @@ async def deliver_many_async(
     concurrency: int = 0,
     batch: int = BATCH,
 ) -> list[Delivery | None]:
-    """Deliver many rows in batches (claim in bulk, send concurrently, record in bulk).
+    """Deliver many rows as one stream (`comms.delivery_batch`: claim and render a batch at a
+    time, send with `concurrency` senders at once, record in bulk).
 
     Returns, for each id in order, the delivered row or None when it was not ours to send.
     """
@@ -235,10 +129,16 @@ async def deliver_many_async(
     eng = engine or get_engine()
     wanted = list(dict.fromkeys(ids))
     limit = concurrency or dispatcher.settings.smtp_connections * 2
-    done: dict[int, Delivery] = {}
-    for start in range(0, len(wanted), batch):
-        chunk = wanted[start : start + batch]
-        done.update(await dispatcher.deliver_batch(eng, chunk, now=now, concurrency=limit))
+    rate = dispatcher.settings.smtp_rate_per_second
+    if rate > 0:  # never claim more than can be sent well within the lease
+        batch = max(1, min(batch, int(rate * 60)))
+
+    async def send(row: Delivery) -> SendOutcome:
+        return await dispatcher.send(row, now)
+
+    done = await stream_deliveries(
+        eng, wanted, send, now=now, settings=dispatcher.settings, concurrency=limit, batch=batch
+    )
     out: list[Delivery | None] = []
     seen: set[int] = set()
     for i in ids:

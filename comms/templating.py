@@ -12,7 +12,9 @@ An email named NAME is three files in `templates/email/`: `NAME.subject.txt`, `N
 from __future__ import annotations
 
 import os
+import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
@@ -113,10 +115,49 @@ def environment(folder: Path | None = None) -> SandboxedEnvironment:
     return _environment(str((folder or templates_dir()).resolve()))
 
 
+RELOAD_CHECK_SECONDS = 2.0
+
+
+class _Loader(FileSystemLoader):
+    """Templates from a folder, re-read when their file changes — checked at most every
+    RELOAD_CHECK_SECONDS per template, not on every render (a message renders eight files)."""
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        source, filename, uptodate = super().get_source(environment, template)
+        checked = [time.monotonic(), True]
+
+        def throttled() -> bool:
+            now = time.monotonic()
+            if now - checked[0] >= RELOAD_CHECK_SECONDS:
+                checked[0], checked[1] = now, uptodate()
+            return bool(checked[1])
+
+        return source, filename, throttled
+
+
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+class _Sandbox(SandboxedEnvironment):
+    """The sandbox, with a shortcut for the plain dicts a context is made of: `x.name` on a
+    dict whose type has no attribute `name` is `x["name"]`, as the sandbox would find it,
+    without first failing an attribute lookup (a template reads hundreds per message)."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
+
+
 @lru_cache(maxsize=8)
 def _environment(folder: str) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
-        loader=FileSystemLoader(folder),
+    env = _Sandbox(
+        loader=_Loader(folder),
         undefined=StrictUndefined,
         autoescape=select_autoescape(
             enabled_extensions=("html", "htm"), default_for_string=False, default=False

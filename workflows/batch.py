@@ -5,7 +5,7 @@ each case is planned in memory by the rules of `workflows.engine.advance_case`
 (`workflows.batch_plan`): the verdict is recomputed before every step (a compliant vendor's
 case resolves and nothing is sent), campaign stop conditions, step conditions, recipients,
 quiet hours and business days. The results are written with one statement each for the
-delivery rows, the case events and the case updates (`workflows.bulk_sql`; COPY on
+delivery rows, the case events and the case updates (`comms.bulk_sql`; COPY on
 PostgreSQL). Content is not rendered here; the dispatcher renders each row when it sends it
 (`comms.deferred`).
 
@@ -25,13 +25,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
+from comms.bulk_sql import DuplicateKey, among, copy_rows, insert_rows, is_pg, update_rows
 from comms.email.compose import SKIP_ERRORS
 from comms.models import Case, DeliveryStatus
 from comms.outbox import normalize_address
 from comms.settings import Settings
 from workflows.batch_load import claim_batch, load_batch, table
 from workflows.batch_plan import CasePlan, PlannedEvent, PlannedRow, plan_case
-from workflows.bulk_sql import DuplicateKey, among, copy_rows, insert_rows, is_pg, update_rows
 from workflows.calendar import org_date
 from workflows.engine import advance_case
 from workflows.records import CASE_CHANGES, CaseRow
@@ -189,7 +189,7 @@ def _suppressed(session: Session, wanted: set[tuple[str, str]]) -> set[tuple[str
 
 def write_plans(session: Session, plans: list[CasePlan], *, now: datetime) -> set[str]:
     """The delivery rows (their ids assigned), the events and the case updates, in one
-    statement each (`workflows.bulk_sql`: COPY on PostgreSQL). Returns the planned keys that
+    statement each (`comms.bulk_sql`: COPY on PostgreSQL). Returns the planned keys that
     could not be inserted (they exist, or were planned twice), or raises DuplicateKey
     (PostgreSQL); then nothing else is written and the caller rolls back."""
     conn = session.connection()

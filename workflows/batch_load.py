@@ -20,11 +20,11 @@ from sqlalchemy import Table, exists, func, select
 from sqlmodel import Session, SQLModel, col
 from sqlmodel import select as orm_select
 
+from comms.bulk_sql import among
 from comms.compliance import PolicyFacts, Verdict, evaluate
 from comms.models import OPEN_STATES, Certificate, Policy, RequirementProfile
 from comms.profiles import ProfileSpec, spec_of
 from comms.verdicts import COUNTING_STATUSES, EMPTY_PROFILE, facts_of
-from workflows.bulk_sql import among
 from workflows.campaigns import campaign_workflow
 from workflows.definitions import Workflow, get_workflow
 from workflows.lifecycle import COMPLIANCE_TRIGGERS
@@ -69,8 +69,18 @@ def claim_batch(session: Session, *, now: datetime, limit: int) -> tuple[list[Ca
     already holds the write lock), in one statement that also reads each case's vendor and
     agent, its newest delivery-failure event, whether its vendor has another open compliance
     case, and the vendor's certificates that matter to its verdict."""
-    c, v, a = table("case"), table("vendor"), table("agent")
+    t, v, a = table("case"), table("vendor"), table("agent")
     events, cert, other = table("case_event"), table("certificate"), table("case").alias("o")
+    # lock the due rows first; the joins and subqueries below run for the rows taken only
+    claim = (
+        select(*(t.c[n] for n in CASE_COLUMNS))
+        .where(t.c.next_action_at <= now, t.c.state.in_(("active", "waiting")))
+        .order_by(t.c.next_action_at, t.c.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        claim = claim.with_for_update(skip_locked=True)
+    c = claim.subquery("claimed")
     newest_failure = (
         select(func.max(events.c.id))
         .where(events.c.case_id == c.c.id, events.c.kind.in_(FAILURE_KINDS))
@@ -108,12 +118,8 @@ def claim_batch(session: Session, *, now: datetime, limit: int) -> tuple[list[Ca
             counted,
         )
         .select_from(c.outerjoin(v, v.c.id == c.c.vendor_id).outerjoin(a, a.c.id == v.c.agent_id))
-        .where(c.c.next_action_at <= now, c.c.state.in_(("active", "waiting")))
         .order_by(c.c.next_action_at, c.c.id)
-        .limit(limit)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True, of=c)
     cases: list[CaseRow] = []
     data = BatchData()
     nc, nv, na = len(CASE_COLUMNS), len(VENDOR_COLUMNS), len(AGENT_COLUMNS)

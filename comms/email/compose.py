@@ -7,7 +7,7 @@ row, `skipped` with an error code, so the workflow and the audit trail see why n
 
 The workflow scheduler plans many emails at once and does not render them: `deferred_email`
 describes the row (recipient, template, the moment its context is taken at) and
-`render_deferred_email` renders and signs it just before its first send (`comms.deferred`),
+`render_email_row` renders and signs it just before its first send (`comms.deferred`),
 storing the subject, both parts and the headers on the row for the audit trail and for every
 retry.
 """
@@ -15,6 +15,8 @@ retry.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -22,11 +24,12 @@ from sqlmodel import Session, select
 
 from comms.compliance import Verdict
 from comms.context import template_context
-from comms.deferred import render_spec, rendered_spec, row_context
+from comms.deferred import render_spec, rendered_spec
 from comms.models import Agent, Case, Delivery, DeliveryStatus, Vendor
 from comms.outbox import NewDelivery, create_delivery
+from comms.outbox_bulk import Created, create_deliveries
 from comms.settings import Settings, get_settings
-from comms.templating import render_email
+from comms.templating import TemplateNotFound, email_template_names, render_email
 from comms.tokens import make_token, reply_address
 
 NO_CASE = 0
@@ -36,18 +39,33 @@ def make_message_id(delivery_id: int, domain: str) -> str:
     return f"<coi.{delivery_id}.{secrets.token_hex(8)}@{domain}>"
 
 
-def sign_delivery(delivery: Delivery, settings: Settings) -> None:
-    """Record the reply token, the Reply-To address and the Message-ID on a new row."""
+@dataclass(frozen=True)
+class Signature:
+    reply_token: str
+    message_id: str
+    reply_to: str
+
+
+def signature(delivery: Delivery, settings: Settings) -> Signature:
+    """The reply token (naming the case and the delivery), the Message-ID and the Reply-To
+    address of a new row."""
     assert delivery.id is not None
     token = make_token(delivery.case_id or NO_CASE, delivery.id, settings.signing_key())
-    delivery.reply_token = token
-    delivery.message_id = make_message_id(delivery.id, settings.reply_domain)
-    delivery.content = {
-        **(delivery.content or {}),
-        "reply_to": reply_address(
+    return Signature(
+        reply_token=token,
+        message_id=make_message_id(delivery.id, settings.reply_domain),
+        reply_to=reply_address(
             token, local_part=settings.reply_local_part, domain=settings.reply_domain
         ),
-    }
+    )
+
+
+def sign_delivery(delivery: Delivery, settings: Settings) -> None:
+    """Record the reply token, the Reply-To address and the Message-ID on a new row."""
+    signed = signature(delivery, settings)
+    delivery.reply_token = signed.reply_token
+    delivery.message_id = signed.message_id
+    delivery.content = {**(delivery.content or {}), "reply_to": signed.reply_to}
 
 
 SKIP_ERRORS = {
@@ -204,12 +222,13 @@ def deferred_email(
     vendor_id: int | None,
     case_id: int | None,
     step: str | None,
+    cc_vendor: bool = False,
 ) -> tuple[NewDelivery, str | None]:
     """The outbox row of an email rendered at send time, and why it cannot be sent (or None).
 
     Pure: the caller creates the row (one at a time or in bulk) and marks it skipped for the
     reason (`skip_unsendable`, `SKIP_ERRORS`)."""
-    kind, address, cc, reason = email_recipients(vendor, agent, recipient_kind, settings)
+    kind, address, cc, reason = email_recipients(vendor, agent, recipient_kind, settings, cc_vendor)
     content: dict[str, Any] = {"cc": cc}
     if kind != recipient_kind:
         content["requested_recipient"] = recipient_kind
@@ -228,16 +247,65 @@ def deferred_email(
     return new, reason
 
 
-def render_deferred_email(
-    session: Session, row: Delivery, *, as_of: datetime, settings: Settings
-) -> None:
-    """Render a deferred email row with its context as of `as_of` (the moment it was planned)
-    and sign it unless it already carries a token. Raises TemplateError."""
-    context = row_context(session, row, as_of=as_of, settings=settings)
+@dataclass(frozen=True)
+class EmailRequest:
+    """One email of `queue_emails`: to the vendor, its agent or the client contact."""
+
+    idempotency_key: str
+    template: str
+    vendor: Vendor
+    recipient_kind: str = "vendor"
+    agent: Agent | None = None
+    case_id: int | None = None
+    step: str | None = None
+    cc_vendor: bool = False  # an email to the agent copies the vendor
+
+
+def queue_emails(
+    session: Session, requests: Sequence[EmailRequest], *, now: datetime, settings: Settings
+) -> list[Created]:
+    """The outbox rows of many emails at once, in one statement (`comms.outbox_bulk`), each
+    rendered and signed at its first send with its context as of `now` (`comms.deferred`).
+    Existing keys are left alone; unsendable recipients get `skipped` rows. Raises
+    TemplateNotFound for an unknown template before anything is written. Does not commit."""
+    for name in sorted({r.template for r in requests}):
+        if name not in email_template_names():
+            raise TemplateNotFound(f"email/{name}.subject.txt", None, f"no email template {name!r}")
+    items = [
+        deferred_email(
+            idempotency_key=r.idempotency_key,
+            template=r.template,
+            vendor=r.vendor,
+            agent=r.agent,
+            recipient_kind=r.recipient_kind,
+            now=now,
+            settings=settings,
+            vendor_id=r.vendor.id,
+            case_id=r.case_id,
+            step=r.step,
+            cc_vendor=r.cc_vendor,
+        )
+        for r in requests
+    ]
+    return create_deliveries(session, items, now=now, skip_errors=SKIP_ERRORS)
+
+
+def rendered_email(row: Delivery, context: dict[str, Any], *, settings: Settings) -> dict[str, Any]:
+    """The column values of a deferred email row rendered with its context (as of the moment
+    it was planned), signed unless it already carries a token. Raises TemplateError."""
     rendered = render_email(row.template, context)
-    row.subject = rendered.subject
-    row.body_text = rendered.text
-    row.body_html = rendered.html
-    row.content = rendered_spec(row.content)
+    content = rendered_spec(row.content)
+    values: dict[str, Any] = {
+        "subject": rendered.subject,
+        "body_text": rendered.text,
+        "body_html": rendered.html,
+        "reply_token": row.reply_token,
+        "message_id": row.message_id,
+        "content": content,
+    }
     if row.reply_token is None:
-        sign_delivery(row, settings)
+        signed = signature(row, settings)
+        values["reply_token"] = signed.reply_token
+        values["message_id"] = signed.message_id
+        content["reply_to"] = signed.reply_to
+    return values

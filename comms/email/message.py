@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import binascii
 import hashlib
+import re
+from datetime import datetime
 from email.header import Header
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -93,8 +95,17 @@ def _unstructured(name: str, value: str) -> str:
     return "\r\n".join(lines)
 
 
-@lru_cache(maxsize=4096)
+_BARE_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+\Z")
+
+
 def _address(name: str, value: str) -> str:
+    if _BARE_ADDRESS.match(value):  # a bare ASCII addr-spec is its own header value
+        return f"{name}: {value}"
+    return _parsed_address(name, value)
+
+
+@lru_cache(maxsize=4096)
+def _parsed_address(name: str, value: str) -> str:
     parts = []
     for display, addr in getaddresses([_clean(value)]):
         if display and not display.isascii():
@@ -102,6 +113,11 @@ def _address(name: str, value: str) -> str:
         else:
             parts.append(formataddr((display, addr)))
     return f"{name}: " + ", ".join(parts)
+
+
+@lru_cache(maxsize=256)
+def _date(value: datetime) -> str:
+    return format_datetime(value)
 
 
 def _qp(text: str) -> bytes:
@@ -124,7 +140,7 @@ def message_bytes(delivery: Delivery, settings: Settings) -> bytes:
         head.append(_address("Cc", ", ".join(cc)))
     head += [
         _unstructured("Subject", delivery.subject or ""),
-        f"Date: {format_datetime(delivery.created_at)}",
+        f"Date: {_date(delivery.created_at)}",
         f"Message-ID: {_clean(message_id)}",
         _address("Reply-To", reply_to_of(delivery, settings)),
         "Auto-Submitted: auto-generated",
@@ -145,9 +161,10 @@ def message_bytes(delivery: Delivery, settings: Settings) -> bytes:
             ("\r\n".join(head) + "\r\n\r\n").encode(),
             f"--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n{part_head}".encode(),
             text,
-            f"--{boundary}\r\nContent-Type: text/html; charset=utf-8\r\n{part_head}".encode(),
+            # the CRLF before a delimiter belongs to it: the part keeps its own last line end
+            f"\r\n--{boundary}\r\nContent-Type: text/html; charset=utf-8\r\n{part_head}".encode(),
             _qp(delivery.body_html),
-            f"--{boundary}--\r\n".encode(),
+            f"\r\n--{boundary}--\r\n".encode(),
         ]
     )
 

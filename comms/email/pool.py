@@ -52,6 +52,19 @@ class Connection:
         return self.client is not None and self.client.is_connected
 
 
+async def _greet(client: aiosmtplib.SMTP) -> None:
+    """EHLO (or HELO for an old server) once per connection: the sender issues MAIL and RCPT
+    as plain commands, which do not greet by themselves."""
+    if not client.is_ehlo_or_helo_needed:
+        return
+    try:
+        await client.ehlo()
+    except aiosmtplib.SMTPHeloError:
+        if not client.is_connected:
+            raise
+        await client.helo()
+
+
 class SmtpPool:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -94,6 +107,7 @@ class SmtpPool:
                 client = self._client()
                 try:
                     await client.connect()
+                    await _greet(client)
                 except BaseException:
                     client.close()  # e.g. refused login: do not leave the socket open
                     raise

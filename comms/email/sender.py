@@ -10,8 +10,10 @@ already have accepted it (the documented window of comms.outbox).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime
+from functools import lru_cache
 
 import aiosmtplib
 
@@ -57,6 +59,71 @@ class _Refused(Exception):
         self.message = message
 
 
+class _Transaction:
+    """One message over a pooled connection: MAIL, RCPT for each recipient, DATA.
+
+    The commands go straight through aiosmtplib's protocol object: the connection is ours
+    alone while the pool lends it, one deadline (`COMMS_SMTP_TIMEOUT`) covers the whole
+    transaction instead of a timer per command, the envelope addresses are checked by
+    `envelope_path`, and the message from `message_bytes` already has CRLF line ends, so
+    only dot-stuffing is left to do. A recipient refused after the first one (a Cc) is
+    logged and skipped; a refused first recipient ends the transaction."""
+
+    def __init__(self, client: aiosmtplib.SMTP) -> None:
+        self.client = client
+        self.stage = "MAIL"
+
+    async def _command(self, line: bytes, accept: frozenset[int]) -> str:
+        protocol = self.client.protocol
+        if protocol is None or not self.client.is_connected:
+            raise aiosmtplib.SMTPServerDisconnected("connection lost")
+        protocol.write(line)
+        response = await protocol.read_response(timeout=None)
+        if response.code not in accept:
+            raise _Refused(self.stage, response.code, response.message)
+        return f"{response.code} {response.message}"
+
+    async def run(self, sender: bytes, rcpts: list[bytes], data: bytes) -> str:
+        self.stage = "MAIL"
+        await self._command(b"MAIL FROM:" + sender + b"\r\n", _OK)
+        self.stage = "RCPT"
+        for i, rcpt in enumerate(rcpts):
+            try:
+                await self._command(b"RCPT TO:" + rcpt + b"\r\n", _RCPT_OK)
+            except _Refused as refused:
+                if i == 0:
+                    raise
+                log.info("cc %s refused: %s", redact(rcpt.decode()), refused)
+        self.stage = "DATA"
+        await self._command(b"DATA\r\n", _DATA_OK)
+        return await self._command(dot_stuffed(data) + b".\r\n", _OK)
+
+
+_OK = frozenset({250})
+_RCPT_OK = frozenset({250, 251})  # 251: not local, will forward
+_DATA_OK = frozenset({354})
+
+
+def dot_stuffed(data: bytes) -> bytes:
+    """The message as DATA carries it (RFC 5321 4.5.2): a line that starts with a period gets
+    a second one, and the last line ends with CRLF. `data` has CRLF line ends."""
+    if data.startswith(b"."):
+        data = b"." + data
+    data = data.replace(b"\r\n.", b"\r\n..")
+    return data if data.endswith(b"\r\n") else data + b"\r\n"
+
+
+async def _reset(client: aiosmtplib.SMTP) -> None:
+    """RSET after a refusal, so the connection can carry the next message."""
+    if not client.is_connected:
+        return
+    try:
+        async with asyncio.timeout(10):
+            await client.rset()
+    except (aiosmtplib.SMTPException, OSError, TimeoutError):
+        client.close()
+
+
 class SmtpSender:
     channel = "email"
 
@@ -67,8 +134,11 @@ class SmtpSender:
     async def send(self, delivery: Delivery, *, now: datetime) -> SendOutcome:
         data = message_bytes(delivery, self.settings)
         message_id = message_id_of(delivery, self.settings)
-        sender = envelope_sender(self.settings)
-        rcpts = recipients_of(delivery)
+        try:
+            sender = envelope_path(envelope_sender(self.settings))
+            rcpts = [envelope_path(a) for a in recipients_of(delivery)]
+        except ValueError as exc:
+            return SendOutcome(status="failed", error=str(exc), error_code="invalid_address")
         await self.pool.bucket.take()
         for attempt in (1, 2):
             try:
@@ -77,74 +147,52 @@ class SmtpSender:
                 return SendOutcome(
                     status="retry", error=f"cannot connect: {exc}", error_code="connect"
                 )
-            stage = "MAIL"
             client = conn.client
             assert client is not None
+            transaction = _Transaction(client)
             try:
-                await self._command(client.mail(sender), "MAIL")
-                stage = "RCPT"
-                accepted = 0
-                first_error: _Refused | None = None
-                for i, rcpt in enumerate(rcpts):
-                    try:
-                        await self._command(client.rcpt(rcpt), "RCPT")
-                        accepted += 1
-                    except _Refused as refused:
-                        if i == 0 or refused.code < 500:
-                            first_error = first_error or refused
-                        log.info("cc %s refused: %s", redact(rcpt), refused)
-                    if i == 0 and first_error is not None:
-                        break
-                if first_error is not None or accepted == 0:
-                    await self._reset(client)
-                    self.pool.release(conn, broken=not client.is_connected)
-                    raise first_error or _Refused("RCPT", 550, "no recipient accepted")
-                stage = "DATA"
-                response = await self._command(client.data(data), "DATA")
+                async with asyncio.timeout(self.settings.smtp_timeout):
+                    response = await transaction.run(sender, rcpts, data)
                 conn.sent += 1
                 self.pool.release(conn)
                 return SendOutcome(
                     status="sent", provider_message_id=response, message_id=message_id
                 )
             except _Refused as refused:
-                if stage != "RCPT":
-                    if refused.code < 500 or stage == "DATA":
-                        await self._reset(client)
-                    self.pool.release(conn, broken=not client.is_connected)
+                if transaction.stage != "MAIL" or refused.code < 500:
+                    await _reset(client)
+                self.pool.release(conn, broken=not client.is_connected)
                 return _outcome(refused)
-            except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
+            except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+                # dropped, timed out or out of step: this connection cannot be trusted
                 self.pool.release(conn, broken=True)
-                if stage != "DATA" and attempt == 1:
+                stage = transaction.stage
+                if stage != "DATA" and attempt == 1 and not isinstance(exc, TimeoutError):
                     log.info("SMTP connection dropped before %s; reconnecting", stage)
                     continue
                 return SendOutcome(
                     status="retry",
-                    error=f"connection lost during {stage}: {exc}",
+                    error=f"connection lost during {stage}: {exc or type(exc).__name__}",
                     error_code="disconnected",
                 )
         return SendOutcome(status="retry", error="connection lost", error_code="disconnected")
 
-    @staticmethod
-    async def _command(awaitable: object, stage: str) -> str:
-        try:
-            response = await awaitable  # type: ignore[misc]
-        except aiosmtplib.SMTPResponseException as exc:
-            if isinstance(exc, aiosmtplib.SMTPServerDisconnected):
-                raise
-            raise _Refused(stage, exc.code, str(exc.message)) from None
-        return f"{response.code} {response.message}"
-
-    @staticmethod
-    async def _reset(client: aiosmtplib.SMTP) -> None:
-        if not client.is_connected:
-            return
-        try:
-            await client.rset()
-        except (aiosmtplib.SMTPException, OSError):
-            client.close()
-
     async def aclose(self) -> None:
         await self.pool.aclose()
+
+
+@lru_cache(maxsize=4096)
+def envelope_path(address: str) -> bytes:
+    """The `<address>` of a MAIL FROM or RCPT TO command. Raises ValueError for an address
+    that cannot go on the envelope (not ASCII, whitespace, angle brackets, no @)."""
+    bare = address.strip()
+    if (
+        not bare.isascii()
+        or "@" not in bare
+        or any(ch.isspace() or ch in "<>" or ord(ch) < 32 for ch in bare)
+    ):
+        raise ValueError(f"not a usable envelope address: {bare!r}")
+    return f"<{bare}>".encode("ascii")
 
 
 def _outcome(refused: _Refused) -> SendOutcome:

@@ -323,11 +323,10 @@ def test_bulk_planner_matches_the_one_case_engine(
     one_by_one = sum(c[3] for c in counts)
     advanced = sum(c[0] for c in counts)
     assert 0 < one_by_one < advanced / 3  # both paths ran; most cases went in bulk
-    counts = [c[:3] for c in counts]
     for at, want, got in zip(times, expected, actual, strict=True):
         for part in ("cases", "deliveries", "events"):
             assert got[part] == want[part], f"{part} differ after the tick at {at.isoformat()}"
-    assert counts == [c[:3] for c in expected_counts]
+    assert [c[:3] for c in counts] == [c[:3] for c in expected_counts]
     final = expected[-1]
     # the scenario covers what it claims to
     kinds = {e["kind"] for e in final["events"]}

@@ -1,0 +1,199 @@
+"""Template contexts for many deliveries at once: a few queries per batch, not per message.
+
+`template_contexts` gives, for each request, exactly what `comms.context.template_context`
+gives for that vendor, case and moment (a test holds the two equal), but loads vendors,
+agents, profiles, accepted certificates with their policies, cases and case histories for the
+whole batch in one query each. The dispatcher renders the rows it claims this way.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import func
+from sqlmodel import Session, SQLModel, col, select
+
+from comms.compliance import PolicyFacts, Verdict, evaluate
+from comms.context import HISTORY_EVENTS, ContextInputs, build_context, requirements_of
+from comms.models import Agent, Case, CaseEvent, Certificate, Policy, RequirementProfile, Vendor
+from comms.profiles import ProfileSpec, spec_of
+from comms.settings import Settings
+from comms.verdicts import COUNTING_STATUSES, EMPTY_PROFILE, facts_of
+
+CHUNK = 500  # ids per IN list
+M = TypeVar("M", bound=SQLModel)
+
+
+@dataclass(frozen=True)
+class ContextRequest:
+    """The context of `vendor_id` (and `case_id`) as of `as_of`, addressed to `recipient_kind`."""
+
+    vendor_id: int
+    as_of: datetime
+    case_id: int | None = None
+    recipient_kind: str = "vendor"
+
+
+class VendorGone(LookupError):
+    """The request's vendor no longer exists."""
+
+
+def _chunks(ids: set[int]) -> list[list[int]]:
+    ordered = sorted(ids)
+    return [ordered[i : i + CHUNK] for i in range(0, len(ordered), CHUNK)]
+
+
+def _by_id(session: Session, model: type[M], ids: set[int]) -> dict[int, M]:
+    out: dict[int, M] = {}
+    key = col(model.id)  # type: ignore[attr-defined]
+    for chunk in _chunks(ids):
+        for row in session.exec(select(model).where(key.in_(chunk))).all():
+            out[row.id] = row  # type: ignore[attr-defined]
+    return out
+
+
+@dataclass
+class _Loaded:
+    vendors: dict[int, Vendor]
+    agents: dict[int, Agent]
+    profiles: dict[int, ProfileSpec]
+    facts: dict[int, list[PolicyFacts]]
+    with_certificate: set[int]
+    latest: dict[int, Certificate]
+    latest_policies: dict[int, list[Policy]]
+    cases: dict[int, Case]
+    events: dict[int, list[CaseEvent]]
+
+
+def _load(session: Session, requests: Sequence[ContextRequest]) -> _Loaded:
+    vendor_ids = {r.vendor_id for r in requests}
+    vendors = _by_id(session, Vendor, vendor_ids)
+    agents = _by_id(session, Agent, {v.agent_id for v in vendors.values() if v.agent_id})
+    profile_rows = _by_id(
+        session, RequirementProfile, {v.profile_id for v in vendors.values() if v.profile_id}
+    )
+    profiles = {pid: spec_of(row) for pid, row in profile_rows.items()}
+
+    facts: dict[int, list[PolicyFacts]] = defaultdict(list)
+    with_certificate: set[int] = set()
+    latest: dict[int, Certificate] = {}
+    for chunk in _chunks(set(vendors)):
+        certificates = session.exec(
+            select(Certificate)
+            .where(
+                col(Certificate.vendor_id).in_(chunk),
+                col(Certificate.status).in_(COUNTING_STATUSES),
+            )
+            .order_by(col(Certificate.received_at).desc(), col(Certificate.id).desc())
+        ).all()
+        for cert in certificates:
+            with_certificate.add(cert.vendor_id)
+            latest.setdefault(cert.vendor_id, cert)
+        for policy, cert in session.exec(
+            select(Policy, Certificate)
+            .join(Certificate, col(Certificate.id) == col(Policy.certificate_id))
+            .where(
+                col(Policy.vendor_id).in_(chunk),
+                col(Certificate.status).in_(COUNTING_STATUSES),
+            )
+        ).all():
+            facts[policy.vendor_id].append(facts_of(policy, cert))
+            with_certificate.add(policy.vendor_id)
+    latest_policies: dict[int, list[Policy]] = defaultdict(list)
+    for chunk in _chunks({c.id for c in latest.values() if c.id is not None}):
+        for policy in session.exec(
+            select(Policy).where(col(Policy.certificate_id).in_(chunk)).order_by(col(Policy.id))
+        ).all():
+            latest_policies[policy.certificate_id].append(policy)
+
+    case_ids = {r.case_id for r in requests if r.case_id is not None}
+    cases = _by_id(session, Case, case_ids)
+    events: dict[int, list[CaseEvent]] = defaultdict(list)
+    for chunk in _chunks(set(cases)):
+        rank = (
+            func.row_number()
+            .over(
+                partition_by=col(CaseEvent.case_id),
+                order_by=(col(CaseEvent.at).desc(), col(CaseEvent.id).desc()),
+            )
+            .label("rank")
+        )
+        newest = (
+            select(col(CaseEvent.id).label("id"), rank)
+            .where(col(CaseEvent.case_id).in_(chunk))
+            .subquery()
+        )
+        for event in session.exec(
+            select(CaseEvent)
+            .join(newest, newest.c.id == col(CaseEvent.id))
+            .where(newest.c.rank <= HISTORY_EVENTS)
+            .order_by(col(CaseEvent.case_id), col(CaseEvent.at), col(CaseEvent.id))
+        ).all():
+            events[event.case_id].append(event)
+    return _Loaded(
+        vendors, agents, profiles, facts, with_certificate, latest, latest_policies, cases, events
+    )
+
+
+def template_contexts(
+    session: Session, requests: Sequence[ContextRequest], *, settings: Settings
+) -> list[dict[str, Any] | VendorGone]:
+    """The template context of each request, in order; `VendorGone` where its vendor is gone.
+    A vendor's verdict is computed once per day it is asked for."""
+    if not requests:
+        return []
+    loaded = _load(session, requests)
+    verdicts: dict[tuple[int, date], Verdict] = {}
+    requirements: dict[int, list[dict[str, Any]]] = {}  # by id(profile): the same for all
+    out: list[dict[str, Any] | VendorGone] = []
+    for request in requests:
+        vendor = loaded.vendors.get(request.vendor_id)
+        if vendor is None or vendor.id is None:
+            out.append(VendorGone(f"vendor {request.vendor_id} is gone"))
+            continue
+        profile = (
+            loaded.profiles.get(vendor.profile_id, EMPTY_PROFILE)
+            if vendor.profile_id is not None
+            else EMPTY_PROFILE
+        )
+        day = request.as_of.astimezone(settings.zone).date()
+        verdict = verdicts.get((vendor.id, day))
+        if verdict is None:
+            verdict = verdicts[(vendor.id, day)] = evaluate(
+                loaded.facts.get(vendor.id, []),
+                profile,
+                day,
+                has_certificate=vendor.id in loaded.with_certificate,
+            )
+        listed = requirements.get(id(profile))
+        if listed is None:
+            listed = requirements[id(profile)] = requirements_of(profile)
+        certificate = loaded.latest.get(vendor.id)
+        case = loaded.cases.get(request.case_id) if request.case_id is not None else None
+        out.append(
+            build_context(
+                ContextInputs(
+                    vendor=vendor,
+                    profile=profile,
+                    verdict=verdict,
+                    now=request.as_of,
+                    settings=settings,
+                    agent=loaded.agents.get(vendor.agent_id) if vendor.agent_id else None,
+                    case=case,
+                    events=loaded.events.get(case.id, []) if case and case.id else [],
+                    certificate=certificate,
+                    policies=(
+                        loaded.latest_policies.get(certificate.id, [])
+                        if certificate is not None and certificate.id is not None
+                        else []
+                    ),
+                    recipient_kind=request.recipient_kind,
+                    requirements=listed,
+                )
+            )
+        )
+    return out

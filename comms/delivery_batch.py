@@ -1,0 +1,232 @@
+"""Many outbox rows at once: claim in one statement, render, send as a stream, record in bulk.
+
+`stream_deliveries` keeps every connection of a channel busy from the first row to the last.
+One producer claims the rows a batch at a time, loads the template contexts of the batch's
+deferred rows in a few queries (`comms.context_batch`) and renders them a row at a time,
+committing each small group before any of its rows is handed to a sender (the stored content
+is what leaves). Senders take rows as they come and their outcomes are recorded every
+`RECORD_EVERY` rows, sent rows with one executemany. The producer yields to the event loop
+between rows, so rendering the next rows overlaps the network round trips of the current
+ones instead of leaving the server idle between batches. The outcomes so far are recorded in
+the transaction that stores each rendered group (and by the senders once the producer is done).
+
+A crash before an outcome is recorded leaves the row `sending` until its lease runs out; the
+sweep re-queues it, and it is sent again only if the server had already accepted it: the
+window documented in `comms.outbox`, as wide as the rows sent but not yet recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, update
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import Session, col
+
+from comms.channels import SendOutcome
+from comms.deferred import pending_contexts, rendered_values, store_rendered
+from comms.models import Delivery, DeliveryStatus
+from comms.outbox import DONE, SEND_LEASE, apply_outcome, done_changes, suppress
+from comms.redact import redact
+from comms.settings import Settings
+from comms.templating import TemplateError
+
+log = logging.getLogger(__name__)
+
+RENDER_GROUP = 16  # rows rendered and committed together before they go to the senders
+RECORD_EVERY = 128  # outcomes recorded by the senders when the producer does not
+Send = Callable[[Delivery], Awaitable[SendOutcome]]
+
+
+def claim_many(session: Session, ids: Sequence[int], *, now: datetime) -> list[Delivery]:
+    """`comms.outbox.claim` for many rows at once: queued and due → sending, with a lease.
+    Returns the rows this call claimed, by id (others are someone else's or not due);
+    commits, so no transaction (and no SQLite lock) is held while sending."""
+    if not ids:
+        return []
+    rows = list(
+        session.scalars(
+            update(Delivery)
+            .where(
+                col(Delivery.id).in_(list(ids)),
+                col(Delivery.status) == DeliveryStatus.QUEUED.value,
+                col(Delivery.next_attempt_at).is_(None) | (col(Delivery.next_attempt_at) <= now),
+            )
+            .values(
+                status=DeliveryStatus.SENDING.value,
+                lease_until=now + SEND_LEASE,
+                attempts=Delivery.attempts + 1,
+                updated_at=now,
+            )
+            .returning(Delivery)
+            .execution_options(populate_existing=True)
+        ).all()
+    )
+    session.commit()
+    rows.sort(key=lambda r: r.id or 0)
+    return rows
+
+
+def render_claimed(
+    session: Session, rows: list[Delivery], *, settings: Settings
+) -> tuple[list[Delivery], list[tuple[Delivery, SendOutcome]]]:
+    """Render the claimed rows whose content waits for the send (`comms.deferred`) and commit
+    it. Returns (rows to send, rows that cannot be rendered with their `failed` outcome)."""
+    contexts = pending_contexts(session, rows, settings=settings)
+    ready: list[Delivery] = []
+    failed: list[tuple[Delivery, SendOutcome]] = []
+    rendered: list[tuple[Delivery, dict[str, Any]]] = []
+    for row in rows:
+        outcome = _render(row, contexts, settings, rendered)
+        if outcome is not None:
+            failed.append((row, outcome))
+        else:
+            ready.append(row)
+    if rendered:
+        store_rendered(session, rendered)
+        session.commit()
+    return ready, failed
+
+
+def _render(
+    row: Delivery,
+    contexts: dict[int, dict[str, Any] | LookupError],
+    settings: Settings,
+    rendered: list[tuple[Delivery, dict[str, Any]]],
+) -> SendOutcome | None:
+    """Render `row` if it waits for it, adding its values to `rendered`; the `failed`
+    outcome of a row that cannot be rendered, else None."""
+    context = contexts.get(row.id or 0)
+    if context is None:  # rendered when it was queued
+        return None
+    try:
+        if isinstance(context, LookupError):
+            raise context
+        rendered.append((row, rendered_values(row, context, settings=settings)))
+    except (TemplateError, LookupError) as exc:
+        log.warning("delivery %s cannot be rendered: %s", row.id, exc)
+        error = f"cannot render {row.template}: {exc}"
+        return SendOutcome("failed", error=error, error_code="render_error")
+    return None
+
+
+def record_outcome(
+    session: Session, row: Delivery, outcome: SendOutcome, *, now: datetime
+) -> Delivery:
+    """apply_outcome, plus the suppression list for a bounced address."""
+    apply_outcome(session, row, outcome, now=now)
+    if outcome.status == "bounced":
+        suppress(
+            session,
+            row.channel,
+            row.recipient,
+            reason=outcome.error or "bounced",
+            now=now,
+            source=f"delivery:{row.id}",
+        )
+        log.info("delivery %s bounced; %s suppressed", row.id, redact(row.recipient))
+    return row
+
+
+def record_outcomes(
+    session: Session, items: Sequence[tuple[Delivery, SendOutcome]], *, now: datetime
+) -> None:
+    """Record many outcomes: the rows that are done (sent) in one executemany, the rest one
+    by one (`record_outcome`: retries, failures told to the workflow, suppressions)."""
+    done: list[dict[str, object]] = []
+    for row, outcome in items:
+        if outcome.status not in DONE:
+            record_outcome(session, row, outcome, now=now)
+            continue
+        changes = done_changes(row, outcome, now=now)
+        done.append({"_id": row.id, **changes})
+        for name, value in changes.items():
+            set_committed_value(row, name, value)  # what the statement below stores
+    if done:
+        table = Delivery.__table__  # type: ignore[attr-defined]
+        session.connection().execute(
+            update(table).where(table.c.id == bindparam("_id")),
+            done,
+            execution_options={"synchronize_session": False},
+        )
+
+
+async def stream_deliveries(
+    engine: Engine,
+    ids: Sequence[int],
+    send: Send,
+    *,
+    now: datetime,
+    settings: Settings,
+    concurrency: int,
+    batch: int,
+) -> dict[int, Delivery]:
+    """Claim, render, send (with `concurrency` senders at once) and record every row of `ids`
+    that is ours to send. Returns the rows handled, by id."""
+    ready: asyncio.Queue[Delivery | None] = asyncio.Queue(maxsize=max(batch, concurrency))
+    unrecorded: list[tuple[Delivery, SendOutcome]] = []
+    handled: dict[int, Delivery] = {}
+
+    def write(session: Session, rendered: list[tuple[Delivery, dict[str, Any]]]) -> None:
+        """Store rendered content and record the outcomes so far, in one transaction."""
+        items = list(unrecorded)
+        unrecorded.clear()
+        if rendered:
+            store_rendered(session, rendered)
+        if items:
+            record_outcomes(session, items, now=now)
+        if rendered or items:
+            session.commit()
+            session.expunge_all()
+        handled.update((row.id, row) for row, _ in items if row.id is not None)
+
+    async def produce(conn: Connection) -> None:
+        for start in range(0, len(ids), batch):
+            with Session(bind=conn, expire_on_commit=False) as session:
+                rows = claim_many(session, ids[start : start + batch], now=now)
+                contexts = pending_contexts(session, rows, settings=settings)
+                session.commit()  # no transaction (no SQLite write lock) across an await
+                session.expunge_all()  # the senders and the recorder own the rows now
+                group: list[Delivery] = []
+                rendered: list[tuple[Delivery, dict[str, Any]]] = []
+                for row in rows:
+                    outcome = _render(row, contexts, settings, rendered)
+                    if outcome is not None:
+                        unrecorded.append((row, outcome))
+                    else:
+                        group.append(row)
+                    if len(group) >= RENDER_GROUP or row is rows[-1]:
+                        write(session, rendered)  # stored before it is sent
+                        rendered = []
+                        for item in group:
+                            await ready.put(item)
+                        group = []
+                    await asyncio.sleep(0)  # let the senders answer the server
+
+    async def work(conn: Connection) -> None:
+        while (row := await ready.get()) is not None:
+            unrecorded.append((row, await send(row)))
+            if len(unrecorded) >= RECORD_EVERY:  # the producer is done or waiting
+                with Session(bind=conn, expire_on_commit=False) as session:
+                    write(session, [])
+
+    # the producer writes on one connection (with each rendered group, the outcomes so far),
+    # the senders on another when outcomes pile up while the producer waits or is done
+    with engine.connect() as claims, engine.connect() as outcomes:
+        workers = [asyncio.ensure_future(work(outcomes)) for _ in range(max(1, concurrency))]
+        try:
+            await produce(claims)
+        finally:
+            for _ in workers:
+                await ready.put(None)
+            try:
+                await asyncio.gather(*workers)
+            finally:
+                with Session(bind=outcomes, expire_on_commit=False) as session:
+                    write(session, [])
+    return handled

@@ -1,0 +1,134 @@
+"""Create many outbox rows in one statement, with the rules of `comms.outbox.create_delivery`.
+
+A key that exists already (or comes twice in one call) yields no new row; a recipient on the
+suppression list gets a `skipped` row, and so does one the caller marks unsendable (a reason
+from `comms.email.compose.SKIP_ERRORS`). Does not commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, select
+from sqlmodel import Session
+
+from comms.bulk_sql import among, insert_rows
+from comms.models import Delivery, DeliveryStatus, Suppression
+from comms.outbox import NewDelivery, normalize_address
+
+CHUNK = 1000
+SUPPRESSED = "recipient is on the suppression list"
+
+
+@dataclass(frozen=True)
+class Created:
+    id: int
+    created: bool
+
+
+def _table(model: Any) -> Table:
+    return model.__table__
+
+
+def _existing(session: Session, keys: list[str]) -> dict[str, int]:
+    t, conn = _table(Delivery), session.connection()
+    found: dict[str, int] = {}
+    for start in range(0, len(keys), CHUNK):
+        query = select(t.c.idempotency_key, t.c.id).where(
+            among(conn, t.c.idempotency_key, keys[start : start + CHUNK])
+        )
+        found.update((k, i) for k, i in conn.execute(query).all())
+    return found
+
+
+def suppressed_addresses(session: Session, wanted: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The (channel, normalized address) pairs of `wanted` that are suppressed now."""
+    t, conn = _table(Suppression), session.connection()
+    normalized = {(ch, normalize_address(ch, addr)) for ch, addr in wanted}
+    addresses = sorted({addr for _, addr in normalized})
+    found: set[tuple[str, str]] = set()
+    for start in range(0, len(addresses), CHUNK):
+        rows = conn.execute(
+            select(t.c.channel, t.c.address).where(
+                among(conn, t.c.address, addresses[start : start + CHUNK]),
+                t.c.cleared_at.is_(None),
+            )
+        ).all()
+        found.update((ch, addr) for ch, addr in rows if (ch, addr) in normalized)
+    return found
+
+
+def create_deliveries(
+    session: Session,
+    items: Sequence[tuple[NewDelivery, str | None]],
+    *,
+    now: datetime,
+    skip_errors: dict[str, str],
+) -> list[Created]:
+    """Insert each (new row, reason it cannot be sent or None) unless its key exists.
+    Returns, in order, each row's id and whether this call created it."""
+    if not items:
+        return []
+    keys = [new.idempotency_key for new, _ in items]
+    existing = _existing(session, keys)
+    suppressed = suppressed_addresses(
+        session, {(new.channel, new.recipient) for new, _ in items if new.recipient}
+    )
+    values: list[dict[str, Any]] = []
+    planned: set[str] = set()
+    for new, reason in items:
+        key = new.idempotency_key
+        if key in existing or key in planned:
+            continue
+        planned.add(key)
+        status, error, code = DeliveryStatus.QUEUED.value, None, None
+        if (new.channel, normalize_address(new.channel, new.recipient)) in suppressed:
+            status, error, code = DeliveryStatus.SKIPPED.value, SUPPRESSED, "suppressed"
+        elif reason is not None:
+            status, error, code = DeliveryStatus.SKIPPED.value, skip_errors[reason], reason
+        values.append(
+            {
+                "idempotency_key": key,
+                "channel": new.channel,
+                "recipient": new.recipient,
+                "recipient_kind": new.recipient_kind,
+                "vendor_id": new.vendor_id,
+                "case_id": new.case_id,
+                "step": new.step,
+                "template": new.template,
+                "subject": new.subject,
+                "body_text": new.body_text,
+                "body_html": new.body_html,
+                "content": new.content or {},
+                "in_reply_to": new.in_reply_to,
+                "status": status,
+                "attempts": 0,
+                "error": error,
+                "error_code": code,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    created: dict[str, int] = {}
+    for start in range(0, len(values), CHUNK):
+        returned = insert_rows(
+            session.connection(),
+            _table(Delivery),
+            values[start : start + CHUNK],
+            returning=("idempotency_key", "id"),
+            skip_conflicts_on="idempotency_key",
+        )
+        created.update((k, i) for k, i in returned)
+    late = [k for k in planned if k not in created]  # a concurrent creator won the race
+    existing.update(_existing(session, late) if late else {})
+    out: list[Created] = []
+    for key in keys:
+        if key in created:
+            out.append(Created(created.pop(key), True))
+            existing[key] = out[-1].id  # the same key again in `items`: not created twice
+        else:
+            out.append(Created(existing[key], False))
+    return out
