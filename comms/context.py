@@ -40,7 +40,9 @@ class ContextInputs:
     certificate: Certificate | None = None
     policies: Sequence[Policy] = field(default_factory=list)
     recipient_kind: str = "vendor"
-    requirements: list[dict[str, Any]] | None = None  # `requirements_of(profile)`, if known
+    # the parts many contexts share (`organization_view`, `profile_view`), when already built
+    organization: dict[str, Any] | None = None
+    profile_view: dict[str, Any] | None = None
 
 
 def requirements_of(profile: ProfileSpec) -> list[dict[str, Any]]:
@@ -102,6 +104,26 @@ def _policy(policy: Policy) -> dict[str, Any]:
     }
 
 
+def organization_view(s: Settings) -> dict[str, Any]:
+    return {
+        "name": s.organization_name,
+        "support_email": s.support_email,
+        "support_phone": s.support_phone or None,
+        "client_contact_email": s.client_contact_email or None,
+        "call_center_number": s.call_center_number or None,
+        "call_center_hours": s.call_center_hours,
+    }
+
+
+def profile_view(profile: ProfileSpec) -> dict[str, Any]:
+    return {
+        "name": profile.name,
+        "description": profile.description,
+        "expiring_within_days": profile.expiring_within_days,
+        "requirements": requirements_of(profile),
+    }
+
+
 def build_context(inputs: ContextInputs) -> dict[str, Any]:
     """The template context from loaded objects (no database access)."""
     s = inputs.settings
@@ -127,24 +149,8 @@ def build_context(inputs: ContextInputs) -> dict[str, Any]:
         "recipient": {"name": recipient["name"], "greeting": recipient["greeting"]},
         "vendor": vendor,
         "agent": agent,
-        "organization": {
-            "name": s.organization_name,
-            "support_email": s.support_email,
-            "support_phone": s.support_phone or None,
-            "client_contact_email": s.client_contact_email or None,
-            "call_center_number": s.call_center_number or None,
-            "call_center_hours": s.call_center_hours,
-        },
-        "profile": {
-            "name": inputs.profile.name,
-            "description": inputs.profile.description,
-            "expiring_within_days": inputs.profile.expiring_within_days,
-            "requirements": (
-                inputs.requirements
-                if inputs.requirements is not None
-                else requirements_of(inputs.profile)
-            ),
-        },
+        "organization": inputs.organization or organization_view(s),
+        "profile": inputs.profile_view or profile_view(inputs.profile),
         "verdict": {
             "status": verdict.status.value,
             "compliant": verdict.compliant,

@@ -9,7 +9,7 @@ whole batch in one query each. The dispatcher renders the rows it claims this wa
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -18,7 +18,13 @@ from sqlalchemy import func
 from sqlmodel import Session, SQLModel, col, select
 
 from comms.compliance import PolicyFacts, Verdict, evaluate
-from comms.context import HISTORY_EVENTS, ContextInputs, build_context, requirements_of
+from comms.context import (
+    HISTORY_EVENTS,
+    ContextInputs,
+    build_context,
+    organization_view,
+    profile_view,
+)
 from comms.models import Agent, Case, CaseEvent, Certificate, Policy, RequirementProfile, Vendor
 from comms.profiles import ProfileSpec, spec_of
 from comms.settings import Settings
@@ -139,43 +145,45 @@ def _load(session: Session, requests: Sequence[ContextRequest]) -> _Loaded:
     )
 
 
-def template_contexts(
+Builder = Callable[[], dict[str, Any]]
+
+
+def context_builders(
     session: Session, requests: Sequence[ContextRequest], *, settings: Settings
-) -> list[dict[str, Any] | VendorGone]:
-    """The template context of each request, in order; `VendorGone` where its vendor is gone.
-    A vendor's verdict is computed once per day it is asked for."""
+) -> list[Builder | VendorGone]:
+    """For each request, in order, a function that builds its template context from what
+    one load for all of them read (or `VendorGone`): the database work happens here, the
+    per-row work when a row is rendered. A vendor's verdict is computed once per day."""
     if not requests:
         return []
     loaded = _load(session, requests)
     verdicts: dict[tuple[int, date], Verdict] = {}
-    requirements: dict[int, list[dict[str, Any]]] = {}  # by id(profile): the same for all
-    out: list[dict[str, Any] | VendorGone] = []
-    for request in requests:
-        vendor = loaded.vendors.get(request.vendor_id)
-        if vendor is None or vendor.id is None:
-            out.append(VendorGone(f"vendor {request.vendor_id} is gone"))
-            continue
-        profile = (
-            loaded.profiles.get(vendor.profile_id, EMPTY_PROFILE)
-            if vendor.profile_id is not None
-            else EMPTY_PROFILE
-        )
-        day = request.as_of.astimezone(settings.zone).date()
-        verdict = verdicts.get((vendor.id, day))
-        if verdict is None:
-            verdict = verdicts[(vendor.id, day)] = evaluate(
-                loaded.facts.get(vendor.id, []),
-                profile,
-                day,
-                has_certificate=vendor.id in loaded.with_certificate,
+    views: dict[int, dict[str, Any]] = {}  # by id(profile): one for every context
+    organization = organization_view(settings)
+
+    def builder(request: ContextRequest, vendor: Vendor) -> Builder:
+        def build() -> dict[str, Any]:
+            assert vendor.id is not None
+            profile = (
+                loaded.profiles.get(vendor.profile_id, EMPTY_PROFILE)
+                if vendor.profile_id is not None
+                else EMPTY_PROFILE
             )
-        listed = requirements.get(id(profile))
-        if listed is None:
-            listed = requirements[id(profile)] = requirements_of(profile)
-        certificate = loaded.latest.get(vendor.id)
-        case = loaded.cases.get(request.case_id) if request.case_id is not None else None
-        out.append(
-            build_context(
+            day = request.as_of.astimezone(settings.zone).date()
+            verdict = verdicts.get((vendor.id, day))
+            if verdict is None:
+                verdict = verdicts[(vendor.id, day)] = evaluate(
+                    loaded.facts.get(vendor.id, []),
+                    profile,
+                    day,
+                    has_certificate=vendor.id in loaded.with_certificate,
+                )
+            view = views.get(id(profile))
+            if view is None:
+                view = views[id(profile)] = profile_view(profile)
+            certificate = loaded.latest.get(vendor.id)
+            case = loaded.cases.get(request.case_id) if request.case_id is not None else None
+            return build_context(
                 ContextInputs(
                     vendor=vendor,
                     profile=profile,
@@ -192,8 +200,28 @@ def template_contexts(
                         else []
                     ),
                     recipient_kind=request.recipient_kind,
-                    requirements=listed,
+                    organization=organization,
+                    profile_view=view,
                 )
             )
-        )
+
+        return build
+
+    out: list[Builder | VendorGone] = []
+    for request in requests:
+        vendor = loaded.vendors.get(request.vendor_id)
+        if vendor is None or vendor.id is None:
+            out.append(VendorGone(f"vendor {request.vendor_id} is gone"))
+        else:
+            out.append(builder(request, vendor))
     return out
+
+
+def template_contexts(
+    session: Session, requests: Sequence[ContextRequest], *, settings: Settings
+) -> list[dict[str, Any] | VendorGone]:
+    """The template context of each request, in order; `VendorGone` where its vendor is gone."""
+    return [
+        item if isinstance(item, VendorGone) else item()
+        for item in context_builders(session, requests, settings=settings)
+    ]

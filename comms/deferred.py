@@ -11,7 +11,7 @@ rendered fails (`render_error`) instead of being sent.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -44,15 +44,18 @@ def _as_of(row: Delivery) -> datetime:
     return datetime.fromisoformat(str(row.content[RENDER]["as_of"]))
 
 
+ContextBuilder = Callable[[], dict[str, Any]]
+
+
 def pending_contexts(
     session: Session, rows: Sequence[Delivery], *, settings: Settings
-) -> dict[int, dict[str, Any] | LookupError]:
-    """The template context of each row of `rows` whose content waits for its send, by row
-    id, loaded for them all at once (`comms.context_batch`); a `LookupError` for a row whose
-    vendor is gone. Rows rendered when they were queued are not in it."""
-    from comms.context_batch import ContextRequest, template_contexts
+) -> dict[int, ContextBuilder | LookupError]:
+    """For each row of `rows` whose content waits for its send, by row id, the builder of its
+    template context, from one load for them all (`comms.context_batch`); a `LookupError`
+    for a row whose vendor is gone. Rows rendered when they were queued are not in it."""
+    from comms.context_batch import ContextRequest, context_builders
 
-    out: dict[int, dict[str, Any] | LookupError] = {}
+    out: dict[int, ContextBuilder | LookupError] = {}
     pending: list[Delivery] = []
     for row in rows:
         if not is_pending(row):
@@ -71,7 +74,7 @@ def pending_contexts(
         for row in pending
     ]
     for row, context in zip(
-        pending, template_contexts(session, requests, settings=settings), strict=True
+        pending, context_builders(session, requests, settings=settings), strict=True
     ):
         out[row.id or 0] = (
             LookupError(f"delivery {row.id}: {context}")
@@ -103,14 +106,15 @@ def rendered_values(
 def store_rendered(session: Session, rendered: Sequence[tuple[Delivery, dict[str, Any]]]) -> None:
     """Write rendered content (one executemany per set of columns) and set it on the row
     objects as their loaded state. Does not commit."""
-    from sqlalchemy import bindparam, update
     from sqlalchemy.orm.attributes import set_committed_value
+
+    from comms.executemany import update_by_id
 
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row, values in rendered:
-        groups.setdefault(tuple(values), []).append({"_id": row.id, **values})
+        groups.setdefault(tuple(values), []).append({"id": row.id, **values})
         for name, value in values.items():
             set_committed_value(row, name, value)
     table = Delivery.__table__  # type: ignore[attr-defined]
-    for params in groups.values():
-        session.connection().execute(update(table).where(table.c.id == bindparam("_id")), params)
+    for rows in groups.values():
+        update_by_id(session.connection(), table, rows)

@@ -23,13 +23,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
 from comms.channels import SendOutcome
-from comms.deferred import pending_contexts, rendered_values, store_rendered
+from comms.deferred import ContextBuilder, pending_contexts, rendered_values, store_rendered
+from comms.executemany import update_by_id
 from comms.models import Delivery, DeliveryStatus
 from comms.outbox import DONE, SEND_LEASE, apply_outcome, done_changes, suppress
 from comms.redact import redact
@@ -95,7 +96,7 @@ def render_claimed(
 
 def _render(
     row: Delivery,
-    contexts: dict[int, dict[str, Any] | LookupError],
+    contexts: dict[int, ContextBuilder | LookupError],
     settings: Settings,
     rendered: list[tuple[Delivery, dict[str, Any]]],
 ) -> SendOutcome | None:
@@ -107,7 +108,7 @@ def _render(
     try:
         if isinstance(context, LookupError):
             raise context
-        rendered.append((row, rendered_values(row, context, settings=settings)))
+        rendered.append((row, rendered_values(row, context(), settings=settings)))
     except (TemplateError, LookupError) as exc:
         log.warning("delivery %s cannot be rendered: %s", row.id, exc)
         error = f"cannot render {row.template}: {exc}"
@@ -144,16 +145,11 @@ def record_outcomes(
             record_outcome(session, row, outcome, now=now)
             continue
         changes = done_changes(row, outcome, now=now)
-        done.append({"_id": row.id, **changes})
+        done.append({"id": row.id, **changes})
         for name, value in changes.items():
             set_committed_value(row, name, value)  # what the statement below stores
     if done:
-        table = Delivery.__table__  # type: ignore[attr-defined]
-        session.connection().execute(
-            update(table).where(table.c.id == bindparam("_id")),
-            done,
-            execution_options={"synchronize_session": False},
-        )
+        update_by_id(session.connection(), Delivery.__table__, done)  # type: ignore[attr-defined]
 
 
 async def stream_deliveries(

@@ -23,7 +23,7 @@ from typing import Any
 
 import jinja2
 from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment, SecurityError
 
 import comms
 from comms.coverage import coverage_name, limit_name, money
@@ -112,7 +112,12 @@ def templates_dir() -> Path:
 
 
 def environment(folder: Path | None = None) -> SandboxedEnvironment:
-    return _environment(str((folder or templates_dir()).resolve()))
+    return _environment(_resolved(str(folder or templates_dir())))
+
+
+@lru_cache(maxsize=32)
+def _resolved(folder: str) -> str:
+    return str(Path(folder).resolve())
 
 
 RELOAD_CHECK_SECONDS = 2.0
@@ -140,8 +145,9 @@ class _Loader(FileSystemLoader):
 _DICT_ATTRIBUTES = frozenset(dir(dict))
 
 
-class _Sandbox(SandboxedEnvironment):
-    """The sandbox, with a shortcut for the plain dicts a context is made of: `x.name` on a
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The sandbox — immutable: a template cannot change the data it is given, which many
+    renders share — with a shortcut for the plain dicts a context is made of: `x.name` on a
     dict whose type has no attribute `name` is `x["name"]`, as the sandbox would find it,
     without first failing an attribute lookup (a template reads hundreds per message)."""
 

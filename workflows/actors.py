@@ -1,6 +1,7 @@
 """Dramatiq actors. Thin: decode the arguments, call the domain function.
 
-The database is the source of truth: a message only says "go look at delivery N". A repeated
+The database is the source of truth: a message only says "go look at delivery N" (or at
+deliveries N, M, …: the scheduler sends batches, `DeliveryBatches`). A repeated
 message finds the row already claimed or sent and does nothing; a lost one is found again by
 the scheduler's sweep. Send failures that the provider reports are handled by the outbox
 (`comms.outbox.apply_outcome`: bounded attempts with backoff, then the workflow is told);
@@ -31,14 +32,27 @@ def _retry_when(retries: int, exc: BaseException) -> bool:
     return retries < MAX_RETRIES and not isinstance(exc, PermanentError | LookupError | ValueError)
 
 
-def _deliver(delivery_id: int, now: str | None = None) -> None:
+def _when(now: str | None) -> datetime:
     try:
-        when = ensure_aware(datetime.fromisoformat(now)) if now else utcnow()
+        return ensure_aware(datetime.fromisoformat(now)) if now else utcnow()
     except ValueError as exc:
         raise PermanentError(f"bad 'now' argument {now!r}") from exc
+
+
+def _deliver(delivery_id: int, now: str | None = None) -> None:
     from comms.dispatch import deliver as dispatch_deliver
 
-    dispatch_deliver(int(delivery_id), now=when)
+    dispatch_deliver(int(delivery_id), now=_when(now))
+
+
+def _deliver_many(delivery_ids: list[int], now: str | None = None) -> None:
+    try:
+        ids = [int(i) for i in delivery_ids]
+    except (TypeError, ValueError) as exc:
+        raise PermanentError(f"bad delivery ids {delivery_ids!r}") from exc
+    from comms.dispatch import deliver_many as dispatch_deliver_many
+
+    dispatch_deliver_many(ids, now=_when(now))
 
 
 deliver: dramatiq.Actor = register_actor(
@@ -56,6 +70,42 @@ deliver: dramatiq.Actor = register_actor(
 def enqueue_delivery(delivery_id: int, *, now: datetime | None = None) -> None:
     """Ask a worker to deliver this outbox row (`now`: a simulated clock, for `--now`)."""
     deliver.send(int(delivery_id), now.isoformat() if now is not None else None)
+
+
+deliver_many: dramatiq.Actor = register_actor(
+    dramatiq.Actor(
+        _deliver_many,
+        broker=current_broker(),
+        actor_name="deliver_many",
+        queue_name=QUEUE,
+        priority=0,
+        options={"retry_when": _retry_when, "min_backoff": 1000, "max_backoff": 300_000},
+    )
+)
+
+BATCH = 100  # delivery ids per message
+
+
+class DeliveryBatches:
+    """An `enqueue` for the scheduler that asks for many deliveries per message: ids are
+    collected and sent `size` at a time, and `flush` sends the rest. A worker delivers a
+    batch as one stream (`comms.dispatch.deliver_many`: claimed, rendered and recorded in
+    bulk, sent over the pooled connections). A row of a lost message is found by the sweep."""
+
+    def __init__(self, *, now: datetime | None = None, size: int = BATCH) -> None:
+        self.now = now.isoformat() if now is not None else None
+        self.size = size
+        self.ids: list[int] = []
+
+    def __call__(self, delivery_id: int) -> None:
+        self.ids.append(int(delivery_id))
+        if len(self.ids) >= self.size:
+            self.flush()
+
+    def flush(self) -> None:
+        ids, self.ids = self.ids, []
+        if ids:
+            deliver_many.send(ids, self.now)
 
 
 # The inbound-processing actor lives with its package; importing it here declares it wherever

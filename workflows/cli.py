@@ -25,13 +25,17 @@ campaign_app = typer.Typer(help="Outreach campaigns to a segment of vendors.", n
 def run_tick(now: datetime, *, drain: bool = True) -> dict[str, int]:
     """One scheduler pass; with the in-process broker, deliver what it planned."""
     from workflows import broker as broker_mod
-    from workflows.actors import enqueue_delivery
+    from workflows.actors import DeliveryBatches
     from workflows.scheduler import tick
 
     cfg = settings()
     broker_mod.setup_broker(cfg)
     stub = broker_mod.is_stub()
-    result = tick(engine(), now=now, settings=cfg, enqueue=lambda i: enqueue_delivery(i, now=now))
+    batches = DeliveryBatches(now=now)
+    try:
+        result = tick(engine(), now=now, settings=cfg, enqueue=batches)
+    finally:
+        batches.flush()  # what was planned and committed is asked for, even after an error
     if drain and stub:
         broker_mod.drain()
     return {

@@ -92,7 +92,7 @@ def run_cmd(
     from dramatiq import Worker
 
     from workflows import broker as broker_mod
-    from workflows.actors import enqueue_delivery
+    from workflows.actors import DeliveryBatches
     from workflows.scheduler import tick
 
     cfg = settings()
@@ -115,11 +115,16 @@ def run_cmd(
 
     try:
         while not stop.is_set():
+            batches = DeliveryBatches()
             try:
-                tick(eng, now=utcnow(), settings=cfg, enqueue=enqueue_delivery)
+                tick(eng, now=utcnow(), settings=cfg, enqueue=batches)
                 sweep(eng, now=utcnow())
             except Exception:  # keep the service up; the next pass retries
                 log.exception("scheduler pass failed")
+            try:
+                batches.flush()  # what was committed, even in a failed pass
+            except Exception:  # the broker is down: the next pass's sweep finds the rows
+                log.exception("enqueueing deliveries failed")
             stop.wait(interval)
     finally:
         if worker is not None:

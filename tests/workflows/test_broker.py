@@ -86,3 +86,46 @@ def test_real_broker_round_trip(
         row = s.get(Delivery, delivery_id)
         assert row is not None and row.status == "sent" and row.attempts == 1
         assert row.provider_message_id  # the sandbox sender recorded it
+
+
+def test_batches_of_deliveries_are_one_message_each(
+    use_db: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scheduler's enqueue collects ids and sends one `deliver_many` message per batch;
+    the in-process worker delivers every row once, a repeated id included."""
+    from comms.settings import get_settings
+    from workflows.actors import DeliveryBatches, _deliver_many
+
+    broker = broker_mod.setup_broker(get_settings())
+    assert isinstance(broker, StubBroker)
+    now = datetime(2026, 11, 2, 15, tzinfo=UTC)
+    with Session(use_db) as s:
+        ids = []
+        for i in range(7):
+            row, _ = create_delivery(
+                s,
+                NewDelivery(
+                    idempotency_key=f"b{i}",
+                    channel="sms",
+                    recipient=f"+1212555014{i}",
+                    template="renewal_reminder",
+                    body_text="Reminder",
+                ),
+                now=now,
+            )
+            ids.append(row.id or 0)
+        s.commit()
+    batches = DeliveryBatches(now=now, size=3)
+    for delivery_id in [*ids, ids[0]]:
+        batches(delivery_id)
+    assert broker.queues[broker_mod.QUEUE].qsize() == 2  # two full batches so far
+    batches.flush()
+    assert broker.queues[broker_mod.QUEUE].qsize() == 3
+    assert broker_mod.drain() >= 0
+    with Session(use_db) as s:
+        rows = [s.get(Delivery, i) for i in ids]
+        assert all(r is not None and r.status == "sent" and r.attempts == 1 for r in rows)
+    with pytest.raises(PermanentError):
+        _deliver_many(["x"], None)  # type: ignore[list-item]
+    with pytest.raises(PermanentError):
+        _deliver_many(ids, "not a time")
