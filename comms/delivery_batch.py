@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -40,6 +41,9 @@ from comms.templating import TemplateError
 log = logging.getLogger(__name__)
 
 RENDER_GROUP = 16  # rows rendered and committed together before they go to the senders
+# a claimed row is sent only within this part of its lease (`comms.outbox.SEND_LEASE`), so a
+# send ends (COMMS_SMTP_TIMEOUT at most) before the sweep could give the row to someone else
+LEASE_USABLE = SEND_LEASE.total_seconds() * 0.8
 RECORD_EVERY = 128  # outcomes recorded by the senders when the producer does not
 Send = Callable[[Delivery], Awaitable[SendOutcome]]
 
@@ -167,6 +171,8 @@ async def stream_deliveries(
     ready: asyncio.Queue[Delivery | None] = asyncio.Queue(maxsize=max(batch, concurrency))
     unrecorded: list[tuple[Delivery, SendOutcome]] = []
     handled: dict[int, Delivery] = {}
+    claimed_at: dict[int, float] = {}  # monotonic time of each row's claim
+    stale: list[int] = []
 
     def write(session: Session, rendered: list[tuple[Delivery, dict[str, Any]]]) -> None:
         """Store rendered content and record the outcomes so far, in one transaction."""
@@ -185,6 +191,8 @@ async def stream_deliveries(
         for start in range(0, len(ids), batch):
             with Session(bind=conn, expire_on_commit=False) as session:
                 rows = claim_many(session, ids[start : start + batch], now=now)
+                claimed = time.monotonic()
+                claimed_at.update((row.id or 0, claimed) for row in rows)
                 contexts = pending_contexts(session, rows, settings=settings)
                 session.commit()  # no transaction (no SQLite write lock) across an await
                 session.expunge_all()  # the senders and the recorder own the rows now
@@ -206,6 +214,12 @@ async def stream_deliveries(
 
     async def work(conn: Connection) -> None:
         while (row := await ready.get()) is not None:
+            if time.monotonic() - claimed_at.get(row.id or 0, 0.0) > LEASE_USABLE:
+                # claimed too long ago (a stalled server): the lease may run out while it is
+                # sent, and the sweep hand it to another worker. Left `sending`, untouched,
+                # the sweep re-queues it once the lease has run out: it is sent once.
+                stale.append(row.id or 0)
+                continue
             unrecorded.append((row, await send(row)))
             if len(unrecorded) >= RECORD_EVERY:  # the producer is done or waiting
                 with Session(bind=conn, expire_on_commit=False) as session:
@@ -225,4 +239,8 @@ async def stream_deliveries(
             finally:
                 with Session(bind=outcomes, expire_on_commit=False) as session:
                     write(session, [])
+    if stale:
+        log.warning(
+            "%d deliveries not sent: claimed too long ago; the sweep retries them", len(stale)
+        )
     return handled

@@ -10,7 +10,11 @@ ran out to `queued`.
 The one window in which a crash can repeat a send: after the provider accepted the message
 and before the row says `sent`. The sender has handed the message over but the process dies
 before the UPDATE commits; the lease expires, the sweep re-queues the row, and it is sent
-again. Email carries the same Message-ID both times, so most clients show one message.
+again. Email carries the same Message-ID both times, so most clients show one message. When
+many rows are delivered as a stream (`comms.delivery_batch`) the window covers the rows sent
+since outcomes were last recorded (they are recorded with every rendered group, and at least
+every `RECORD_EVERY` sends): never a row that was not handed to the server, never a row whose
+outcome was recorded.
 """
 
 from __future__ import annotations

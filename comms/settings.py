@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     smtp_connections: int = Field(default=4, ge=1, le=64)
     smtp_max_per_connection: int = Field(default=500, ge=1)
     smtp_rate_per_second: float = Field(default=0.0, ge=0.0)
-    smtp_timeout: float = Field(default=30.0, gt=0)
+    smtp_timeout: float = Field(default=30.0, gt=0, le=60)  # within a fifth of the send lease
     mail_from: str = "COI Compliance <coi@example.com>"
     reply_domain: str = "example.com"
     reply_local_part: str = "coi"

@@ -302,3 +302,36 @@ def test_lines_starting_with_a_period_arrive_intact(
     assert text is not None and html is not None
     assert text.get_content().replace("\r\n", "\n") == body
     assert ".<b>y</b>" in html.get_content()
+
+
+def test_rows_claimed_too_long_ago_are_left_to_the_sweep(
+    db: Engine, smtp: SmtpTestServer, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row that waited in the stream longer than its lease allows (a stalled server) is
+    not sent: the sweep re-queues it after the lease and it is sent once."""
+    import comms.delivery_batch as batch_mod
+    from comms.outbox import stale_deliveries
+
+    settings = get_settings()
+    with Session(db, expire_on_commit=False) as s:
+        vendor = make_vendor(s, now)
+        [created] = queue_emails(
+            s,
+            [EmailRequest(idempotency_key="late", template="reminder", vendor=vendor)],
+            now=now,
+            settings=settings,
+        )
+        s.commit()
+    monkeypatch.setattr(batch_mod, "LEASE_USABLE", -1.0)
+    assert deliver_many([created.id], now=now, engine=db) == [None]
+    assert smtp.messages == []
+    with Session(db) as s:
+        row = s.get(Delivery, created.id)
+        assert row is not None and row.status == "sending"
+    monkeypatch.undo()
+    later = now + timedelta(minutes=6)
+    with Session(db) as s:
+        assert stale_deliveries(s, now=later) == [created.id]
+        s.commit()
+    [done] = deliver_many([created.id], now=later, engine=db)
+    assert done is not None and done.status == "sent" and len(smtp.messages) == 1

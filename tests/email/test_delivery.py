@@ -363,3 +363,23 @@ async def test_deliver_async_uses_the_running_loop(
     assert first is not None and first.status == "sent"
     assert [r is not None for r in rest] == [False, True, True]
     assert len(smtp.messages) == 3 and smtp.connections <= 2
+
+
+def test_a_server_that_stops_answering_times_out(
+    db: Engine, smtp: SmtpTestServer, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One deadline covers the whole SMTP transaction: a server silent after the message is
+    given up on, the connection dropped, and the row retried later on a fresh connection."""
+    from comms.settings import reset_settings_cache
+
+    monkeypatch.setenv("COMMS_SMTP_TIMEOUT", "0.5")
+    reset_settings_cache()
+    delivery_id, _ = _queue(db, now)
+    smtp.stall_next_data = 3.0
+    done = deliver(delivery_id, now=now, engine=db)
+    assert done is not None and done.status == "queued" and done.error_code == "disconnected"
+    assert "DATA" in (done.error or "")
+    opened = smtp.connections
+    later = now + timedelta(minutes=1)
+    assert deliver(delivery_id, now=later, engine=db).status == "sent"  # type: ignore[union-attr]
+    assert smtp.connections == opened + 1

@@ -12,6 +12,7 @@ connections clients opened (`connections`).
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import threading
 from dataclasses import dataclass
@@ -83,6 +84,10 @@ class _Handler:
             o.drop_next_data = False
             server.transport.abort()
             return "421 gone"
+        if o.stall_next_data:
+            stall, o.stall_next_data = o.stall_next_data, 0.0
+            await asyncio.sleep(stall)  # a server that takes too long to answer the message
+            return "451 too late"
         if o.next_data_replies:
             return o.next_data_replies.pop(0)
         with o.lock:
@@ -119,6 +124,7 @@ class SmtpTestServer:
         self.rcpt_replies: dict[str, str] = {}
         self.next_mail_replies: list[str] = []
         self.next_rcpt_replies: list[str] = []
+        self.stall_next_data = 0.0  # seconds to wait before answering the next DATA
         self.next_data_replies: list[str] = []
         self.drop_next_mail = False
         self.drop_next_data = False
