@@ -4,11 +4,12 @@
 One producer claims the rows a batch at a time, loads the template contexts of the batch's
 deferred rows in a few queries (`comms.context_batch`) and renders them a row at a time,
 committing each small group before any of its rows is handed to a sender (the stored content
-is what leaves). Senders take rows as they come and their outcomes are recorded every
-`RECORD_EVERY` rows, sent rows with one executemany. The producer yields to the event loop
-between rows, so rendering the next rows overlaps the network round trips of the current
-ones instead of leaving the server idle between batches. The outcomes so far are recorded in
-the transaction that stores each rendered group (and by the senders once the producer is done).
+is what leaves). Senders take rows as they come; their outcomes are recorded in the
+transaction that stores the next rendered group (by the senders themselves every
+`RECORD_EVERY` sends while the producer waits or is done), sent rows with one executemany.
+The producer yields to the event loop between rows, so rendering the next rows overlaps the
+network round trips of the current ones instead of leaving the server idle between batches.
+A row claimed longer ago than most of its lease is not sent (`LEASE_USABLE`).
 
 A crash before an outcome is recorded leaves the row `sending` until its lease runs out; the
 sweep re-queues it, and it is sent again only if the server had already accepted it: the
