@@ -1,7 +1,7 @@
 """Scheduler benchmark on PostgreSQL (issue 4, "Speed").
 
-A table of 100,000 and then 1,000,000 cases, 1,000 of them due (the same number each time, so
-the growth shows what the table size costs). Measured, side by side in the same run and on the
+A table of 100,000 and then 1,000,000 cases, 10,000 of them due — 1% of the million — the same
+number at both sizes, so the growth shows what the table size costs. Measured, side by side in the same run and on the
 same rows, several times per size:
 
 - engine: `workflows.scheduler.advance_due` with its defaults — exactly the claim-and-plan
@@ -13,7 +13,7 @@ same rows, several times per size:
 Before each measured pass the due cases are reset and the tables vacuumed, so both passes
 start from the same state. Medians are reported.
 
-    .venv/bin/python bench/workflow_scheduler.py [--due 1000] [--sizes 100000,1000000] [--repeat 5]
+    .venv/bin/python bench/workflow_scheduler.py [--due 10000] [--sizes 100000,1000000] [--repeat 5]
 
 Writes bench/results/workflow_scheduler.json.
 """
@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from comms.db import create_all, make_engine  # noqa: E402
 from comms.settings import Settings, load_settings  # noqa: E402
-from workflows.scheduler import BATCH, TickResult, advance_due  # noqa: E402
+from workflows.scheduler import BATCH, PIPELINE, TickResult, advance_due  # noqa: E402
 
 ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)  # Monday 10:00 New York
@@ -162,7 +162,7 @@ def check(engine: Engine, result: TickResult, due: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--due", type=int, default=1000)
+    parser.add_argument("--due", type=int, default=10_000)
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
@@ -180,6 +180,7 @@ def main() -> None:
         "engine": {
             "function": "workflows.scheduler.advance_due",
             "batch": BATCH,
+            "pipeline": PIPELINE,
         },
     }
     runs: list[dict[str, Any]] = []

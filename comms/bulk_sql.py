@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -156,23 +157,107 @@ def update_rows(
     """Update each row (a dict of `key` and the new values; all with the same keys)."""
     if not rows:
         return
-    names = [n for n in rows[0] if n != key]
     if not is_pg(conn):
+        names = [n for n in rows[0] if n != key]
         conn.execute(
             update(table).where(table.c[key] == bindparam("_key")),
             [{"_key": r[key], **{n: r[n] for n in names}} for r in rows],
         )
         return
+    run_prepared_update(conn, prepare_update(conn, table, rows, key=key))
+
+
+@dataclass(frozen=True)
+class PreparedUpdate:
+    """A PostgreSQL `UPDATE … FROM json_to_recordset(…)`, its document already encoded."""
+
+    sql: str
+    doc: str
+
+
+def prepare_update(
+    conn: Connection, table: Table, rows: Sequence[dict[str, Any]], *, key: str = "id"
+) -> PreparedUpdate:
+    """PostgreSQL: the statement and JSON document of `update_rows` (encoding is Python work
+    that can be done apart from the database's)."""
+    names = [n for n in rows[0] if n != key]
     doc, source = _recordset(conn, table, [key, *names], rows)
     sets = ", ".join(f'"{n}" = v."{n}"' for n in names)
-    conn.execute(
-        text(f'UPDATE "{table.name}" AS t SET {sets} FROM {source} WHERE t."{key}" = v."{key}"'),
-        {"rows": doc},
-    )
+    sql = f'UPDATE "{table.name}" AS t SET {sets} FROM {source} WHERE t."{key}" = v."{key}"'
+    return PreparedUpdate(sql, doc)
+
+
+def run_prepared_update(conn: Connection, prepared: PreparedUpdate) -> None:
+    conn.execute(text(prepared.sql), {"rows": prepared.doc})
 
 
 class DuplicateKey(Exception):
     """A COPY hit a unique index: nothing of it was written (the caller rolls back)."""
+
+
+@dataclass(frozen=True)
+class PreparedCopy:
+    """Rows for COPY: the column names and each row's values in that order, JSON encoded."""
+
+    names: list[str]
+    rows: list[list[Any]]
+
+
+def reserve_ids(conn: Connection, table: Table, count: int) -> list[int]:
+    """PostgreSQL: `count` new ids drawn from the table's sequence."""
+    if count == 0:
+        return []
+    raw: Any = conn.connection.dbapi_connection
+    with raw.cursor() as cur:
+        cur.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            (f'"{table.name}"', count),
+        )
+        return [r[0] for r in cur.fetchall()]
+
+
+def prepare_copy(
+    table: Table, rows: Sequence[dict[str, Any]], *, ids: Sequence[int] | None = None
+) -> PreparedCopy:
+    """The COPY rows of `rows` (dicts with the same keys), with `ids` in an `id` column."""
+    if not rows:
+        return PreparedCopy([], [])
+    names = list(rows[0])
+    encode = [i for i, n in enumerate(names) if isinstance(table.c[n].type, JSON)]
+    encoded: dict[int, str] = {}  # by id(): rows often share one value object
+    out: list[list[Any]] = []
+    for row in rows:
+        values = list(row.values())
+        for j in encode:
+            value = values[j]
+            if value is not None:
+                text_ = encoded.get(id(value))
+                if text_ is None:
+                    text_ = encoded[id(value)] = _encode(value)
+                values[j] = text_
+        out.append(values)
+    if ids is not None:
+        names = ["id", *names]
+        out = [[new_id, *values] for new_id, values in zip(ids, out, strict=True)]
+    return PreparedCopy(names, out)
+
+
+def copy_prepared(conn: Connection, table: Table, prepared: PreparedCopy) -> None:
+    """PostgreSQL: write prepared rows with COPY. Raises DuplicateKey on a unique violation
+    (the transaction must then roll back to a savepoint)."""
+    if not prepared.rows:
+        return
+    import psycopg
+
+    raw: Any = conn.connection.dbapi_connection
+    cols = ", ".join(f'"{n}"' for n in prepared.names)
+    with raw.cursor() as cur:
+        try:
+            with cur.copy(f'COPY "{table.name}" ({cols}) FROM STDIN') as copy:
+                for values in prepared.rows:
+                    copy.write_row(values)
+        except psycopg.errors.UniqueViolation as exc:
+            raise DuplicateKey(str(exc)) from None
 
 
 def copy_rows(
@@ -185,29 +270,6 @@ def copy_rows(
     assert is_pg(conn), "COPY is PostgreSQL's"
     if not rows:
         return []
-    import psycopg
-
-    names = list(rows[0])
-    raw: Any = conn.connection.dbapi_connection
-    with raw.cursor() as cur:
-        new_ids: list[int] = []
-        if assign_ids:
-            cur.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-                (f'"{table.name}"', len(rows)),
-            )
-            new_ids = [r[0] for r in cur.fetchall()]
-            names = ["id", *names]
-        encode = [i for i, n in enumerate(names) if isinstance(table.c[n].type, JSON)]
-        cols = ", ".join(f'"{n}"' for n in names)
-        try:
-            with cur.copy(f'COPY "{table.name}" ({cols}) FROM STDIN') as copy:
-                for i, row in enumerate(rows):
-                    values = [new_ids[i], *row.values()] if assign_ids else list(row.values())
-                    for j in encode:
-                        if values[j] is not None:
-                            values[j] = _encode(values[j])
-                    copy.write_row(values)
-        except psycopg.errors.UniqueViolation as exc:
-            raise DuplicateKey(str(exc)) from None
-    return new_ids
+    ids = reserve_ids(conn, table, len(rows)) if assign_ids else None
+    copy_prepared(conn, table, prepare_copy(table, rows, ids=ids))
+    return list(ids or [])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlmodel import Session
@@ -23,8 +24,10 @@ from comms.settings import Settings
 RENDER = "render"
 
 
+@lru_cache(maxsize=64)
 def render_spec(now: datetime) -> dict[str, Any]:
-    """The `content["render"]` entry of a row whose content is rendered at send time."""
+    """The `content["render"]` entry of a row whose content is rendered at send time. One
+    object per moment, shared by the rows planned then: never changed in place."""
     return {"as_of": now.isoformat(), "pending": True}
 
 

@@ -25,7 +25,20 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
-from comms.bulk_sql import DuplicateKey, among, copy_rows, insert_rows, is_pg, update_rows
+from comms.bulk_sql import (
+    DuplicateKey,
+    PreparedCopy,
+    PreparedUpdate,
+    among,
+    copy_prepared,
+    insert_rows,
+    is_pg,
+    prepare_copy,
+    prepare_update,
+    reserve_ids,
+    run_prepared_update,
+    update_rows,
+)
 from comms.email.compose import SKIP_ERRORS
 from comms.models import Case, DeliveryStatus
 from comms.outbox import normalize_address
@@ -56,6 +69,7 @@ class PlannedBatch:
 
     cases: list[CaseRow]
     plans: dict[int, CasePlan]
+    prepared: PreparedWrite | None = None  # the plans' rows encoded ahead (PostgreSQL)
 
 
 def advance_batch(
@@ -85,6 +99,14 @@ def plan_batch(
     return PlannedBatch(cases, plans)
 
 
+def prepare_batch(session: Session, planned: PlannedBatch, *, now: datetime) -> None:
+    """Encode the batch's rows ahead of its write (PostgreSQL), when no case of it goes one by
+    one (those write first and could change what the plans read)."""
+    if planned.plans and len(planned.plans) == len(planned.cases):
+        ordered = [planned.plans[c.id] for c in planned.cases]
+        planned.prepared = prepare_write(session, ordered, now=now)
+
+
 def write_batch(
     session: Session, planned: PlannedBatch, *, now: datetime, settings: Settings
 ) -> BatchOutcome:
@@ -98,7 +120,7 @@ def write_batch(
         ordered = [plans[c.id] for c in cases if c.id in plans]
         savepoint = session.begin_nested()
         try:
-            clashes = write_plans(session, ordered, now=now)
+            clashes = write_plans(session, ordered, now=now, prepared=planned.prepared)
         except DuplicateKey as exc:
             savepoint.rollback()
             keys = [r.planned.new.idempotency_key for p in ordered for r in p.rows]
@@ -187,40 +209,98 @@ def _suppressed(session: Session, wanted: set[tuple[str, str]]) -> set[tuple[str
     return found
 
 
-def write_plans(session: Session, plans: list[CasePlan], *, now: datetime) -> set[str]:
-    """The delivery rows (their ids assigned), the events and the case updates, in one
-    statement each (`comms.bulk_sql`: COPY on PostgreSQL). Returns the planned keys that
-    could not be inserted (they exist, or were planned twice), or raises DuplicateKey
-    (PostgreSQL); then nothing else is written and the caller rolls back."""
+@dataclass
+class PreparedWrite:
+    """PostgreSQL: what `write_plans` sends for a list of plans, encoded ahead (by the thread
+    that planned them, while the database writes the batch before)."""
+
+    case_ids: list[int]  # the plans it was prepared for, in order
+    deliveries: PreparedCopy
+    events: PreparedCopy
+    cases: PreparedUpdate | None
+
+
+def prepare_write(
+    session: Session, plans: list[CasePlan], *, now: datetime
+) -> PreparedWrite | None:
+    """The delivery rows (ids drawn from the sequence and set on the plans), events and case
+    updates of `plans`, ready to send; None when a key is planned twice (the writer finds
+    out again and handles it) or on SQLite."""
     conn = session.connection()
+    if not is_pg(conn):
+        return None
     rows = [r for p in plans for r in p.rows]
+    keys = Counter(r.planned.new.idempotency_key for r in rows)
+    if any(n > 1 for n in keys.values()):
+        return None
+    ids = reserve_ids(conn, table("delivery"), len(rows))
+    for r, delivery_id in zip(rows, ids, strict=True):
+        r.id = delivery_id
+    updates = [{"id": p.case.id, **{n: getattr(p.case, n) for n in CASE_CHANGES}} for p in plans]
+    return PreparedWrite(
+        case_ids=[p.case.id for p in plans],
+        deliveries=prepare_copy(
+            table("delivery"), [_delivery_values(r, now) for r in rows], ids=ids
+        ),
+        events=prepare_copy(
+            table("case_event"), [_event_values(p.case.id, e, now) for p in plans for e in p.events]
+        ),
+        cases=prepare_update(conn, table("case"), updates) if updates else None,
+    )
+
+
+def write_plans(
+    session: Session,
+    plans: list[CasePlan],
+    *,
+    now: datetime,
+    prepared: PreparedWrite | None = None,
+) -> set[str]:
+    """The delivery rows (their ids assigned), the events and the case updates, in one
+    statement each (`comms.bulk_sql`: COPY on PostgreSQL; `prepared` when it was encoded for
+    these very plans). Returns the planned keys that could not be inserted (they exist, or
+    were planned twice), or raises DuplicateKey (PostgreSQL); then nothing else is written
+    and the caller rolls back."""
+    conn = session.connection()
+    if prepared is None or prepared.case_ids != [p.case.id for p in plans]:
+        prepared = None
+    rows = [r for p in plans for r in p.rows]
+    if is_pg(conn):
+        if prepared is None:
+            keys = Counter(r.planned.new.idempotency_key for r in rows)
+            twice = {k for k, n in keys.items() if n > 1}
+            if twice:
+                return twice
+            prepared = prepare_write(session, plans, now=now)
+            assert prepared is not None
+        copy_prepared(conn, table("delivery"), prepared.deliveries)
+        copy_prepared(conn, table("case_event"), prepared.events)
+        if prepared.cases is not None:
+            run_prepared_update(conn, prepared.cases)
+        return set()
     if rows:
         values = [_delivery_values(r, now) for r in rows]
         keys = Counter(r.planned.new.idempotency_key for r in rows)
         twice = {k for k, n in keys.items() if n > 1}
         if twice:
             return twice
-        if is_pg(conn):
-            ids = copy_rows(conn, table("delivery"), values, assign_ids=True)
-        else:
-            returned = insert_rows(
-                conn,
-                table("delivery"),
-                values,
-                returning=("id", "idempotency_key"),
-                skip_conflicts_on="idempotency_key",
-            )
-            by_key = {row[1]: row[0] for row in returned}
-            if len(by_key) < len(rows):
-                return {k for k in keys if k not in by_key}
-            ids = [by_key[r.planned.new.idempotency_key] for r in rows]
-        for r, delivery_id in zip(rows, ids, strict=True):
-            r.id = delivery_id
-    events = [_event_values(p.case.id, e, now) for p in plans for e in p.events]
-    if is_pg(conn):
-        copy_rows(conn, table("case_event"), events)
-    else:
-        insert_rows(conn, table("case_event"), events)
+        returned = insert_rows(
+            conn,
+            table("delivery"),
+            values,
+            returning=("id", "idempotency_key"),
+            skip_conflicts_on="idempotency_key",
+        )
+        by_key = {row[1]: row[0] for row in returned}
+        if len(by_key) < len(rows):
+            return {k for k in keys if k not in by_key}
+        for r in rows:
+            r.id = by_key[r.planned.new.idempotency_key]
+    insert_rows(
+        conn,
+        table("case_event"),
+        [_event_values(p.case.id, e, now) for p in plans for e in p.events],
+    )
     update_rows(
         conn,
         table("case"),

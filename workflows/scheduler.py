@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import queue
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,7 +32,14 @@ from comms.models import OPEN_STATES, Case, Delivery
 from comms.outbox import stale_deliveries
 from comms.settings import Settings
 from comms.verdicts import all_verdicts
-from workflows.batch import BatchOutcome, advance_batch
+from workflows.batch import (
+    BatchOutcome,
+    PlannedBatch,
+    advance_batch,
+    plan_batch,
+    prepare_batch,
+    write_batch,
+)
 from workflows.calendar import org_date
 from workflows.campaigns import run_due_campaigns
 from workflows.definitions import get_workflow
@@ -40,6 +48,7 @@ from workflows.lifecycle import COMPLIANCE_TRIGGERS, sync_vendor, wanted_case
 log = logging.getLogger(__name__)
 
 BATCH = 1000
+PIPELINE = True  # PostgreSQL: plan the next batch while the previous one is written
 DEADLOCK_RETRIES = 3
 SWEEP_GRACE = timedelta(minutes=2)
 Enqueue = Callable[[int], None]
@@ -125,15 +134,123 @@ def advance_due(
     batch: int = BATCH,
     result: TickResult,
     bulk: bool = True,
+    pipeline: bool = PIPELINE,
 ) -> None:
     """Claim and advance every due case, a batch per transaction. `bulk=False` advances each
     case through `workflows.engine.advance_case` (the reference path). Deliveries are
-    enqueued batch by batch, as soon as their batch has committed."""
+    enqueued batch by batch, as soon as their batch has committed.
+
+    On PostgreSQL with `pipeline`, the next batch is claimed and planned (Python) while a
+    writer thread writes and commits the previous one (the database work): at most three
+    transactions at once (being written, handed over, being planned), SKIP LOCKED keeping
+    their cases apart as it does for several schedulers."""
+    if pipeline and is_postgres(engine):
+        _pipelined(
+            engine,
+            now=now,
+            settings=settings,
+            enqueue=enqueue,
+            batch=batch,
+            bulk=bulk,
+            result=result,
+        )
+        return
     while True:
         out = _run_batch(engine, now=now, settings=settings, batch=batch, bulk=bulk)
         _collect(out, result, enqueue)
         if out.advanced < batch:
             return
+
+
+_RETRY = object()  # a batch the database rolled back (deadlock): claimed again afterwards
+
+
+def _pipelined(
+    engine: Engine,
+    *,
+    now: datetime,
+    settings: Settings,
+    enqueue: Enqueue | None,
+    batch: int,
+    bulk: bool,
+    result: TickResult,
+) -> None:
+    handoff: queue.Queue[tuple[Session, PlannedBatch] | None] = queue.Queue(maxsize=1)
+    done: queue.Queue[BatchOutcome | BaseException | object | None] = queue.Queue()
+
+    def write() -> None:
+        while (item := handoff.get()) is not None:
+            session, planned = item
+            try:
+                with gc_paused():
+                    out = write_batch(session, planned, now=now, settings=settings)
+                    session.commit()
+                done.put(out)
+            except BaseException as exc:  # handed to the planning thread
+                session.rollback()
+                done.put(_RETRY if _is_deadlock(exc) else exc)
+            finally:
+                session.close()
+        done.put(None)
+
+    writer = threading.Thread(target=write, name="tick-writer", daemon=True)
+    writer.start()
+    failure: BaseException | None = None
+    retry = False
+
+    def collect(block: bool) -> bool:
+        """Take the writer's reports; False once it has stopped."""
+        nonlocal failure, retry
+        while True:
+            try:
+                item = done.get(block=block)
+            except queue.Empty:
+                return True
+            if item is None:
+                return False
+            if item is _RETRY:
+                retry = True
+            elif isinstance(item, BaseException):
+                failure = failure or item
+            elif isinstance(item, BatchOutcome):
+                _collect(item, result, enqueue)
+            block = False
+
+    try:
+        while failure is None:
+            session = Session(engine, expire_on_commit=False)
+            try:
+                with gc_paused():
+                    planned = plan_batch(
+                        session, now=now, settings=settings, limit=batch, bulk=bulk
+                    )
+                    prepare_batch(session, planned, now=now)  # encoded here, not by the writer
+            except BaseException:
+                session.rollback()
+                session.close()
+                raise
+            handoff.put((session, planned))
+            collect(block=False)
+            if len(planned.cases) < batch:
+                break
+    finally:
+        handoff.put(None)
+        while collect(block=True):
+            pass
+        writer.join()
+    if failure is not None:
+        raise failure
+    if retry:  # what was rolled back is due still: claim it again, one batch at a time
+        advance_due(
+            engine,
+            now=now,
+            settings=settings,
+            enqueue=enqueue,
+            batch=batch,
+            result=result,
+            bulk=bulk,
+            pipeline=False,
+        )
 
 
 def _run_batch(

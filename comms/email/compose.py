@@ -18,6 +18,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Protocol
 
 from sqlmodel import Session, select
@@ -229,10 +230,12 @@ def deferred_email(
     Pure: the caller creates the row (one at a time or in bulk) and marks it skipped for the
     reason (`skip_unsendable`, `SKIP_ERRORS`)."""
     kind, address, cc, reason = email_recipients(vendor, agent, recipient_kind, settings, cc_vendor)
-    content: dict[str, Any] = {"cc": cc}
-    if kind != recipient_kind:
-        content["requested_recipient"] = recipient_kind
-    content["render"] = render_spec(now)
+    if not cc and kind == recipient_kind:
+        content = _plain_content(now)  # the common case: one object for a whole batch
+    else:
+        content = {"cc": cc, "render": render_spec(now)}
+        if kind != recipient_kind:
+            content["requested_recipient"] = recipient_kind
     new = NewDelivery(
         idempotency_key=idempotency_key,
         channel="email",
@@ -245,6 +248,13 @@ def deferred_email(
         content=content,
     )
     return new, reason
+
+
+@lru_cache(maxsize=64)
+def _plain_content(now: datetime) -> dict[str, Any]:
+    """The content of a deferred email without Cc, planned at `now`: shared, never changed in
+    place (rendering stores a new dict)."""
+    return {"cc": [], "render": render_spec(now)}
 
 
 @dataclass(frozen=True)
