@@ -1,11 +1,12 @@
-"""UPDATE many rows by id with one executemany, cheaply.
+"""UPDATE many rows by id, INSERT many rows, cheaply.
 
 SQLAlchemy's executemany processes every parameter of every row through its compiler's
 machinery; for the outbox's per-message writes (rendered content, outcomes) that costs more
 than the database does. `update_by_id` compiles the statement once, converts each value with
 its column type's own bind processor (so JSON, dates and custom types are stored exactly as
-the ORM stores them), and hands plain tuples to the driver. On PostgreSQL the rows travel as
-one JSON document instead (`comms.bulk_sql.update_rows`).
+the ORM stores them), and hands plain tuples to the driver. `insert_many` does the same for a
+multi-row INSERT … RETURNING on SQLite. On PostgreSQL the rows travel as one JSON document
+instead (`comms.bulk_sql`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.engine import Connection
 
-from comms.bulk_sql import is_pg, update_rows
+from comms.bulk_sql import insert_rows, is_pg, update_rows
 
 
 def _processor(conn: Connection, table: Table, name: str) -> Callable[[Any], Any] | None:
@@ -45,3 +46,47 @@ def update_by_id(conn: Connection, table: Table, rows: Sequence[dict[str, Any]])
             tuple(v if p is None else p(v) for v, p in zip(values, processors, strict=True))
         )
     conn.exec_driver_sql(sql, params)
+
+
+SQLITE_VARIABLES = 30_000  # below SQLite's limit of bound variables per statement
+
+
+def insert_many(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    returning: Sequence[str],
+    skip_conflicts_on: str,
+) -> list[tuple[Any, ...]]:
+    """`comms.bulk_sql.insert_rows` with RETURNING and ON CONFLICT DO NOTHING: the
+    `returning` columns of each row inserted (a row whose `skip_conflicts_on` value exists is
+    not)."""
+    if not rows:
+        return []
+    if conn.dialect.name != "sqlite":
+        return insert_rows(
+            conn, table, rows, returning=returning, skip_conflicts_on=skip_conflicts_on
+        )
+    names = list(rows[0])
+    quote = conn.dialect.identifier_preparer.quote
+    processors = [_processor(conn, table, n) for n in names]
+    head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) VALUES "
+    tail = (
+        f" ON CONFLICT ({quote(skip_conflicts_on)}) DO NOTHING"
+        f" RETURNING {', '.join(quote(n) for n in returning)}"
+    )
+    one = "(" + ", ".join("?" for _ in names) + ")"
+    per_statement = max(1, SQLITE_VARIABLES // len(names))
+    found: list[tuple[Any, ...]] = []
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        params: list[Any] = []
+        for row in chunk:
+            params.extend(
+                v if p is None else p(v)
+                for v, p in zip((row[n] for n in names), processors, strict=True)
+            )
+        sql = head + ", ".join(one for _ in chunk) + tail
+        found.extend(tuple(r) for r in conn.exec_driver_sql(sql, tuple(params)).fetchall())
+    return found

@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy import Table, select
 from sqlmodel import Session
 
-from comms.bulk_sql import among, insert_rows
+from comms.bulk_sql import among
+from comms.executemany import insert_many
 from comms.models import Delivery, DeliveryStatus, Suppression
 from comms.outbox import NewDelivery, normalize_address
 
@@ -114,7 +115,7 @@ def create_deliveries(
         )
     created: dict[str, int] = {}
     for start in range(0, len(values), CHUNK):
-        returned = insert_rows(
+        returned = insert_many(
             session.connection(),
             _table(Delivery),
             values[start : start + CHUNK],
