@@ -1,17 +1,22 @@
 """Scheduler benchmark on PostgreSQL (issue 4, "Speed").
 
-A table of 100,000 and then 1,000,000 cases, 10,000 of them due — 1% of the million — the same
-number at both sizes, so the growth shows what the table size costs. Measured, side by side in the same run and on the
-same rows, several times per size:
+A table of 100,000 and then 1,000,000 cases, 10,000 of them due: 1% of the million, and the
+same 10,000 at both sizes, so the growth shows what the table size costs. Measured side by
+side in the same run, on the same rows, several times per size:
 
-- engine: `workflows.scheduler.advance_due` with its defaults — exactly the claim-and-plan
-  pass `comms tick` runs (SKIP LOCKED claim, verdicts, calendar, delivery rows, events, case
-  updates, committed), with no broker to enqueue to. What it reports as steps planned are
-  the steps it ran; the rows it wrote are counted and checked after every run;
-- baseline: one raw `UPDATE … RETURNING` over the same due rows (FOR UPDATE SKIP LOCKED).
+- engine: `workflows.scheduler.advance_due` with its defaults, exactly the claim-and-plan
+  pass `comms tick` runs (SKIP LOCKED claim, verdict recomputed, calendar, delivery rows,
+  events, case updates, each batch committed), with no broker to enqueue to. The steps it
+  reports are the steps it ran; the rows it wrote are counted and checked after every run;
+- baselines: one raw `UPDATE … RETURNING` over the same due rows, claimed FOR UPDATE SKIP
+  LOCKED, written two ways. `in`: `WHERE id IN (SELECT …)`, for which PostgreSQL hash-joins
+  a sequential scan of the whole table once it is large (so it slows down with the table);
+  `indexed`: `WHERE id = ANY(ARRAY(SELECT …))`, primary-key lookups, the fastest raw form.
+  The ratio that counts is against the faster of the two (`indexed` in practice): the
+  engine is not credited for the baseline's poor plan.
 
-Before each measured pass the due cases are reset and the tables vacuumed, so both passes
-start from the same state. Medians are reported.
+Before each measured pass the due cases are reset and the tables vacuumed, so every pass
+starts from the same state. Medians are reported.
 
     .venv/bin/python bench/workflow_scheduler.py [--due 10000] [--sizes 100000,1000000] [--repeat 5]
 
@@ -96,8 +101,9 @@ def load(engine: Engine, total: int, due: int) -> float:
 
 
 def vacuum(engine: Engine) -> None:
+    """Every table planning reads has statistics, as autovacuum gives a live database."""
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-        c.execute(text('VACUUM (ANALYZE) "case", delivery, case_event'))
+        c.execute(text('VACUUM (ANALYZE) "case", delivery, case_event, vendor, agent'))
 
 
 def reset_due(engine: Engine, due: int) -> None:
@@ -113,15 +119,24 @@ def reset_due(engine: Engine, due: int) -> None:
     vacuum(engine)
 
 
-def run_baseline(engine: Engine) -> tuple[float, int]:
+DUE_IDS = (
+    "SELECT id FROM \"case\" WHERE state IN ('active','waiting') AND next_action_at <= :now"
+    " ORDER BY next_action_at FOR UPDATE SKIP LOCKED"
+)
+BASELINES = {
+    "in": f"WHERE id IN ({DUE_IDS})",
+    "indexed": f"WHERE id = ANY(ARRAY({DUE_IDS}))",
+}
+
+
+def run_baseline(engine: Engine, form: str) -> tuple[float, int]:
     t0 = time.perf_counter()
     with engine.begin() as c:
         rows = c.execute(
             text(
-                'UPDATE "case" SET step_index = step_index + 1, next_action_at = next_action_at +'
-                " interval '5 days', updated_at = now() WHERE id IN (SELECT id FROM \"case\" WHERE"
-                " state IN ('active','waiting') AND next_action_at <= :now ORDER BY next_action_at"
-                " FOR UPDATE SKIP LOCKED) RETURNING id, vendor_id, step_index"
+                'UPDATE "case" SET step_index = step_index + 1, next_action_at = next_action_at'
+                f" + interval '5 days', updated_at = now() {BASELINES[form]}"
+                " RETURNING id, vendor_id, step_index"
             ),
             {"now": NOW},
         ).all()
@@ -160,6 +175,56 @@ def check(engine: Engine, result: TickResult, due: int) -> None:
         raise SystemExit(f"engine did not plan what it should: {got} != {expected}")
 
 
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f}"
+
+
+def measure(engine: Engine, settings: Settings, size: int, due: int, repeat: int) -> dict[str, Any]:
+    """Load `size` cases and time the engine and each baseline `repeat` times, interleaved."""
+    setup_s = load(engine, size, due)
+    times: dict[str, list[float]] = {"engine": [], **{form: [] for form in BASELINES}}
+    one_by_one = 0
+    # a warm-up pass (imports, workflow definitions, connection pool), not measured
+    reset_due(engine, due)
+    run_engine(engine, settings, due)
+    for _ in range(repeat):
+        for form in BASELINES:
+            reset_due(engine, due)
+            base_s, base_n = run_baseline(engine, form)
+            assert base_n == due, (form, base_n)
+            times[form].append(base_s)
+        reset_due(engine, due)
+        eng_s, result = run_engine(engine, settings, due)
+        times["engine"].append(eng_s)
+        one_by_one += result.one_by_one
+    medians = {k: statistics.median(v) for k, v in times.items()}
+    eng = medians["engine"]
+    best = min(BASELINES, key=lambda form: medians[form])
+    run = {
+        "cases": size,
+        "setup_s": setup_s,
+        "times_s": times,
+        "medians_s": medians,
+        "steps": due,
+        "engine_steps_per_s": due / eng,
+        "baseline": best,
+        "baseline_rows_per_s": due / medians[best],
+        "ratio": medians[best] / eng,
+        "ratio_by_baseline": {form: medians[form] / eng for form in BASELINES},
+        "cases_one_by_one": one_by_one,
+    }
+    print(
+        f"{size:>9,} cases, {due} due (setup {setup_s:.1f}s): engine median {ms(eng)} ms"
+        f" ({due / eng:,.0f} steps/s); raw UPDATE…RETURNING median "
+        + ", ".join(
+            f"{form} {ms(medians[form])} ms ({medians[form] / eng:.1%})" for form in BASELINES
+        )
+        + "   runs (ms): "
+        + "; ".join(f"{k} {' '.join(ms(t) for t in v)}" for k, v in times.items())
+    )
+    return run
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--due", type=int, default=10_000)
@@ -182,64 +247,28 @@ def main() -> None:
             "batch": BATCH,
             "pipeline": PIPELINE,
         },
+        "baselines": BASELINES,
     }
-    runs: list[dict[str, Any]] = []
     try:
         engine = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
         create_all(engine)
-        for size in sizes:
-            setup_s = load(engine, size, args.due)
-            base_times: list[float] = []
-            eng_times: list[float] = []
-            one_by_one = 0
-            # a warm-up pass (imports, workflow definitions, connection pool), not measured
-            reset_due(engine, args.due)
-            run_engine(engine, settings, args.due)
-            for _ in range(args.repeat):
-                reset_due(engine, args.due)
-                base_s, base_n = run_baseline(engine)
-                assert base_n == args.due, base_n
-                base_times.append(base_s)
-                reset_due(engine, args.due)
-                eng_s, result = run_engine(engine, settings, args.due)
-                eng_times.append(eng_s)
-                one_by_one += result.one_by_one
-            eng = statistics.median(eng_times)
-            base = statistics.median(base_times)
-            run = {
-                "cases": size,
-                "setup_s": setup_s,
-                "engine_s": eng_times,
-                "baseline_s": base_times,
-                "engine_median_s": eng,
-                "baseline_median_s": base,
-                "steps": args.due,
-                "engine_steps_per_s": args.due / eng,
-                "baseline_rows_per_s": args.due / base,
-                "ratio": base / eng,
-                "cases_one_by_one": one_by_one,
-            }
-            runs.append(run)
-            print(
-                f"{size:>9,} cases, {args.due} due (setup {setup_s:.1f}s): engine median "
-                f"{eng * 1000:.0f} ms ({args.due / eng:,.0f} steps/s), raw UPDATE…RETURNING "
-                f"median {base * 1000:.0f} ms ({args.due / base:,.0f} rows/s): {base / eng:.1%}"
-                f"   runs: engine {' '.join(f'{t * 1000:.0f}' for t in eng_times)} ms,"
-                f" baseline {' '.join(f'{t * 1000:.0f}' for t in base_times)} ms"
-            )
+        runs = [measure(engine, settings, size, args.due, args.repeat) for size in sizes]
         engine.dispose()
-        growth = runs[-1]["engine_median_s"] / runs[0]["engine_median_s"]
-        ratio = runs[-1]["ratio"]
+        growth = runs[-1]["medians_s"]["engine"] / runs[0]["medians_s"]["engine"]
+        last = runs[-1]
         out.update(
             runs=runs,
             growth=growth,
-            throughput_vs_baseline=ratio,
+            throughput_vs_baseline=last["ratio"],
+            throughput_by_baseline=last["ratio_by_baseline"],
             growth_target=1.5,
             throughput_target=0.25,
         )
         print(f"growth {sizes[0]:,} → {sizes[-1]:,} cases: {growth:.2f}× (target ≤ 1.5×)")
         print(
-            f"steps planned/s vs raw UPDATE…RETURNING at {sizes[-1]:,}: {ratio:.1%} (target ≥ 25%)"
+            f"steps planned/s vs the fastest raw UPDATE…RETURNING ({last['baseline']}) at"
+            f" {sizes[-1]:,}: {last['ratio']:.1%} (target ≥ 25%); vs each: "
+            + ", ".join(f"{k} {v:.1%}" for k, v in last["ratio_by_baseline"].items())
         )
     finally:
         with admin.connect() as c:

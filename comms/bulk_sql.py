@@ -204,13 +204,15 @@ class PreparedCopy:
 
 
 def reserve_ids(conn: Connection, table: Table, count: int) -> list[int]:
-    """PostgreSQL: `count` new ids drawn from the table's sequence."""
+    """PostgreSQL: `count` new ids drawn from the table's sequence (its name looked up once,
+    not once per id)."""
     if count == 0:
         return []
     raw: Any = conn.connection.dbapi_connection
     with raw.cursor() as cur:
         cur.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            "WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence(%s, 'id')::regclass AS seq)"
+            " SELECT nextval(s.seq) FROM s, generate_series(1, %s)",
             (f'"{table.name}"', count),
         )
         return [r[0] for r in cur.fetchall()]
@@ -222,24 +224,32 @@ def prepare_copy(
     """The COPY rows of `rows` (dicts with the same keys), with `ids` in an `id` column."""
     if not rows:
         return PreparedCopy([], [])
-    names = list(rows[0])
+    return prepare_copy_lists(table, list(rows[0]), [list(r.values()) for r in rows], ids=ids)
+
+
+def prepare_copy_lists(
+    table: Table, names: Sequence[str], rows: list[list[Any]], *, ids: Sequence[int] | None = None
+) -> PreparedCopy:
+    """`prepare_copy` of rows given as lists of values in the order of `names` (their JSON
+    values are encoded in place)."""
+    if not rows:
+        return PreparedCopy([], [])
     encode = [i for i, n in enumerate(names) if isinstance(table.c[n].type, JSON)]
-    encoded: dict[int, str] = {}  # by id(): rows often share one value object
-    out: list[list[Any]] = []
-    for row in rows:
-        values = list(row.values())
+    # by id(): rows often share one value object (held here, so that no id is reused)
+    encoded: dict[int, tuple[Any, str]] = {}
+    for values in rows:
         for j in encode:
             value = values[j]
             if value is not None:
-                text_ = encoded.get(id(value))
-                if text_ is None:
-                    text_ = encoded[id(value)] = _encode(value)
-                values[j] = text_
-        out.append(values)
-    if ids is not None:
-        names = ["id", *names]
-        out = [[new_id, *values] for new_id, values in zip(ids, out, strict=True)]
-    return PreparedCopy(names, out)
+                found = encoded.get(id(value))
+                if found is None:
+                    found = encoded[id(value)] = (value, _encode(value))
+                values[j] = found[1]
+    if ids is None:
+        return PreparedCopy(list(names), rows)
+    return PreparedCopy(
+        ["id", *names], [[new_id, *values] for new_id, values in zip(ids, rows, strict=True)]
+    )
 
 
 def copy_prepared(conn: Connection, table: Table, prepared: PreparedCopy) -> None:

@@ -34,6 +34,7 @@ from comms.bulk_sql import (
     insert_rows,
     is_pg,
     prepare_copy,
+    prepare_copy_lists,
     prepare_update,
     reserve_ids,
     run_prepared_update,
@@ -182,7 +183,10 @@ def _mark_skipped(session: Session, plans: dict[int, CasePlan]) -> None:
     )
     for row in rows:
         new = row.planned.new
-        if (new.channel, normalize_address(new.channel, new.recipient)) in suppressed:
+        if (
+            suppressed
+            and (new.channel, normalize_address(new.channel, new.recipient)) in suppressed
+        ):
             row.status, row.error, row.error_code = "skipped", SUPPRESSED, "suppressed"
         elif row.planned.skip_reason is not None:
             row.status = DeliveryStatus.SKIPPED.value
@@ -239,8 +243,8 @@ def prepare_write(
     updates = [{"id": p.case.id, **{n: getattr(p.case, n) for n in CASE_CHANGES}} for p in plans]
     return PreparedWrite(
         case_ids=[p.case.id for p in plans],
-        deliveries=prepare_copy(
-            table("delivery"), [_delivery_values(r, now) for r in rows], ids=ids
+        deliveries=prepare_copy_lists(
+            table("delivery"), DELIVERY_COLUMNS, [_delivery_row(r, now) for r in rows], ids=ids
         ),
         events=prepare_copy(
             table("case_event"), [_event_values(p.case.id, e, now) for p in plans for e in p.events]
@@ -320,29 +324,57 @@ def _existing_keys(session: Session, keys: list[str]) -> set[str]:
     return found
 
 
-def _delivery_values(row: PlannedRow, now: datetime) -> dict[str, Any]:
+DELIVERY_COLUMNS = (
+    "idempotency_key",
+    "channel",
+    "recipient",
+    "recipient_kind",
+    "vendor_id",
+    "case_id",
+    "step",
+    "template",
+    "subject",
+    "body_text",
+    "body_html",
+    "content",
+    "in_reply_to",
+    "status",
+    "attempts",
+    "error",
+    "error_code",
+    "created_at",
+    "updated_at",
+)
+
+
+def _delivery_row(row: PlannedRow, now: datetime) -> list[Any]:
+    """A planned row's values, in the order of `DELIVERY_COLUMNS`."""
     new = row.planned.new
-    return {
-        "idempotency_key": new.idempotency_key,
-        "channel": new.channel,
-        "recipient": new.recipient,
-        "recipient_kind": new.recipient_kind,
-        "vendor_id": new.vendor_id,
-        "case_id": new.case_id,
-        "step": new.step,
-        "template": new.template,
-        "subject": new.subject,
-        "body_text": new.body_text,
-        "body_html": new.body_html,
-        "content": new.content or {},
-        "in_reply_to": new.in_reply_to,
-        "status": row.status,
-        "attempts": 0,
-        "error": row.error,
-        "error_code": row.error_code,
-        "created_at": now,
-        "updated_at": now,
-    }
+    return [
+        new.idempotency_key,
+        new.channel,
+        new.recipient,
+        new.recipient_kind,
+        new.vendor_id,
+        new.case_id,
+        new.step,
+        new.template,
+        new.subject,
+        new.body_text,
+        new.body_html,
+        new.content or {},
+        new.in_reply_to,
+        row.status,
+        0,
+        row.error,
+        row.error_code,
+        now,
+        now,
+    ]
+
+
+def _delivery_values(row: PlannedRow, now: datetime) -> dict[str, Any]:
+    return dict(zip(DELIVERY_COLUMNS, _delivery_row(row, now), strict=True))
 
 
 def _event_values(case_id: int, event: PlannedEvent, now: datetime) -> dict[str, Any]:

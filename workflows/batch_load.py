@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Table, exists, func, select
+from sqlalchemy import BindParameter, Select, Table, bindparam, exists, func, select
 from sqlmodel import Session, SQLModel, col
 from sqlmodel import select as orm_select
 
 from comms.bulk_sql import among
 from comms.compliance import PolicyFacts, Verdict, evaluate
 from comms.models import OPEN_STATES, Certificate, Policy, RequirementProfile
+from comms.models.cases import FAILURE_KINDS
 from comms.profiles import ProfileSpec, spec_of
 from comms.verdicts import COUNTING_STATUSES, EMPTY_PROFILE, facts_of
 from workflows.campaigns import campaign_workflow
@@ -38,7 +39,6 @@ from workflows.records import (
     VendorRow,
 )
 
-FAILURE_KINDS = ("delivery_bounced", "delivery_failed")
 STATUS_CONDITIONS = {"last_email_bounced": "email", "last_sms_failed": "sms"}
 
 
@@ -66,24 +66,55 @@ class BatchData:
 def claim_batch(session: Session, *, now: datetime, limit: int) -> tuple[list[CaseRow], BatchData]:
     """Claim the due cases, oldest first, locked for this transaction (PostgreSQL: FOR UPDATE
     SKIP LOCKED, so concurrent schedulers take disjoint batches; SQLite: the transaction
-    already holds the write lock), in one statement that also reads each case's vendor and
-    agent, its newest delivery-failure event, whether its vendor has another open compliance
-    case, and the vendor's certificates that matter to its verdict."""
+    already holds the write lock), in one statement (`claim_statement`) that also reads each
+    case's vendor and agent, its newest delivery-failure event, whether its vendor has
+    another open compliance case, and the vendor's certificates that matter to its verdict."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    query = claim_statement(now=now, limit=limit, skip_locked=postgres)
+    cases: list[CaseRow] = []
+    data = BatchData()
+    nc, nv, na = len(CASE_COLUMNS), len(VENDOR_COLUMNS), len(AGENT_COLUMNS)
+    for row in session.connection().execute(query).all():
+        case = CaseRow(*row[:nc])
+        cases.append(case)
+        if row[nc] is not None:
+            data.vendors[row[nc]] = VendorRow._make(row[nc : nc + nv])
+        if row[nc + nv] is not None:
+            data.agents[row[nc + nv]] = AgentRow._make(row[nc + nv : nc + nv + na])
+        failure, open_cases, newest, has_cert = row[nc + nv + na :]
+        if failure is not None:
+            data.newest_failure[case.id] = failure
+        if open_cases > 1:  # for a compliance case: another is open
+            data.other_open.add(case.id)
+        if newest is not None:
+            data.latest_certificate[case.vendor_id] = newest
+        if has_cert:
+            data.with_certificate.add(case.vendor_id)
+    return cases, data
+
+
+def claim_statement(*, now: datetime, limit: int, skip_locked: bool) -> Select[Any]:
+    """The claim of `claim_batch`: the due rows are taken (and locked) first, in the order of
+    the `ix_case_due` index (due time, then id), and the joins and subqueries run for those
+    rows only; the newest failure reads the partial `ix_case_event_failures` index."""
     t, v, a = table("case"), table("vendor"), table("agent")
     events, cert, other = table("case_event"), table("certificate"), table("case").alias("o")
-    # lock the due rows first; the joins and subqueries below run for the rows taken only
     claim = (
         select(*(t.c[n] for n in CASE_COLUMNS))
         .where(t.c.next_action_at <= now, t.c.state.in_(("active", "waiting")))
         .order_by(t.c.next_action_at, t.c.id)
         .limit(limit)
     )
-    if session.get_bind().dialect.name == "postgresql":
+    if skip_locked:
         claim = claim.with_for_update(skip_locked=True)
     c = claim.subquery("claimed")
+    # the kinds inline, so that even a generic plan reads the small partial index of them
+    kinds: BindParameter[str] = bindparam(
+        "failure_kinds", FAILURE_KINDS, expanding=True, literal_execute=True
+    )
     newest_failure = (
         select(func.max(events.c.id))
-        .where(events.c.case_id == c.c.id, events.c.kind.in_(FAILURE_KINDS))
+        .where(events.c.case_id == c.c.id, events.c.kind.in_(kinds))
         .scalar_subquery()
     )
     # the vendor's open compliance cases, this one included (an index-only count)
@@ -107,7 +138,7 @@ def claim_batch(session: Session, *, now: datetime, limit: int) -> tuple[list[Ca
     counted = exists().where(
         cert.c.vendor_id == c.c.vendor_id, cert.c.status.in_(COUNTING_STATUSES)
     )
-    query = (
+    return (
         select(
             *(c.c[n] for n in CASE_COLUMNS),
             *(v.c[n] for n in VENDOR_COLUMNS),
@@ -120,26 +151,6 @@ def claim_batch(session: Session, *, now: datetime, limit: int) -> tuple[list[Ca
         .select_from(c.outerjoin(v, v.c.id == c.c.vendor_id).outerjoin(a, a.c.id == v.c.agent_id))
         .order_by(c.c.next_action_at, c.c.id)
     )
-    cases: list[CaseRow] = []
-    data = BatchData()
-    nc, nv, na = len(CASE_COLUMNS), len(VENDOR_COLUMNS), len(AGENT_COLUMNS)
-    for row in session.connection().execute(query).all():
-        case = CaseRow(*row[:nc])
-        cases.append(case)
-        if row[nc] is not None:
-            data.vendors[row[nc]] = VendorRow._make(row[nc : nc + nv])
-        if row[nc + nv] is not None:
-            data.agents[row[nc + nv]] = AgentRow._make(row[nc + nv : nc + nv + na])
-        failure, open_cases, newest, has_cert = row[nc + nv + na :]
-        if failure is not None:
-            data.newest_failure[case.id] = failure
-        if open_cases > 1:  # for a compliance case: another is open
-            data.other_open.add(case.id)
-        if newest is not None:
-            data.latest_certificate[case.vendor_id] = newest
-        if has_cert:
-            data.with_certificate.add(case.vendor_id)
-    return cases, data
 
 
 def load_batch(session: Session, cases: list[CaseRow], data: BatchData, *, as_of: date) -> None:

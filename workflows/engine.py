@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from comms.models import Agent, Case, CaseEvent, Delivery, Vendor
+from comms.models.cases import FAILURE_KINDS
 from comms.settings import Settings
 from comms.verdicts import vendor_verdict
 from workflows.calendar import add_business_days, org_date
@@ -97,7 +98,7 @@ def absorb_failures(session: Session, case: Case, *, now: datetime) -> bool:
         .where(
             col(CaseEvent.case_id) == case.id,
             col(CaseEvent.id) > seen,
-            col(CaseEvent.kind).in_(("delivery_bounced", "delivery_failed")),
+            col(CaseEvent.kind).in_(FAILURE_KINDS),
         )
         .order_by(col(CaseEvent.id))
     ).all()

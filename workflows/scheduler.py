@@ -7,18 +7,14 @@ once without touching the same case. On SQLite the engine begins every transacti
 `BEGIN IMMEDIATE`, so the batch transaction is the single writer. A batch is planned in bulk
 (`workflows.batch`): a few queries load what its cases need, the rules run in memory, and the
 delivery rows, events and case updates are written with one statement each. Closed and paused
-cases have no `next_action_at`, so the index holds only open cases and the cost follows the due
-rows, not the table.
+cases have no `next_action_at`, so the (partial) index holds only open cases, in the claim's
+order, and the cost follows the due rows, not the table.
 """
 
 from __future__ import annotations
 
-import gc
 import logging
-import queue
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -32,18 +28,12 @@ from comms.models import OPEN_STATES, Case, Delivery
 from comms.outbox import stale_deliveries
 from comms.settings import Settings
 from comms.verdicts import all_verdicts
-from workflows.batch import (
-    BatchOutcome,
-    PlannedBatch,
-    advance_batch,
-    plan_batch,
-    prepare_batch,
-    write_batch,
-)
+from workflows.batch import BatchOutcome, advance_batch
 from workflows.calendar import org_date
 from workflows.campaigns import run_due_campaigns
 from workflows.definitions import get_workflow
 from workflows.lifecycle import COMPLIANCE_TRIGGERS, sync_vendor, wanted_case
+from workflows.tick_pipeline import gc_paused, is_deadlock, plan_while_writing
 
 log = logging.getLogger(__name__)
 
@@ -140,117 +130,23 @@ def advance_due(
     case through `workflows.engine.advance_case` (the reference path). Deliveries are
     enqueued batch by batch, as soon as their batch has committed.
 
-    On PostgreSQL with `pipeline`, the next batch is claimed and planned (Python) while a
-    writer thread writes and commits the previous one (the database work): at most three
-    transactions at once (being written, handed over, being planned), SKIP LOCKED keeping
-    their cases apart as it does for several schedulers."""
+    On PostgreSQL with `pipeline`, the next batch is claimed and planned while a writer
+    thread writes and commits the one before (`workflows.tick_pipeline`)."""
     if pipeline and is_postgres(engine):
-        _pipelined(
-            engine,
-            now=now,
-            settings=settings,
-            enqueue=enqueue,
-            batch=batch,
-            bulk=bulk,
-            result=result,
-        )
-        return
+
+        def collect(out: BatchOutcome) -> None:
+            _collect(out, result, enqueue)
+
+        if not plan_while_writing(
+            engine, now=now, settings=settings, batch=batch, bulk=bulk, collect=collect
+        ):
+            return
+        # a batch was rolled back (deadlock): its cases are due still, claimed again below
     while True:
         out = _run_batch(engine, now=now, settings=settings, batch=batch, bulk=bulk)
         _collect(out, result, enqueue)
         if out.advanced < batch:
             return
-
-
-_RETRY = object()  # a batch the database rolled back (deadlock): claimed again afterwards
-
-
-def _pipelined(
-    engine: Engine,
-    *,
-    now: datetime,
-    settings: Settings,
-    enqueue: Enqueue | None,
-    batch: int,
-    bulk: bool,
-    result: TickResult,
-) -> None:
-    handoff: queue.Queue[tuple[Session, PlannedBatch] | None] = queue.Queue(maxsize=1)
-    done: queue.Queue[BatchOutcome | BaseException | object | None] = queue.Queue()
-
-    def write() -> None:
-        while (item := handoff.get()) is not None:
-            session, planned = item
-            try:
-                with gc_paused():
-                    out = write_batch(session, planned, now=now, settings=settings)
-                    session.commit()
-                done.put(out)
-            except BaseException as exc:  # handed to the planning thread
-                session.rollback()
-                done.put(_RETRY if _is_deadlock(exc) else exc)
-            finally:
-                session.close()
-        done.put(None)
-
-    writer = threading.Thread(target=write, name="tick-writer", daemon=True)
-    writer.start()
-    failure: BaseException | None = None
-    retry = False
-
-    def collect(block: bool) -> bool:
-        """Take the writer's reports; False once it has stopped."""
-        nonlocal failure, retry
-        while True:
-            try:
-                item = done.get(block=block)
-            except queue.Empty:
-                return True
-            if item is None:
-                return False
-            if item is _RETRY:
-                retry = True
-            elif isinstance(item, BaseException):
-                failure = failure or item
-            elif isinstance(item, BatchOutcome):
-                _collect(item, result, enqueue)
-            block = False
-
-    try:
-        while failure is None:
-            session = Session(engine, expire_on_commit=False)
-            try:
-                with gc_paused():
-                    planned = plan_batch(
-                        session, now=now, settings=settings, limit=batch, bulk=bulk
-                    )
-                    prepare_batch(session, planned, now=now)  # encoded here, not by the writer
-            except BaseException:
-                session.rollback()
-                session.close()
-                raise
-            handoff.put((session, planned))
-            collect(block=False)
-            if len(planned.cases) < batch:
-                break
-    finally:
-        handoff.put(None)
-        while collect(block=True):
-            pass
-        writer.join()
-    if failure is not None:
-        raise failure
-    if retry:  # what was rolled back is due still: claim it again, one batch at a time
-        advance_due(
-            engine,
-            now=now,
-            settings=settings,
-            enqueue=enqueue,
-            batch=batch,
-            result=result,
-            bulk=bulk,
-            pipeline=False,
-        )
 
 
 def _run_batch(
@@ -263,40 +159,10 @@ def _run_batch(
             with gc_paused(), session_scope(engine) as session:
                 return advance_batch(session, now=now, settings=settings, limit=batch, bulk=bulk)
         except DBAPIError as exc:
-            if not _is_deadlock(exc) or attempt == DEADLOCK_RETRIES:
+            if not is_deadlock(exc) or attempt == DEADLOCK_RETRIES:
                 raise
             log.info("batch rolled back (%s); claiming again", exc.orig)
     raise AssertionError("unreachable")
-
-
-def _is_deadlock(exc: BaseException) -> bool:
-    code = getattr(getattr(exc, "orig", None), "sqlstate", None)
-    return isinstance(exc, DBAPIError) and code in ("40P01", "40001")
-
-
-_GC_LOCK = threading.Lock()
-_GC_HOLDERS = 0
-_GC_WAS_ENABLED = True
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cycle collection while a batch is planned and written: its thousands of short-lived
-    objects would trigger collections that walk the whole heap (tens of milliseconds each);
-    they are freed by reference counting, and the collector runs again afterwards."""
-    global _GC_HOLDERS, _GC_WAS_ENABLED
-    with _GC_LOCK:
-        if _GC_HOLDERS == 0:
-            _GC_WAS_ENABLED = gc.isenabled()
-            gc.disable()
-        _GC_HOLDERS += 1
-    try:
-        yield
-    finally:
-        with _GC_LOCK:
-            _GC_HOLDERS -= 1
-            if _GC_HOLDERS == 0 and _GC_WAS_ENABLED:
-                gc.enable()
 
 
 def _collect(out: BatchOutcome, result: TickResult, enqueue: Enqueue | None) -> None:

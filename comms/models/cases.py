@@ -22,6 +22,9 @@ class CaseState(enum.StrEnum):
 
 OPEN_STATES = (CaseState.ACTIVE.value, CaseState.WAITING.value, CaseState.PAUSED.value)
 _OPEN_SQL = "state IN ('active', 'waiting', 'paused')"
+_DUE_SQL = "next_action_at IS NOT NULL"
+FAILURE_KINDS = ("delivery_bounced", "delivery_failed")  # what `comms.outbox` records
+_FAILURE_SQL = "kind IN ('delivery_bounced', 'delivery_failed')"
 
 
 class Case(SQLModel, table=True):
@@ -39,7 +42,16 @@ class Case(SQLModel, table=True):
             sqlite_where=text(_OPEN_SQL),
             postgresql_where=text(_OPEN_SQL),
         ),
-        Index("ix_case_due", "next_action_at"),
+        # the claim's order (due time, then id) read straight off the index, so a batch stops
+        # after its rows even when thousands share one due time; closed and paused cases
+        # (no next action) are not in it
+        Index(
+            "ix_case_due",
+            "next_action_at",
+            "id",
+            sqlite_where=text(_DUE_SQL),
+            postgresql_where=text(_DUE_SQL),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -65,6 +77,17 @@ class CaseEvent(SQLModel, table=True):
     """A transition or notable event on a case: the case timeline."""
 
     __tablename__ = "case_event"
+    __table_args__ = (
+        # the delivery failures a case has still to absorb, looked up for every claimed case:
+        # a small index instead of each case's whole timeline
+        Index(
+            "ix_case_event_failures",
+            "case_id",
+            "id",
+            sqlite_where=text(_FAILURE_SQL),
+            postgresql_where=text(_FAILURE_SQL),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case.id", index=True)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 20:54:53.109419
+Create Date: 2026-11-29 01:56:53.907211
 """
 
 from collections.abc import Sequence
@@ -187,7 +187,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('case', schema=None) as batch_op:
-        batch_op.create_index('ix_case_due', ['next_action_at'], unique=False)
+        batch_op.create_index('ix_case_due', ['next_action_at', 'id'], unique=False, sqlite_where=sa.text('next_action_at IS NOT NULL'), postgresql_where=sa.text('next_action_at IS NOT NULL'))
         batch_op.create_index(batch_op.f('ix_case_state'), ['state'], unique=False)
         batch_op.create_index(batch_op.f('ix_case_vendor_id'), ['vendor_id'], unique=False)
         batch_op.create_index('uq_case_open_vendor_trigger', ['vendor_id', 'trigger', 'campaign_id'], unique=True, sqlite_where=sa.text("state IN ('active', 'waiting', 'paused')"), postgresql_where=sa.text("state IN ('active', 'waiting', 'paused')"))
@@ -249,6 +249,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('case_event', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_case_event_case_id'), ['case_id'], unique=False)
+        batch_op.create_index('ix_case_event_failures', ['case_id', 'id'], unique=False, sqlite_where=sa.text("kind IN ('delivery_bounced', 'delivery_failed')"), postgresql_where=sa.text("kind IN ('delivery_bounced', 'delivery_failed')"))
 
     op.create_table('delivery',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -284,9 +285,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('delivery', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_delivery_case_id'), ['case_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_delivery_channel'), ['channel'], unique=False)
-        batch_op.create_index(batch_op.f('ix_delivery_message_id'), ['message_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_delivery_provider_message_id'), ['provider_message_id'], unique=False)
+        batch_op.create_index('ix_delivery_message_id', ['message_id'], unique=False, sqlite_where=sa.text('message_id IS NOT NULL'), postgresql_where=sa.text('message_id IS NOT NULL'))
+        batch_op.create_index('ix_delivery_provider_message_id', ['provider_message_id'], unique=False, sqlite_where=sa.text('provider_message_id IS NOT NULL'), postgresql_where=sa.text('provider_message_id IS NOT NULL'))
         batch_op.create_index('ix_delivery_status_lease', ['status', 'lease_until'], unique=False)
         batch_op.create_index(batch_op.f('ix_delivery_vendor_id'), ['vendor_id'], unique=False)
 
@@ -422,13 +422,13 @@ def downgrade() -> None:
     with op.batch_alter_table('delivery', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_delivery_vendor_id'))
         batch_op.drop_index('ix_delivery_status_lease')
-        batch_op.drop_index(batch_op.f('ix_delivery_provider_message_id'))
-        batch_op.drop_index(batch_op.f('ix_delivery_message_id'))
-        batch_op.drop_index(batch_op.f('ix_delivery_channel'))
+        batch_op.drop_index('ix_delivery_provider_message_id', sqlite_where=sa.text('provider_message_id IS NOT NULL'), postgresql_where=sa.text('provider_message_id IS NOT NULL'))
+        batch_op.drop_index('ix_delivery_message_id', sqlite_where=sa.text('message_id IS NOT NULL'), postgresql_where=sa.text('message_id IS NOT NULL'))
         batch_op.drop_index(batch_op.f('ix_delivery_case_id'))
 
     op.drop_table('delivery')
     with op.batch_alter_table('case_event', schema=None) as batch_op:
+        batch_op.drop_index('ix_case_event_failures', sqlite_where=sa.text("kind IN ('delivery_bounced', 'delivery_failed')"), postgresql_where=sa.text("kind IN ('delivery_bounced', 'delivery_failed')"))
         batch_op.drop_index(batch_op.f('ix_case_event_case_id'))
 
     op.drop_table('case_event')
@@ -448,7 +448,7 @@ def downgrade() -> None:
         batch_op.drop_index('uq_case_open_vendor_trigger', sqlite_where=sa.text("state IN ('active', 'waiting', 'paused')"), postgresql_where=sa.text("state IN ('active', 'waiting', 'paused')"))
         batch_op.drop_index(batch_op.f('ix_case_vendor_id'))
         batch_op.drop_index(batch_op.f('ix_case_state'))
-        batch_op.drop_index('ix_case_due')
+        batch_op.drop_index('ix_case_due', sqlite_where=sa.text('next_action_at IS NOT NULL'), postgresql_where=sa.text('next_action_at IS NOT NULL'))
 
     op.drop_table('case')
     with op.batch_alter_table('vendor', schema=None) as batch_op:
