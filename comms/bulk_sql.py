@@ -268,18 +268,3 @@ def copy_prepared(conn: Connection, table: Table, prepared: PreparedCopy) -> Non
                     copy.write_row(values)
         except psycopg.errors.UniqueViolation as exc:
             raise DuplicateKey(str(exc)) from None
-
-
-def copy_rows(
-    conn: Connection, table: Table, rows: Sequence[dict[str, Any]], *, assign_ids: bool = False
-) -> list[int]:
-    """PostgreSQL only: write `rows` (dicts with the same keys) with COPY, the cheapest way in
-    for the server. With `assign_ids` the ids are drawn from the table's sequence first and
-    returned in the order of `rows`. Raises DuplicateKey on a unique violation (the
-    transaction must then roll back to a savepoint)."""
-    assert is_pg(conn), "COPY is PostgreSQL's"
-    if not rows:
-        return []
-    ids = reserve_ids(conn, table, len(rows)) if assign_ids else None
-    copy_prepared(conn, table, prepare_copy(table, rows, ids=ids))
-    return list(ids or [])
