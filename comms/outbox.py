@@ -31,6 +31,7 @@ from comms.channels import SendOutcome
 from comms.models import Case, CaseEvent, Delivery, DeliveryStatus, Suppression
 
 SEND_LEASE = timedelta(minutes=5)
+SUPPRESSED = "recipient is on the suppression list"
 MAX_ATTEMPTS = 6
 BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1))
 
@@ -79,7 +80,7 @@ def create_delivery(session: Session, new: NewDelivery, *, now: datetime) -> tup
     )
     if is_suppressed(session, new.channel, new.recipient):
         row.status = DeliveryStatus.SKIPPED.value
-        row.error = "recipient is on the suppression list"
+        row.error = SUPPRESSED
         row.error_code = "suppressed"
     try:
         with session.begin_nested():

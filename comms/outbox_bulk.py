@@ -18,10 +18,31 @@ from sqlmodel import Session
 from comms.bulk_sql import among
 from comms.executemany import insert_many
 from comms.models import Delivery, DeliveryStatus, Suppression
-from comms.outbox import NewDelivery, normalize_address
+from comms.outbox import SUPPRESSED, NewDelivery, normalize_address
 
 CHUNK = 1000
-SUPPRESSED = "recipient is on the suppression list"
+DELIVERY_COLUMNS = (
+    "idempotency_key",
+    "channel",
+    "recipient",
+    "recipient_kind",
+    "vendor_id",
+    "case_id",
+    "step",
+    "template",
+    "subject",
+    "body_text",
+    "body_html",
+    "content",
+    "in_reply_to",
+    "status",
+    "attempts",
+    "error",
+    "error_code",
+    "created_at",
+    "updated_at",
+)
+Skip = tuple[str, str | None, str | None]  # status, error, error code
 
 
 @dataclass(frozen=True)
@@ -62,6 +83,47 @@ def suppressed_addresses(session: Session, wanted: set[tuple[str, str]]) -> set[
     return found
 
 
+def skip_state(
+    new: NewDelivery,
+    reason: str | None,
+    suppressed: set[tuple[str, str]],
+    skip_errors: dict[str, str],
+) -> Skip:
+    """A new row's status, error and error code: `skipped` when its recipient is suppressed
+    (`suppressed_addresses`) or it cannot be sent for `reason`, else `queued`."""
+    if suppressed and (new.channel, normalize_address(new.channel, new.recipient)) in suppressed:
+        return DeliveryStatus.SKIPPED.value, SUPPRESSED, "suppressed"
+    if reason is not None:
+        return DeliveryStatus.SKIPPED.value, skip_errors[reason], reason
+    return DeliveryStatus.QUEUED.value, None, None
+
+
+def row_values(new: NewDelivery, state: Skip, now: datetime) -> list[Any]:
+    """A new row's values, in the order of `DELIVERY_COLUMNS`."""
+    status, error, error_code = state
+    return [
+        new.idempotency_key,
+        new.channel,
+        new.recipient,
+        new.recipient_kind,
+        new.vendor_id,
+        new.case_id,
+        new.step,
+        new.template,
+        new.subject,
+        new.body_text,
+        new.body_html,
+        new.content or {},
+        new.in_reply_to,
+        status,
+        0,
+        error,
+        error_code,
+        now,
+        now,
+    ]
+
+
 def create_deliveries(
     session: Session,
     items: Sequence[tuple[NewDelivery, str | None]],
@@ -85,34 +147,8 @@ def create_deliveries(
         if key in existing or key in planned:
             continue
         planned.add(key)
-        status, error, code = DeliveryStatus.QUEUED.value, None, None
-        if (new.channel, normalize_address(new.channel, new.recipient)) in suppressed:
-            status, error, code = DeliveryStatus.SKIPPED.value, SUPPRESSED, "suppressed"
-        elif reason is not None:
-            status, error, code = DeliveryStatus.SKIPPED.value, skip_errors[reason], reason
-        values.append(
-            {
-                "idempotency_key": key,
-                "channel": new.channel,
-                "recipient": new.recipient,
-                "recipient_kind": new.recipient_kind,
-                "vendor_id": new.vendor_id,
-                "case_id": new.case_id,
-                "step": new.step,
-                "template": new.template,
-                "subject": new.subject,
-                "body_text": new.body_text,
-                "body_html": new.body_html,
-                "content": new.content or {},
-                "in_reply_to": new.in_reply_to,
-                "status": status,
-                "attempts": 0,
-                "error": error,
-                "error_code": code,
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
+        state = skip_state(new, reason, suppressed, skip_errors)
+        values.append(dict(zip(DELIVERY_COLUMNS, row_values(new, state, now), strict=True)))
     created: dict[str, int] = {}
     for start in range(0, len(values), CHUNK):
         returned = insert_many(

@@ -12,6 +12,7 @@ exponential backoff, except `PermanentError`, which is not retried.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 import dramatiq
@@ -55,16 +56,20 @@ def _deliver_many(delivery_ids: list[int], now: str | None = None) -> None:
     dispatch_deliver_many(ids, now=_when(now))
 
 
-deliver: dramatiq.Actor = register_actor(
-    dramatiq.Actor(
-        _deliver,
-        broker=current_broker(),
-        actor_name="deliver",
-        queue_name=QUEUE,
-        priority=0,
-        options={"retry_when": _retry_when, "min_backoff": 1000, "max_backoff": 300_000},
+def _delivery_actor(fn: Callable[..., None], name: str) -> dramatiq.Actor:
+    return register_actor(
+        dramatiq.Actor(
+            fn,
+            broker=current_broker(),
+            actor_name=name,
+            queue_name=QUEUE,
+            priority=0,
+            options={"retry_when": _retry_when, "min_backoff": 1000, "max_backoff": 300_000},
+        )
     )
-)
+
+
+deliver: dramatiq.Actor = _delivery_actor(_deliver, "deliver")
 
 
 def enqueue_delivery(delivery_id: int, *, now: datetime | None = None) -> None:
@@ -72,16 +77,7 @@ def enqueue_delivery(delivery_id: int, *, now: datetime | None = None) -> None:
     deliver.send(int(delivery_id), now.isoformat() if now is not None else None)
 
 
-deliver_many: dramatiq.Actor = register_actor(
-    dramatiq.Actor(
-        _deliver_many,
-        broker=current_broker(),
-        actor_name="deliver_many",
-        queue_name=QUEUE,
-        priority=0,
-        options={"retry_when": _retry_when, "min_backoff": 1000, "max_backoff": 300_000},
-    )
-)
+deliver_many: dramatiq.Actor = _delivery_actor(_deliver_many, "deliver_many")
 
 BATCH = 100  # delivery ids per message
 

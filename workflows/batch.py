@@ -42,15 +42,13 @@ from comms.bulk_sql import (
 )
 from comms.email.compose import SKIP_ERRORS
 from comms.models import Case, DeliveryStatus
-from comms.outbox import normalize_address
+from comms.outbox_bulk import DELIVERY_COLUMNS, row_values, skip_state, suppressed_addresses
 from comms.settings import Settings
 from workflows.batch_load import claim_batch, load_batch, table
 from workflows.batch_plan import CasePlan, PlannedEvent, PlannedRow, plan_case
 from workflows.calendar import org_date
 from workflows.engine import advance_case
 from workflows.records import CASE_CHANGES, CaseRow
-
-SUPPRESSED = "recipient is on the suppression list"
 
 
 @dataclass
@@ -178,39 +176,12 @@ def _mark_skipped(session: Session, plans: dict[int, CasePlan]) -> None:
     """Rows of suppressed or unsendable recipients are `skipped`, as `create_delivery` and
     `skip_unsendable` make them."""
     rows = [r for p in plans.values() for r in p.rows]
-    suppressed = _suppressed(
+    suppressed = suppressed_addresses(
         session, {(r.planned.new.channel, r.planned.new.recipient) for r in rows}
     )
     for row in rows:
-        new = row.planned.new
-        if (
-            suppressed
-            and (new.channel, normalize_address(new.channel, new.recipient)) in suppressed
-        ):
-            row.status, row.error, row.error_code = "skipped", SUPPRESSED, "suppressed"
-        elif row.planned.skip_reason is not None:
-            row.status = DeliveryStatus.SKIPPED.value
-            row.error_code = row.planned.skip_reason
-            row.error = SKIP_ERRORS[row.planned.skip_reason]
-
-
-def _suppressed(session: Session, wanted: set[tuple[str, str]]) -> set[tuple[str, str]]:
-    if not wanted:
-        return set()
-    st, conn = table("suppression"), session.connection()
-    addresses = sorted({normalize_address(ch, addr) for ch, addr in wanted})
-    found: set[tuple[str, str]] = set()
-    for start in range(0, len(addresses), 1000):
-        found.update(
-            (ch, addr)
-            for ch, addr in conn.execute(
-                select(st.c.channel, st.c.address).where(
-                    among(conn, st.c.address, addresses[start : start + 1000]),
-                    st.c.cleared_at.is_(None),
-                )
-            ).all()
-        )
-    return found
+        state = skip_state(row.planned.new, row.planned.skip_reason, suppressed, SKIP_ERRORS)
+        row.status, row.error, row.error_code = state
 
 
 @dataclass
@@ -234,13 +205,12 @@ def prepare_write(
     if not is_pg(conn):
         return None
     rows = [r for p in plans for r in p.rows]
-    keys = Counter(r.planned.new.idempotency_key for r in rows)
-    if any(n > 1 for n in keys.values()):
+    if _planned_twice(rows):
         return None
     ids = reserve_ids(conn, table("delivery"), len(rows))
     for r, delivery_id in zip(rows, ids, strict=True):
         r.id = delivery_id
-    updates = [{"id": p.case.id, **{n: getattr(p.case, n) for n in CASE_CHANGES}} for p in plans]
+    updates = _case_updates(plans)
     return PreparedWrite(
         case_ids=[p.case.id for p in plans],
         deliveries=prepare_copy_lists(
@@ -266,38 +236,29 @@ def write_plans(
     were planned twice), or raises DuplicateKey (PostgreSQL); then nothing else is written
     and the caller rolls back."""
     conn = session.connection()
-    if prepared is None or prepared.case_ids != [p.case.id for p in plans]:
-        prepared = None
     rows = [r for p in plans for r in p.rows]
-    if is_pg(conn):
-        if prepared is None:
-            keys = Counter(r.planned.new.idempotency_key for r in rows)
-            twice = {k for k, n in keys.items() if n > 1}
-            if twice:
-                return twice
-            prepared = prepare_write(session, plans, now=now)
-            assert prepared is not None
+    if prepared is None or prepared.case_ids != [p.case.id for p in plans]:
+        twice = _planned_twice(rows)  # (a prepared write was checked when it was prepared)
+        if twice:
+            return twice
+        prepared = prepare_write(session, plans, now=now)
+    if prepared is not None:  # PostgreSQL
         copy_prepared(conn, table("delivery"), prepared.deliveries)
         copy_prepared(conn, table("case_event"), prepared.events)
         if prepared.cases is not None:
             run_prepared_update(conn, prepared.cases)
         return set()
     if rows:
-        values = [_delivery_values(r, now) for r in rows]
-        keys = Counter(r.planned.new.idempotency_key for r in rows)
-        twice = {k for k, n in keys.items() if n > 1}
-        if twice:
-            return twice
         returned = insert_rows(
             conn,
             table("delivery"),
-            values,
+            [_delivery_values(r, now) for r in rows],
             returning=("id", "idempotency_key"),
             skip_conflicts_on="idempotency_key",
         )
         by_key = {row[1]: row[0] for row in returned}
         if len(by_key) < len(rows):
-            return {k for k in keys if k not in by_key}
+            return {k for r in rows if (k := r.planned.new.idempotency_key) not in by_key}
         for r in rows:
             r.id = by_key[r.planned.new.idempotency_key]
     insert_rows(
@@ -305,12 +266,17 @@ def write_plans(
         table("case_event"),
         [_event_values(p.case.id, e, now) for p in plans for e in p.events],
     )
-    update_rows(
-        conn,
-        table("case"),
-        [{"id": p.case.id, **{n: getattr(p.case, n) for n in CASE_CHANGES}} for p in plans],
-    )
+    update_rows(conn, table("case"), _case_updates(plans))
     return set()
+
+
+def _planned_twice(rows: list[PlannedRow]) -> set[str]:
+    keys = Counter(r.planned.new.idempotency_key for r in rows)
+    return {k for k, n in keys.items() if n > 1}
+
+
+def _case_updates(plans: list[CasePlan]) -> list[dict[str, Any]]:
+    return [{"id": p.case.id, **{n: getattr(p.case, n) for n in CASE_CHANGES}} for p in plans]
 
 
 def _existing_keys(session: Session, keys: list[str]) -> set[str]:
@@ -324,53 +290,9 @@ def _existing_keys(session: Session, keys: list[str]) -> set[str]:
     return found
 
 
-DELIVERY_COLUMNS = (
-    "idempotency_key",
-    "channel",
-    "recipient",
-    "recipient_kind",
-    "vendor_id",
-    "case_id",
-    "step",
-    "template",
-    "subject",
-    "body_text",
-    "body_html",
-    "content",
-    "in_reply_to",
-    "status",
-    "attempts",
-    "error",
-    "error_code",
-    "created_at",
-    "updated_at",
-)
-
-
 def _delivery_row(row: PlannedRow, now: datetime) -> list[Any]:
     """A planned row's values, in the order of `DELIVERY_COLUMNS`."""
-    new = row.planned.new
-    return [
-        new.idempotency_key,
-        new.channel,
-        new.recipient,
-        new.recipient_kind,
-        new.vendor_id,
-        new.case_id,
-        new.step,
-        new.template,
-        new.subject,
-        new.body_text,
-        new.body_html,
-        new.content or {},
-        new.in_reply_to,
-        row.status,
-        0,
-        row.error,
-        row.error_code,
-        now,
-        now,
-    ]
+    return row_values(row.planned.new, (row.status, row.error, row.error_code), now)
 
 
 def _delivery_values(row: PlannedRow, now: datetime) -> dict[str, Any]:

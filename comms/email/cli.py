@@ -14,7 +14,7 @@ from comms.db import session_scope
 from comms.email.compose import sign_delivery
 from comms.email.samples import load_samples, sample_context
 from comms.models import Suppression, Vendor
-from comms.outbox import NewDelivery, clear_suppression, create_delivery
+from comms.outbox import SUPPRESSED, NewDelivery, clear_suppression, create_delivery
 from comms.templating import (
     TemplateError,
     all_template_paths,
@@ -168,7 +168,7 @@ def send_test(
         status = done.status if done is not None else status
         error = done.error if done is not None else None
     else:
-        error = "recipient is on the suppression list"
+        error = SUPPRESSED
     transport = f"smtp {s.smtp_host}:{s.smtp_port}" if s.smtp_host else str(s.effective_outbox_dir)
     console.print(f"delivery {delivery_id}", highlight=False)
     console.print(f"Message-ID: {message_id}", highlight=False)
