@@ -7,9 +7,12 @@ committing each small group before any of its rows is handed to a sender (the st
 is what leaves). Senders take rows as they come; their outcomes are recorded in the
 transaction that stores the next rendered group (by the senders themselves every
 `RECORD_EVERY` sends while the producer waits or is done), sent rows with one executemany.
-The producer yields to the event loop between rows, so rendering the next rows overlaps the
-network round trips of the current ones instead of leaving the server idle between batches.
-A row claimed longer ago than most of its lease is not sent (`LEASE_USABLE`).
+
+The servers' replies come first. The database work (claims, contexts, writes) runs on a
+thread of its own (`_DatabaseThread`), and the producer renders each row only once the
+senders have answered every reply that had arrived (`comms.loop_yield.after_others`), so
+neither a batch's claim nor the next row's render leaves a server waiting for its next
+command. A row claimed longer ago than most of its lease is not sent (`LEASE_USABLE`).
 
 A crash before an outcome is recorded leaves the row `sending` until its lease runs out; the
 sweep re-queues it, and it is sent again only if the server had already accepted it: the
@@ -22,8 +25,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import update
 from sqlalchemy.engine import Connection, Engine
@@ -33,6 +37,7 @@ from sqlmodel import Session, col
 from comms.channels import SendOutcome
 from comms.deferred import ContextBuilder, pending_contexts, rendered_values, store_rendered
 from comms.executemany import update_by_id
+from comms.loop_yield import after_others
 from comms.models import Delivery, DeliveryStatus
 from comms.outbox import DONE, SEND_LEASE, apply_outcome, done_changes, suppress
 from comms.redact import redact
@@ -47,6 +52,8 @@ RENDER_GROUP = 16  # rows rendered and committed together before they go to the 
 LEASE_USABLE = SEND_LEASE.total_seconds() * 0.8
 RECORD_EVERY = 128  # outcomes recorded by the senders when the producer does not
 Send = Callable[[Delivery], Awaitable[SendOutcome]]
+Contexts = dict[int, ContextBuilder | LookupError]
+T = TypeVar("T")
 
 
 def claim_many(session: Session, ids: Sequence[int], *, now: datetime) -> list[Delivery]:
@@ -101,7 +108,7 @@ def render_claimed(
 
 def _render(
     row: Delivery,
-    contexts: dict[int, ContextBuilder | LookupError],
+    contexts: Contexts,
     settings: Settings,
     rendered: list[tuple[Delivery, dict[str, Any]]],
 ) -> SendOutcome | None:
@@ -157,6 +164,38 @@ def record_outcomes(
         update_by_id(session.connection(), Delivery.__table__, done)  # type: ignore[attr-defined]
 
 
+class _DatabaseThread:
+    """The stream's database work, on one thread of its own with one connection: the event
+    loop thread only renders (in slices, `comms.loop_yield`) and talks to the servers, so a
+    batch's claim or a group's write never holds up the replies the servers are waiting for
+    (SQLite and psycopg release the interpreter lock while the database works)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="delivery-db")
+        self.conn: Connection | None = None
+
+    def _call(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        if self.conn is None:
+            self.conn = self.engine.connect()
+        return fn(self.conn, *args)
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, self._call, fn, args)
+
+    def _close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    async def aclose(self) -> None:
+        try:
+            await asyncio.get_running_loop().run_in_executor(self.pool, self._close)
+        finally:
+            self.pool.shutdown(wait=False)
+
+
 async def stream_deliveries(
     engine: Engine,
     ids: Sequence[int],
@@ -174,46 +213,61 @@ async def stream_deliveries(
     handled: dict[int, Delivery] = {}
     claimed_at: dict[int, float] = {}  # monotonic time of each row's claim
     stale: list[int] = []
+    db = _DatabaseThread(engine)
 
-    def write(session: Session, rendered: list[tuple[Delivery, dict[str, Any]]]) -> None:
-        """Store rendered content and record the outcomes so far, in one transaction."""
-        items = list(unrecorded)
-        unrecorded.clear()
-        if rendered:
-            store_rendered(session, rendered)
-        if items:
-            record_outcomes(session, items, now=now)
-        if rendered or items:
+    def claim(conn: Connection, chunk: Sequence[int]) -> tuple[list[Delivery], Contexts]:
+        """(database thread) Claim a batch and load its rows' template contexts."""
+        with Session(bind=conn, expire_on_commit=False) as session:
+            rows = claim_many(session, chunk, now=now)
+            contexts = pending_contexts(session, rows, settings=settings)
+            session.commit()
+            session.expunge_all()  # the loop renders and sends them; `write` records them
+        return rows, contexts
+
+    def write(
+        conn: Connection,
+        rendered: list[tuple[Delivery, dict[str, Any]]],
+        items: list[tuple[Delivery, SendOutcome]],
+    ) -> None:
+        """(database thread) Store rendered content and record outcomes, in one transaction."""
+        if not (rendered or items):
+            return
+        with Session(bind=conn, expire_on_commit=False) as session:
+            if rendered:
+                store_rendered(session, rendered)
+            if items:
+                record_outcomes(session, items, now=now)
             session.commit()
             session.expunge_all()
+
+    async def record(rendered: list[tuple[Delivery, dict[str, Any]]]) -> None:
+        """Store `rendered` and record the outcomes so far (taken now, so none is lost to a
+        sender that finishes meanwhile)."""
+        items = list(unrecorded)
+        unrecorded.clear()
+        await db.run(write, rendered, items)
         handled.update((row.id, row) for row, _ in items if row.id is not None)
 
-    async def produce(conn: Connection) -> None:
+    async def produce() -> None:
         for start in range(0, len(ids), batch):
-            with Session(bind=conn, expire_on_commit=False) as session:
-                rows = claim_many(session, ids[start : start + batch], now=now)
-                claimed = time.monotonic()
-                claimed_at.update((row.id or 0, claimed) for row in rows)
-                contexts = pending_contexts(session, rows, settings=settings)
-                session.commit()  # no transaction (no SQLite write lock) across an await
-                session.expunge_all()  # the senders and the recorder own the rows now
+            rows, contexts = await db.run(claim, ids[start : start + batch])
+            claimed = time.monotonic()
+            claimed_at.update((row.id or 0, claimed) for row in rows)
+            for first in range(0, len(rows), RENDER_GROUP):
                 group: list[Delivery] = []
                 rendered: list[tuple[Delivery, dict[str, Any]]] = []
-                for row in rows:
+                for row in rows[first : first + RENDER_GROUP]:
+                    await after_others()  # the senders answer the servers first
                     outcome = _render(row, contexts, settings, rendered)
                     if outcome is not None:
                         unrecorded.append((row, outcome))
                     else:
                         group.append(row)
-                    if len(group) >= RENDER_GROUP or row is rows[-1]:
-                        write(session, rendered)  # stored before it is sent
-                        rendered = []
-                        for item in group:
-                            await ready.put(item)
-                        group = []
-                    await asyncio.sleep(0)  # let the senders answer the server
+                await record(rendered)  # stored before it is sent
+                for row in group:
+                    await ready.put(row)
 
-    async def work(conn: Connection) -> None:
+    async def work() -> None:
         while (row := await ready.get()) is not None:
             if time.monotonic() - claimed_at.get(row.id or 0, 0.0) > LEASE_USABLE:
                 # claimed too long ago (a stalled server): the lease may run out while it is
@@ -223,23 +277,21 @@ async def stream_deliveries(
                 continue
             unrecorded.append((row, await send(row)))
             if len(unrecorded) >= RECORD_EVERY:  # the producer is done or waiting
-                with Session(bind=conn, expire_on_commit=False) as session:
-                    write(session, [])
+                await record([])
 
-    # the producer writes on one connection (with each rendered group, the outcomes so far),
-    # the senders on another when outcomes pile up while the producer waits or is done
-    with engine.connect() as claims, engine.connect() as outcomes:
-        workers = [asyncio.ensure_future(work(outcomes)) for _ in range(max(1, concurrency))]
+    workers = [asyncio.ensure_future(work()) for _ in range(max(1, concurrency))]
+    try:
+        await produce()
+    finally:
+        for _ in workers:
+            await ready.put(None)
         try:
-            await produce(claims)
+            await asyncio.gather(*workers)
         finally:
-            for _ in workers:
-                await ready.put(None)
             try:
-                await asyncio.gather(*workers)
+                await record([])
             finally:
-                with Session(bind=outcomes, expire_on_commit=False) as session:
-                    write(session, [])
+                await db.aclose()
     if stale:
         log.warning(
             "%d deliveries not sent: claimed too long ago; the sweep retries them", len(stale)

@@ -269,6 +269,47 @@ def test_stream_crash_mid_batch_repeats_nothing(
     assert max(received.values()) <= 2
 
 
+def test_stream_database_work_stays_off_the_event_loop(
+    db: Engine, smtp: SmtpTestServer, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Claims, context loads and writes run on the stream's database thread, so they never
+    hold up a reply the server is waiting for; the loop thread only renders and sends."""
+    import threading
+
+    import comms.delivery_batch as batch_mod
+
+    settings = get_settings()
+    with Session(db, expire_on_commit=False) as s:
+        vendors = [make_vendor(s, now, name=f"T{i}", email=f"t{i}@acme.test") for i in range(20)]
+        created = queue_emails(
+            s,
+            [
+                EmailRequest(idempotency_key=f"t:{v.id}", template="reminder", vendor=v)
+                for v in vendors
+            ],
+            now=now,
+            settings=settings,
+        )
+        s.commit()
+    threads: dict[str, set[str]] = {}
+
+    def on_thread(name: str, real: object) -> object:
+        def call(*args: object, **kwargs: object) -> object:
+            threads.setdefault(name, set()).add(threading.current_thread().name)
+            return real(*args, **kwargs)  # type: ignore[operator]
+
+        return call
+
+    for name in ("claim_many", "pending_contexts", "store_rendered", "record_outcomes", "_render"):
+        monkeypatch.setattr(batch_mod, name, on_thread(name, getattr(batch_mod, name)))
+    done = deliver_many([c.id for c in created], now=now, engine=db)
+    assert all(r is not None and r.status == "sent" for r in done)
+    assert len(smtp.messages) == 20
+    for name in ("claim_many", "pending_contexts", "store_rendered", "record_outcomes"):
+        assert {t.split("_")[0] for t in threads[name]} == {"delivery-db"}, (name, threads)
+    assert threads["_render"] == {"comms-dispatch"}
+
+
 def test_lines_starting_with_a_period_arrive_intact(
     db: Engine, smtp: SmtpTestServer, now: datetime
 ) -> None:
