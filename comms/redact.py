@@ -6,7 +6,16 @@ import logging
 import re
 
 _EMAIL = re.compile(r"(?<![\w.+-])([\w.+-]+)@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
-_PHONE = re.compile(r"(?<![\w])\+?\d[\d ().-]{6,}\d(?![\w])")
+# A phone number: digits with the usual separators, not glued to a word, and not starting
+# right after a colon (the seconds of a time, "02:21:28.123456", are not a number to hide).
+_PHONE_PATTERN = r"(?<![\w:])\+?\d[\d ().-]{6,}\d(?![\w])"
+# ISO 8601 dates and datetimes ("2026-11-29", "2026-11-29T02:21:28.123456+00:00") would read
+# as phone numbers (eight digits and dashes); they are matched first and kept as they are.
+_ISO_DATETIME = (
+    r"(?<![\w])\d{4}-\d{2}-\d{2}"
+    r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?(?![\w])"
+)
+_PHONE = re.compile(f"(?P<iso>{_ISO_DATETIME})|(?P<phone>{_PHONE_PATTERN})")
 
 
 def redact_email(address: str) -> str:
@@ -26,7 +35,7 @@ def redact_phone(number: str) -> str:
 def redact(text: str) -> str:
     """Replace every email local part and phone number in free text."""
     text = _EMAIL.sub(lambda m: f"***@{m.group(2)}", text)
-    return _PHONE.sub(lambda m: redact_phone(m.group(0)), text)
+    return _PHONE.sub(lambda m: m.group(0) if m.group("iso") else redact_phone(m.group(0)), text)
 
 
 class RedactingFilter(logging.Filter):

@@ -17,6 +17,35 @@ def test_redacts_email_local_part_and_phone() -> None:
     assert redact_phone("+12125550142") == "***42"
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "tick 2026-11-29T02:21:28.123456+00:00: opened 0",
+        "tick 2026-11-29T02:21:28+00:00",
+        "tick 2026-11-29T02:21:28Z",
+        "trigger date 2026-11-29, due 2026-12-02 09:00",
+        "retry at 02:21:28.123456",
+    ],
+)
+def test_dates_and_times_are_not_phone_numbers(text: str) -> None:
+    assert redact(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "hidden"),
+    [
+        ("2026-11-29 call +12125550142 back", "2125550142"),
+        ("on 2026-11-29T10:00:00Z sms to (212) 555-0142", "555-0142"),
+        ("vendor 212.555.0142 at 2026-11-29", "212.555.0142"),
+        ("dialed 212-555-0142 on 2026-11-29", "212-555-0142"),
+    ],
+)
+def test_phone_numbers_next_to_dates_are_still_hidden(text: str, hidden: str) -> None:
+    out = redact(text)
+    assert hidden not in out and "***42" in out
+    assert "2026-11-29" in out
+
+
 def test_logging_filter(caplog: pytest.LogCaptureFixture) -> None:
     logger = logging.getLogger("test.redact")
     handler = caplog.handler
