@@ -192,11 +192,23 @@ def _template_line(exc: BaseException, folder: str) -> tuple[str | None, int | N
     return found
 
 
-def _render(env: SandboxedEnvironment, name: str, context: dict[str, Any]) -> str:
+def _render(
+    env: SandboxedEnvironment, name: str, context: dict[str, Any], *, merged: bool = False
+) -> str:
+    """Render `name` with `context`; `merged`: the context already holds the environment's
+    globals, and is used as it is instead of copied with them (`Template.render` copies it
+    for every template)."""
     folder = str(env.loader.searchpath[0]) if isinstance(env.loader, FileSystemLoader) else ""
     try:
         template = env.get_template(name)
-        return template.render(context)
+        if not merged:
+            return template.render(context)
+        try:
+            return env.concat(
+                template.root_render_func(template.new_context(context, shared=True))
+            )
+        except Exception:
+            env.handle_exception()  # template lines in the traceback, as `render` does
     except jinja2.TemplateNotFound as exc:
         raise TemplateNotFound(name, None, f"template not found: {exc.name}") from None
     except jinja2.TemplateSyntaxError as exc:
@@ -231,11 +243,12 @@ def render_email(
 ) -> RenderedEmail:
     """Render `email/NAME.subject.txt`, `email/NAME.txt` and `email/NAME.html`."""
     env = environment(folder)
-    subject = _one_line(_render(env, f"email/{name}.subject.txt", context))
+    shared = {**env.globals, **context}  # merged once for the three templates
+    subject = _one_line(_render(env, f"email/{name}.subject.txt", shared, merged=True))
     if not subject:
         raise TemplateError(f"email/{name}.subject.txt", None, "the subject is empty")
-    text = _render(env, f"email/{name}.txt", context)
-    html = _render(env, f"email/{name}.html", context)
+    text = _render(env, f"email/{name}.txt", shared, merged=True)
+    html = _render(env, f"email/{name}.html", shared, merged=True)
     return RenderedEmail(subject=subject, text=text.strip() + "\n", html=html)
 
 

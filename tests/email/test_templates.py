@@ -83,6 +83,27 @@ def test_sandbox_refuses_python_internals(tmp_path: Path) -> None:
     assert info.value.template == "sms/evil.txt" and info.value.line == 2
 
 
+def test_email_parts_share_one_context_and_keep_the_sandbox(tmp_path: Path) -> None:
+    """The three parts of an email render from one merged context: a template's `set` stays
+    its own, the environment's globals are there, and the sandbox still names the line."""
+    folder = _folder(
+        tmp_path,
+        {
+            "email/x.subject.txt": "{% set who = 'changed' %}Hi {{ who }}",
+            "email/x.txt": "{{ who }} {{ range(2) | list | length }}\n",
+            "email/x.html": "<p>{{ who }}</p>\n",
+            "evil/email/x.subject.txt": "Hi",
+            "evil/email/x.txt": "ok\n",
+            "evil/email/x.html": "<p>{{ who }}</p>\n{{ who.__class__.__mro__ }}\n",
+        },
+    )
+    with pytest.raises(SecurityError) as info:
+        render_email("x", {"who": "Dana"}, folder=folder / "evil")
+    assert info.value.template == "email/x.html" and info.value.line == 2
+    out = render_email("x", {"who": "Dana"}, folder=folder)
+    assert out.subject == "Hi changed" and out.text == "Dana 2\n" and out.html == "<p>Dana</p>\n"
+
+
 def test_strict_undefined_names_template_and_line(tmp_path: Path) -> None:
     folder = _folder(
         tmp_path,
