@@ -204,9 +204,7 @@ def _render(
         if not merged:
             return template.render(context)
         try:
-            return env.concat(
-                template.root_render_func(template.new_context(context, shared=True))
-            )
+            return env.concat(template.root_render_func(template.new_context(context, shared=True)))
         except Exception:
             env.handle_exception()  # template lines in the traceback, as `render` does
     except jinja2.TemplateNotFound as exc:
