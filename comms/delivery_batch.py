@@ -230,8 +230,6 @@ async def stream_deliveries(
         items: list[tuple[Delivery, SendOutcome]],
     ) -> None:
         """(database thread) Store rendered content and record outcomes, in one transaction."""
-        if not (rendered or items):
-            return
         with Session(bind=conn, expire_on_commit=False) as session:
             if rendered:
                 store_rendered(session, rendered)
@@ -245,6 +243,8 @@ async def stream_deliveries(
         sender that finishes meanwhile)."""
         items = list(unrecorded)
         unrecorded.clear()
+        if not (rendered or items):
+            return  # (nor a connection opened for nothing, after a failed claim say)
         await db.run(write, rendered, items)
         handled.update((row.id, row) for row, _ in items if row.id is not None)
 

@@ -310,6 +310,39 @@ def test_stream_database_work_stays_off_the_event_loop(
     assert threads["_render"] == {"comms-dispatch"}
 
 
+def test_a_failed_claim_is_the_error_raised_and_nothing_is_sent(
+    db: Engine, smtp: SmtpTestServer, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database fails the stream's first claim: that error reaches the caller (not one
+    from the clean-up after it), nothing is sent and the rows stay queued for the next try."""
+    import comms.delivery_batch as batch_mod
+
+    settings = get_settings()
+    with Session(db, expire_on_commit=False) as s:
+        vendor = make_vendor(s, now)
+        [created] = queue_emails(
+            s,
+            [EmailRequest(idempotency_key="down", template="reminder", vendor=vendor)],
+            now=now,
+            settings=settings,
+        )
+        s.commit()
+
+    def down(*args: object, **kwargs: object) -> list[Delivery]:
+        raise ConnectionError("database went away")
+
+    monkeypatch.setattr(batch_mod, "claim_many", down)
+    with pytest.raises(ConnectionError, match="database went away"):
+        deliver_many([created.id], now=now, engine=db)
+    monkeypatch.undo()
+    assert smtp.messages == []
+    with Session(db) as s:
+        row = s.get(Delivery, created.id)
+        assert row is not None and row.status == "queued"
+    [done] = deliver_many([created.id], now=now, engine=db)
+    assert done is not None and done.status == "sent" and len(smtp.messages) == 1
+
+
 def test_lines_starting_with_a_period_arrive_intact(
     db: Engine, smtp: SmtpTestServer, now: datetime
 ) -> None:
