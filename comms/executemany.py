@@ -25,6 +25,32 @@ def _processor(conn: Connection, table: Table, name: str) -> Callable[[Any], Any
     return processor
 
 
+class _Converter:
+    """The values of rows as the driver takes them: each column's bind processor applied
+    (only the columns that have one), and each distinct value object converted once — rows
+    of one batch share their timestamps and often their JSON content (the objects stay
+    referenced by the rows while the converter lives, so an `id()` is never reused)."""
+
+    def __init__(self, conn: Connection, table: Table, names: Sequence[str]) -> None:
+        self.names = list(names)
+        self.convert = [
+            (i, p) for i, n in enumerate(self.names) if (p := _processor(conn, table, n))
+        ]
+        self.seen: dict[tuple[int, int], Any] = {}
+
+    def values(self, row: dict[str, Any]) -> list[Any]:
+        values = [row[n] for n in self.names]
+        seen = self.seen
+        for i, processor in self.convert:
+            value = values[i]
+            key = (i, id(value))
+            if key in seen:
+                values[i] = seen[key]
+            else:
+                values[i] = seen[key] = processor(value)
+        return values
+
+
 def update_by_id(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """Set the values of each row (dicts with "id" and the same other keys)."""
     if not rows:
@@ -37,15 +63,8 @@ def update_by_id(conn: Connection, table: Table, rows: Sequence[dict[str, Any]])
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     sets = ", ".join(f"{quote(n)} = {mark}" for n in names)
     sql = f"UPDATE {quote(table.name)} SET {sets} WHERE {quote('id')} = {mark}"
-    processors = [_processor(conn, table, n) for n in [*names, "id"]]
-    params = []
-    for row in rows:
-        values = [row[n] for n in names]
-        values.append(row["id"])
-        params.append(
-            tuple(v if p is None else p(v) for v, p in zip(values, processors, strict=True))
-        )
-    conn.exec_driver_sql(sql, params)
+    converter = _Converter(conn, table, [*names, "id"])
+    conn.exec_driver_sql(sql, [tuple(converter.values(row)) for row in rows])
 
 
 SQLITE_VARIABLES = 30_000  # below SQLite's limit of bound variables per statement
@@ -70,7 +89,7 @@ def insert_many(
         )
     names = list(rows[0])
     quote = conn.dialect.identifier_preparer.quote
-    processors = [_processor(conn, table, n) for n in names]
+    converter = _Converter(conn, table, names)
     head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) VALUES "
     tail = (
         f" ON CONFLICT ({quote(skip_conflicts_on)}) DO NOTHING"
@@ -83,10 +102,7 @@ def insert_many(
         chunk = rows[start : start + per_statement]
         params: list[Any] = []
         for row in chunk:
-            params.extend(
-                v if p is None else p(v)
-                for v, p in zip((row[n] for n in names), processors, strict=True)
-            )
+            params.extend(converter.values(row))
         sql = head + ", ".join(one for _ in chunk) + tail
         found.extend(tuple(r) for r in conn.exec_driver_sql(sql, tuple(params)).fetchall())
     return found

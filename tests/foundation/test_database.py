@@ -82,3 +82,62 @@ def test_migrations_match_models_postgres() -> None:
             _assert_migrations_match_models(engine)
         finally:
             engine.dispose()
+
+
+def test_bulk_writes_store_what_the_orm_stores(session: Session) -> None:
+    """`comms.executemany`: rows that share one timestamp and one JSON object, a JSON None
+    and a value per row are stored exactly as the ORM stores them, on both backends."""
+    from sqlmodel import col, select
+
+    from comms.executemany import insert_many, update_by_id
+    from comms.models import Delivery
+    from comms.outbox import NewDelivery
+    from comms.outbox_bulk import DELIVERY_COLUMNS, row_values
+
+    when = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    shared = {"cc": [], "render": {"pending": True}}
+    rows = []
+    for i in range(5):
+        new = NewDelivery(
+            idempotency_key=f"k{i}",
+            channel="email",
+            recipient=f"r{i}@acme.test",
+            template="reminder",
+            content=shared if i < 3 else {"n": i},
+        )
+        row = dict(
+            zip(DELIVERY_COLUMNS, row_values(new, ("queued", None, None), when), strict=True)
+        )
+        row["updated_at"] = when + timedelta(minutes=i)
+        rows.append(row)
+    conn = session.connection()
+    table = Delivery.__table__  # type: ignore[attr-defined]
+    returned = insert_many(
+        conn, table, rows, returning=("idempotency_key", "id"), skip_conflicts_on="idempotency_key"
+    )
+    ids = dict(returned)
+    again = insert_many(
+        conn,
+        table,
+        rows[:2],
+        returning=("idempotency_key", "id"),
+        skip_conflicts_on="idempotency_key",
+    )
+    assert len(ids) == 5 and again == []
+    later = when + timedelta(hours=1)
+    update_by_id(
+        conn,
+        table,
+        [{"id": ids[f"k{i}"], "subject": f"S{i}", "lease_until": later} for i in range(5)],
+    )
+    session.commit()
+    session.expire_all()
+    got = {
+        d.idempotency_key: d
+        for d in session.exec(select(Delivery).where(col(Delivery.id).in_(list(ids.values()))))
+    }
+    for i in range(5):
+        d = got[f"k{i}"]
+        assert d.content == (shared if i < 3 else {"n": i})
+        assert d.created_at == when and d.updated_at == when + timedelta(minutes=i)
+        assert d.subject == f"S{i}" and d.lease_until == later and d.lease_until.tzinfo
