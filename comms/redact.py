@@ -6,9 +6,9 @@ import logging
 import re
 
 _EMAIL = re.compile(r"(?<![\w.+-])([\w.+-]+)@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
-# A phone number: digits with the usual separators, not glued to a word, and not starting
-# right after a colon (the seconds of a time, "02:21:28.123456", are not a number to hide).
-_PHONE_PATTERN = r"(?<![\w:])\+?\d[\d ().-]{6,}\d(?![\w])"
+# A phone number: digits with the usual separators, not glued to a word, and not the end of
+# a time (after "digit:", as the seconds of "02:21:28.123456"); "tel:+1…" is still one.
+_PHONE_PATTERN = r"(?<![\w])(?<!\d:)\+?\d[\d ().-]{6,}\d(?![\w])"
 # ISO 8601 dates and datetimes ("2026-11-29", "2026-11-29T02:21:28.123456+00:00") would read
 # as phone numbers (eight digits and dashes); they are matched first and kept as they are.
 _ISO_DATETIME = (

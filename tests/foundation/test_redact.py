@@ -38,6 +38,8 @@ def test_dates_and_times_are_not_phone_numbers(text: str) -> None:
         ("on 2026-11-29T10:00:00Z sms to (212) 555-0142", "555-0142"),
         ("vendor 212.555.0142 at 2026-11-29", "212.555.0142"),
         ("dialed 212-555-0142 on 2026-11-29", "212-555-0142"),
+        ("2026-11-29 tel:+12125550142", "2125550142"),
+        ("2026-11-29 sms to:212.555.0142", "212.555.0142"),
     ],
 )
 def test_phone_numbers_next_to_dates_are_still_hidden(text: str, hidden: str) -> None:
