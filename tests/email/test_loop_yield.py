@@ -29,7 +29,9 @@ async def test_background_slice_waits_for_everything_ready() -> None:
 
 
 async def test_plain_sleep_would_cut_in() -> None:
-    """What `after_others` is for: a plain yield runs the next slice between the replies."""
+    """The asyncio behaviour `after_others` exists for: after a plain yield the next slice
+    runs between the replies. Should asyncio ever run I/O first, this fails, and the helper
+    can go."""
     order: list[str] = []
 
     async def background() -> None:
