@@ -55,6 +55,25 @@ def _vendors(s: Session, now: datetime) -> list[Vendor]:
     return [plain, short, agent, bare]
 
 
+def _queued_reminders(db: Engine, now: datetime, tag: str, count: int) -> list[int]:
+    """Queue a reminder to each of `count` new vendors (`{tag}{i}@acme.test`); their ids."""
+    with Session(db, expire_on_commit=False) as s:
+        vendors = [
+            make_vendor(s, now, name=f"{tag}{i}", email=f"{tag}{i}@acme.test") for i in range(count)
+        ]
+        created = queue_emails(
+            s,
+            [
+                EmailRequest(idempotency_key=f"{tag}:{v.id}", template="reminder", vendor=v)
+                for v in vendors
+            ],
+            now=now,
+            settings=get_settings(),
+        )
+        s.commit()
+    return [c.id for c in created]
+
+
 def test_batch_contexts_equal_one_by_one(db: Engine, now: datetime) -> None:
     settings = get_settings()
     with Session(db, expire_on_commit=False) as s:
@@ -218,20 +237,7 @@ def test_stream_crash_mid_batch_repeats_nothing(
     import comms.delivery_batch as batch_mod
     from comms.outbox import stale_deliveries
 
-    settings = get_settings()
-    with Session(db, expire_on_commit=False) as s:
-        vendors = [make_vendor(s, now, name=f"C{i}", email=f"c{i}@acme.test") for i in range(40)]
-        created = queue_emails(
-            s,
-            [
-                EmailRequest(idempotency_key=f"c:{v.id}", template="reminder", vendor=v)
-                for v in vendors
-            ],
-            now=now,
-            settings=settings,
-        )
-        s.commit()
-    ids = [c.id for c in created]
+    ids = _queued_reminders(db, now, "c", 40)
     real = batch_mod.record_outcomes
     crashed: list[int] = []
 
@@ -278,19 +284,7 @@ def test_stream_database_work_stays_off_the_event_loop(
 
     import comms.delivery_batch as batch_mod
 
-    settings = get_settings()
-    with Session(db, expire_on_commit=False) as s:
-        vendors = [make_vendor(s, now, name=f"T{i}", email=f"t{i}@acme.test") for i in range(20)]
-        created = queue_emails(
-            s,
-            [
-                EmailRequest(idempotency_key=f"t:{v.id}", template="reminder", vendor=v)
-                for v in vendors
-            ],
-            now=now,
-            settings=settings,
-        )
-        s.commit()
+    ids = _queued_reminders(db, now, "t", 20)
     threads: dict[str, set[str]] = {}
 
     def on_thread(name: str, real: object) -> object:
@@ -302,7 +296,7 @@ def test_stream_database_work_stays_off_the_event_loop(
 
     for name in ("claim_many", "pending_contexts", "store_rendered", "record_outcomes", "_render"):
         monkeypatch.setattr(batch_mod, name, on_thread(name, getattr(batch_mod, name)))
-    done = deliver_many([c.id for c in created], now=now, engine=db)
+    done = deliver_many(ids, now=now, engine=db)
     assert all(r is not None and r.status == "sent" for r in done)
     assert len(smtp.messages) == 20
     for name in ("claim_many", "pending_contexts", "store_rendered", "record_outcomes"):
@@ -317,29 +311,20 @@ def test_a_failed_claim_is_the_error_raised_and_nothing_is_sent(
     from the clean-up after it), nothing is sent and the rows stay queued for the next try."""
     import comms.delivery_batch as batch_mod
 
-    settings = get_settings()
-    with Session(db, expire_on_commit=False) as s:
-        vendor = make_vendor(s, now)
-        [created] = queue_emails(
-            s,
-            [EmailRequest(idempotency_key="down", template="reminder", vendor=vendor)],
-            now=now,
-            settings=settings,
-        )
-        s.commit()
+    [created_id] = _queued_reminders(db, now, "down", 1)
 
     def down(*args: object, **kwargs: object) -> list[Delivery]:
         raise ConnectionError("database went away")
 
     monkeypatch.setattr(batch_mod, "claim_many", down)
     with pytest.raises(ConnectionError, match="database went away"):
-        deliver_many([created.id], now=now, engine=db)
+        deliver_many([created_id], now=now, engine=db)
     monkeypatch.undo()
     assert smtp.messages == []
     with Session(db) as s:
-        row = s.get(Delivery, created.id)
+        row = s.get(Delivery, created_id)
         assert row is not None and row.status == "queued"
-    [done] = deliver_many([created.id], now=now, engine=db)
+    [done] = deliver_many([created_id], now=now, engine=db)
     assert done is not None and done.status == "sent" and len(smtp.messages) == 1
 
 
@@ -386,26 +371,17 @@ def test_rows_claimed_too_long_ago_are_left_to_the_sweep(
     import comms.delivery_batch as batch_mod
     from comms.outbox import stale_deliveries
 
-    settings = get_settings()
-    with Session(db, expire_on_commit=False) as s:
-        vendor = make_vendor(s, now)
-        [created] = queue_emails(
-            s,
-            [EmailRequest(idempotency_key="late", template="reminder", vendor=vendor)],
-            now=now,
-            settings=settings,
-        )
-        s.commit()
+    [created_id] = _queued_reminders(db, now, "late", 1)
     monkeypatch.setattr(batch_mod, "LEASE_USABLE", -1.0)
-    assert deliver_many([created.id], now=now, engine=db) == [None]
+    assert deliver_many([created_id], now=now, engine=db) == [None]
     assert smtp.messages == []
     with Session(db) as s:
-        row = s.get(Delivery, created.id)
+        row = s.get(Delivery, created_id)
         assert row is not None and row.status == "sending"
     monkeypatch.undo()
     later = now + timedelta(minutes=6)
     with Session(db) as s:
-        assert stale_deliveries(s, now=later) == [created.id]
+        assert stale_deliveries(s, now=later) == [created_id]
         s.commit()
-    [done] = deliver_many([created.id], now=later, engine=db)
+    [done] = deliver_many([created_id], now=later, engine=db)
     assert done is not None and done.status == "sent" and len(smtp.messages) == 1
