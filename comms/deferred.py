@@ -48,17 +48,16 @@ def _as_of(row: Delivery) -> datetime:
 
 
 ContextBuilder = Callable[[], dict[str, Any]]
+Contexts = dict[int, ContextBuilder | LookupError]  # by row id (`pending_contexts`)
 
 
-def pending_contexts(
-    session: Session, rows: Sequence[Delivery], *, settings: Settings
-) -> dict[int, ContextBuilder | LookupError]:
+def pending_contexts(session: Session, rows: Sequence[Delivery], *, settings: Settings) -> Contexts:
     """For each row of `rows` whose content waits for its send, by row id, the builder of its
     template context, from one load for them all (`comms.context_batch`); a `LookupError`
     for a row whose vendor is gone. Rows rendered when they were queued are not in it."""
     from comms.context_batch import ContextRequest, context_builders
 
-    out: dict[int, ContextBuilder | LookupError] = {}
+    out: Contexts = {}
     pending: list[Delivery] = []
     for row in rows:
         if not is_pending(row):

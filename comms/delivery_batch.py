@@ -35,7 +35,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
 from comms.channels import SendOutcome
-from comms.deferred import ContextBuilder, pending_contexts, rendered_values, store_rendered
+from comms.deferred import Contexts, pending_contexts, rendered_values, store_rendered
 from comms.executemany import update_by_id
 from comms.loop_yield import after_others
 from comms.models import Delivery, DeliveryStatus
@@ -52,7 +52,6 @@ RENDER_GROUP = 16  # rows rendered and committed together before they go to the 
 LEASE_USABLE = SEND_LEASE.total_seconds() * 0.8
 RECORD_EVERY = 128  # outcomes recorded by the senders when the producer does not
 Send = Callable[[Delivery], Awaitable[SendOutcome]]
-Contexts = dict[int, ContextBuilder | LookupError]
 T = TypeVar("T")
 
 
