@@ -263,13 +263,48 @@ class Settings(BaseSettings):
         """
         if self.secret_key is not None:
             return self.secret_key.get_secret_value().encode()
-        path = self.data_dir / "secret.key"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_urlsafe(48))
-        return path.read_text().strip().encode()
+        return _key_file(os.path.join(self.data_dir, "secret.key"))
+
+
+_KEYS: dict[tuple[str, int, int, int], bytes] = {}  # by the file's path, identity and mtime
+
+
+def _key_file(path: str) -> bytes:
+    """The key kept in `path` (created first if there is none), read again only when the file
+    is replaced or changed: every message signs with it, and a stat costs far less than a
+    read."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        _create_key(Path(path))
+        st = os.stat(path)
+    ident = (path, st.st_dev, st.st_ino, st.st_mtime_ns)
+    key = _KEYS.get(ident)
+    if key is None:
+        key = Path(path).read_text().strip().encode()
+        if not key:
+            raise SettingsError(f"{path}: the secret key file is empty")
+        if len(_KEYS) >= 16:
+            _KEYS.clear()
+        _KEYS[ident] = key
+    return key
+
+
+def _create_key(path: Path) -> None:
+    """A new random key in `path`. It is written to a file of its own and linked into place,
+    so that a process starting at the same time reads either no file or the whole key, and
+    both keep the one that was linked first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fresh = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48))
+        os.link(fresh, path)
+    except FileExistsError:
+        pass  # another process linked its key first: that one is kept
+    finally:
+        fresh.unlink()
 
 
 def _describe(error: dict[str, Any]) -> str:

@@ -86,3 +86,36 @@ def test_cli_reports_bad_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     result = CliRunner().invoke(app, ["status"])
     assert result.exit_code == 2
     assert "COMMS_DEFAULT_REGION" in result.output
+
+
+def test_signing_key_follows_a_replaced_key_file(_isolated_settings: Path) -> None:
+    s = load_settings()
+    first = s.signing_key()
+    path = _isolated_settings / "secret.key"
+    replacement = path.with_name("new.key")
+    replacement.write_text("rotated-key-of-enough-length-0123456789abcdef\n")
+    replacement.replace(path)
+    assert s.signing_key() == b"rotated-key-of-enough-length-0123456789abcdef"
+    assert s.signing_key() != first
+
+
+def test_two_processes_creating_the_key_keep_one(_isolated_settings: Path) -> None:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(4) as pool:
+        keys = pool.map(_key_in_child, [str(_isolated_settings)] * 8)
+    assert len(set(keys)) == 1
+    assert load_settings().signing_key().decode() == keys[0]
+    assert [p.name for p in _isolated_settings.iterdir() if "key" in p.name] == ["secret.key"]
+
+
+def _key_in_child(data_dir: str) -> str:
+    return load_settings(data_dir=Path(data_dir)).signing_key().decode()
+
+
+def test_empty_key_file_is_refused_by_name(_isolated_settings: Path) -> None:
+    _isolated_settings.mkdir(parents=True, exist_ok=True)
+    (_isolated_settings / "secret.key").write_text("\n")
+    with pytest.raises(SettingsError, match=r"secret\.key: the secret key file is empty"):
+        load_settings().signing_key()
