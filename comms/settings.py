@@ -131,6 +131,8 @@ class Settings(BaseSettings):
     # --- web ------------------------------------------------------------------------------
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8000, ge=1, le=65535)
+    # the staff API's bearer tokens by staff name (`{"ann": "…"}`); none: the API is off
+    staff_tokens: dict[str, SecretStr] = Field(default_factory=dict)
 
     @classmethod
     def settings_customise_sources(
@@ -191,6 +193,21 @@ class Settings(BaseSettings):
     def _check_secret_length(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 16:
             raise ValueError("must be at least 16 characters")
+        return value
+
+    @field_validator("staff_tokens")
+    @classmethod
+    def _check_staff_tokens(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        seen: dict[str, str] = {}
+        for name, token in value.items():
+            secret = token.get_secret_value()
+            if not name.strip():
+                raise ValueError("a staff name is empty")
+            if _is_placeholder(secret) or len(secret) < 16:
+                raise ValueError(f"the token of {name!r} is a placeholder or under 16 characters")
+            if secret in seen:
+                raise ValueError(f"{seen[secret]!r} and {name!r} have the same token")
+            seen[secret] = name
         return value
 
     @field_validator("smtp_ca_file")

@@ -74,7 +74,8 @@ def create_app(
             s, db, clock=clock, enqueue=enqueue, calllog=calllog, read_engine=reader
         )
     )
-    app.include_router(api.make_router(db, clock=clock))
+    tokens = {name: token.get_secret_value() for name, token in s.staff_tokens.items()}
+    app.include_router(api.make_router(db, clock=clock, tokens=tokens))
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -1,12 +1,21 @@
-"""JSON API for the staff workspace: list, claim and complete call tasks."""
+"""JSON API for the staff workspace: list, claim and complete call tasks.
+
+Every request carries a staff member's token (`Authorization: Bearer …`, from
+`COMMS_STAFF_TOKENS`); the name the token belongs to is who claims or completes a task, so the
+task's history says who did what. With no tokens configured the API answers 503: it shows
+vendors' phone numbers and moves escalations, and the web app is exposed wherever Twilio must
+reach its webhooks.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hmac
+import logging
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -14,13 +23,15 @@ from sqlmodel import Session
 from telephony.models import CallTask
 from telephony.tasks import TaskError, claim_task, complete_task, list_tasks, task_dict
 
+log = logging.getLogger(__name__)
+
 
 class ClaimBody(BaseModel):
-    by: str
+    by: str | None = None  # when given, it must be the token's staff name
 
 
 class CompleteBody(BaseModel):
-    by: str
+    by: str | None = None
     outcome: Literal[
         "reached",
         "promised",
@@ -35,8 +46,55 @@ class CompleteBody(BaseModel):
     note: str = ""
 
 
-def make_router(engine: Engine, *, clock: Callable[[], datetime]) -> APIRouter:
-    router = APIRouter(prefix="/api/tasks", tags=["call tasks"])
+def staff_api_state(tokens: int) -> str:
+    """One line for start-up: is the staff API on, and for how many staff."""
+    if tokens:
+        return f"staff API /api/tasks: {tokens} staff token(s)"
+    return "staff API /api/tasks: off (set COMMS_STAFF_TOKENS)"
+
+
+def staff_guard(tokens: Mapping[str, str]) -> Callable[[Request], None]:
+    """A dependency that puts the staff name the request's bearer token belongs to in
+    `request.state.staff`, or refuses the request."""
+    known = [(name, token.encode()) for name, token in tokens.items()]
+    challenge = {"WWW-Authenticate": "Bearer"}
+
+    def staff(request: Request) -> None:
+        if not known:
+            raise HTTPException(503, "the staff API is off: set COMMS_STAFF_TOKENS")
+        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not credentials.strip():
+            raise HTTPException(
+                401, "a staff token is required (Authorization: Bearer …)", challenge
+            )
+        given = credentials.strip().encode()
+        found = None
+        for name, token in known:  # every token compared, in constant time
+            if hmac.compare_digest(given, token):
+                found = name
+        if found is None:
+            client = request.client.host if request.client else "unknown"
+            log.warning("staff API: refused an unknown token from %s", client)
+            raise HTTPException(401, "unknown staff token", challenge)
+        request.state.staff = found
+
+    return staff
+
+
+def _actor(request: Request, by: str | None) -> str:
+    """Who acts: the token's staff name (a `by` in the body must be the same)."""
+    staff: str = request.state.staff
+    if by is not None and by != staff:
+        raise HTTPException(403, f"this token is {staff}'s; it cannot act as {by}")
+    return staff
+
+
+def make_router(
+    engine: Engine, *, clock: Callable[[], datetime], tokens: Mapping[str, str]
+) -> APIRouter:
+    router = APIRouter(
+        prefix="/api/tasks", tags=["call tasks"], dependencies=[Depends(staff_guard(tokens))]
+    )
 
     @router.get("")
     def tasks(status: str | None = "open", limit: int = 100) -> list[dict[str, Any]]:
@@ -52,22 +110,24 @@ def make_router(engine: Engine, *, clock: Callable[[], datetime]) -> APIRouter:
             return task_dict(task)
 
     @router.post("/{task_id}/claim")
-    def claim(task_id: int, body: ClaimBody) -> dict[str, Any]:
+    def claim(request: Request, task_id: int, body: ClaimBody) -> dict[str, Any]:
+        by = _actor(request, body.by)
         with Session(engine, expire_on_commit=False) as s:
             try:
-                return task_dict(claim_task(s, task_id, by=body.by, now=clock()))
+                return task_dict(claim_task(s, task_id, by=by, now=clock()))
             except TaskError as exc:
                 raise HTTPException(409, str(exc)) from None
 
     @router.post("/{task_id}/complete")
-    def complete(task_id: int, body: CompleteBody) -> dict[str, Any]:
+    def complete(request: Request, task_id: int, body: CompleteBody) -> dict[str, Any]:
+        by = _actor(request, body.by)
         with Session(engine, expire_on_commit=False) as s:
             try:
                 task = complete_task(
                     s,
                     task_id,
                     body.outcome,
-                    by=body.by,
+                    by=by,
                     now=clock(),
                     promised=body.promised,
                     phone=body.phone,

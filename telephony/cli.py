@@ -103,8 +103,10 @@ def web(
     import uvicorn
 
     from comms.web import create_app
+    from telephony.api import staff_api_state
 
     s = settings()
+    console.print(staff_api_state(len(s.staff_tokens)))
     uvicorn.run(
         create_app(s),
         host=host or s.web_host,

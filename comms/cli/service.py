@@ -49,6 +49,9 @@ def _start_web(cfg: Any, stop: threading.Event) -> threading.Thread | None:
 
     threading.Thread(target=_stopper, daemon=True).start()
     console.print(f"web app on http://{cfg.web_host}:{cfg.web_port}")
+    api = _optional("telephony.api")
+    if api is not None:
+        console.print(api.staff_api_state(len(cfg.staff_tokens)))
     return thread
 
 

@@ -119,3 +119,43 @@ def test_empty_key_file_is_refused_by_name(_isolated_settings: Path) -> None:
     (_isolated_settings / "secret.key").write_text("\n")
     with pytest.raises(SettingsError, match=r"secret\.key: the secret key file is empty"):
         load_settings().signing_key()
+
+
+def test_staff_tokens_from_environment_and_toml(
+    _isolated_settings: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("COMMS_STAFF_TOKENS", '{"ann": "ann-token-0123456789abcdef"}')
+    tokens = load_settings().staff_tokens
+    assert {n: t.get_secret_value() for n, t in tokens.items()} == {
+        "ann": "ann-token-0123456789abcdef"
+    }
+    assert "ann-token" not in repr(load_settings())
+    monkeypatch.delenv("COMMS_STAFF_TOKENS")
+    toml = tmp_path / "comms.toml"
+    toml.write_text('[staff_tokens]\nbob = "bob-token-0123456789abcdef"\n')
+    monkeypatch.setenv("COMMS_CONFIG", str(toml))
+    assert list(load_settings().staff_tokens) == ["bob"]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('{"ann": "short"}', "the token of 'ann' is a placeholder or under 16 characters"),
+        ('{"ann": "changeme-changeme-changeme"}', "'ann' is a placeholder"),
+        ('{"": "a-token-0123456789abcdef"}', "a staff name is empty"),
+        (
+            '{"ann": "same-token-0123456789abcdef", "bob": "same-token-0123456789abcdef"}',
+            "'ann' and 'bob' have the same token",
+        ),
+        ('["ann"]', "COMMS_STAFF_TOKENS"),
+    ],
+)
+def test_bad_staff_tokens_are_refused_by_name(
+    _isolated_settings: Path, monkeypatch: pytest.MonkeyPatch, value: str, message: str
+) -> None:
+    monkeypatch.setenv("COMMS_STAFF_TOKENS", value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert "COMMS_STAFF_TOKENS" in str(caught.value)
+    assert message in str(caught.value)
+    assert "0123456789abcdef" not in str(caught.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -76,12 +77,21 @@ def settings(
         "COMMS_ORGANIZATION_NAME": "Harbor Property Group",
         "COMMS_SUPPORT_EMAIL": "coi@harbor.test",
         "COMMS_SECRET_KEY": "test-signing-key-0123456789",
+        "COMMS_STAFF_TOKENS": json.dumps(STAFF_TOKENS),
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     reset_settings_cache()
     yield get_settings()
     dispatch.shutdown()
+
+
+STAFF_TOKENS = {"ann": "ann-token-0123456789abcdef", "bob": "bob-token-0123456789abcdef"}
+
+
+def staff_headers(name: str) -> dict[str, str]:
+    """The staff API's Authorization header for one of `STAFF_TOKENS`."""
+    return {"Authorization": f"Bearer {STAFF_TOKENS[name]}"}
 
 
 @dataclass

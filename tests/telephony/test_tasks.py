@@ -16,9 +16,17 @@ from comms import dispatch
 from comms.cli.main import app as cli
 from comms.models import Case, CaseEvent, Vendor
 from comms.outbox import NewDelivery, create_delivery
+from comms.settings import Settings
 from telephony.models import CallTask
 from telephony.tasks import TaskError, claim_task, complete_task
-from tests.telephony.conftest import AGENT_PHONE, AppServer, Clock, World, make_world
+from tests.telephony.conftest import (
+    AGENT_PHONE,
+    AppServer,
+    Clock,
+    World,
+    make_world,
+    staff_headers,
+)
 
 
 def _task(engine: Engine, clock: Clock, world: World, template: str = "call_agent") -> CallTask:
@@ -183,18 +191,72 @@ def test_json_api(use_db: Engine, app: AppServer, clock: Clock) -> None:
     with Session(use_db) as s:
         world = make_world(s, clock.now)
     task = _task(use_db, clock, world)
-    with httpx.Client(base_url=app.url) as http:
-        listed = http.get("/api/tasks").json()
+    with (
+        httpx.Client(base_url=app.url, headers=staff_headers("ann")) as ann,
+        httpx.Client(base_url=app.url, headers=staff_headers("bob")) as bob,
+    ):
+        listed = ann.get("/api/tasks").json()
         assert [t["id"] for t in listed] == [task.id]
         assert listed[0]["target_name"] == "Pat Kim"
-        claimed = http.post(f"/api/tasks/{task.id}/claim", json={"by": "ann"})
+        claimed = ann.post(f"/api/tasks/{task.id}/claim", json={})
         assert claimed.status_code == 200 and claimed.json()["claimed_by"] == "ann"
-        assert http.post(f"/api/tasks/{task.id}/claim", json={"by": "bob"}).status_code == 409
-        bad = http.post(f"/api/tasks/{task.id}/complete", json={"by": "ann", "outcome": "x"})
+        assert bob.post(f"/api/tasks/{task.id}/claim", json={"by": "bob"}).status_code == 409
+        bad = ann.post(f"/api/tasks/{task.id}/complete", json={"by": "ann", "outcome": "x"})
         assert bad.status_code == 422
-        done = http.post(
-            f"/api/tasks/{task.id}/complete", json={"by": "ann", "outcome": "resolved"}
-        )
+        done = ann.post(f"/api/tasks/{task.id}/complete", json={"outcome": "resolved"})
         assert done.status_code == 200 and done.json()["status"] == "done"
-        assert http.get("/api/tasks").json() == []
-        assert http.get("/api/tasks/999").status_code == 404
+        assert ann.get("/api/tasks").json() == []
+        assert ann.get("/api/tasks/999").status_code == 404
+    with Session(use_db) as s:
+        stored = s.get(CallTask, task.id)
+        assert stored is not None and stored.claimed_by == "ann"
+
+
+def test_json_api_refuses_requests_without_a_staff_token(
+    use_db: Engine, app: AppServer, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    with Session(use_db) as s:
+        world = make_world(s, clock.now)
+    task = _task(use_db, clock, world)
+    with httpx.Client(base_url=app.url) as http:
+        for headers in (
+            {},
+            {"Authorization": "Bearer"},
+            {"Authorization": "Basic YW5uOmFubi10b2tlbg=="},
+            {"Authorization": "Bearer ann-token-0123456789abcdeX"},
+        ):
+            for method, path, body in (
+                ("GET", "/api/tasks", None),
+                ("GET", f"/api/tasks/{task.id}", None),
+                ("POST", f"/api/tasks/{task.id}/claim", {"by": "ann"}),
+                ("POST", f"/api/tasks/{task.id}/complete", {"outcome": "resolved"}),
+            ):
+                r = http.request(method, path, json=body, headers=headers)
+                assert r.status_code == 401, (headers, path, r.text)
+                assert r.headers["www-authenticate"] == "Bearer"
+                assert "Pat Kim" not in r.text
+        # a token may not act as someone else
+        other = http.post(
+            f"/api/tasks/{task.id}/claim", json={"by": "bob"}, headers=staff_headers("ann")
+        )
+        assert other.status_code == 403 and "ann" in other.json()["detail"]
+    with Session(use_db) as s:
+        untouched = s.get(CallTask, task.id)
+        assert untouched is not None and untouched.status == "open"
+        assert untouched.claimed_by is None
+    assert "refused an unknown token" in caplog.text
+    assert "ann-token" not in caplog.text
+
+
+async def test_json_api_is_off_without_configured_tokens(
+    use_db: Engine, settings: Settings, clock: Clock
+) -> None:
+    from comms.web import create_app
+
+    off = create_app(settings.model_copy(update={"staff_tokens": {}}), engine=use_db, clock=clock)
+    transport = httpx.ASGITransport(app=off)
+    async with httpx.AsyncClient(transport=transport, base_url="http://comms.test") as http:
+        r = await http.get("/api/tasks", headers=staff_headers("ann"))
+        assert r.status_code == 503
+        assert "COMMS_STAFF_TOKENS" in r.json()["detail"]
+        assert (await http.get("/healthz")).status_code == 200
