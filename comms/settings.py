@@ -320,6 +320,10 @@ def _create_key(path: Path) -> None:
         os.link(fresh, path)
     except FileExistsError:
         pass  # another process linked its key first: that one is kept
+    except OSError as exc:  # e.g. a file system without hard links
+        raise SettingsError(
+            f"{path}: cannot create the secret key ({exc.strerror}); set COMMS_SECRET_KEY"
+        ) from None
     finally:
         fresh.unlink()
 

@@ -159,3 +159,17 @@ def test_bad_staff_tokens_are_refused_by_name(
     assert "COMMS_STAFF_TOKENS" in str(caught.value)
     assert message in str(caught.value)
     assert "0123456789abcdef" not in str(caught.value)
+
+
+def test_key_file_that_cannot_be_created_is_a_clear_error(
+    _isolated_settings: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    def no_links(src: object, dst: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    with pytest.raises(SettingsError, match=r"cannot create the secret key .* COMMS_SECRET_KEY"):
+        load_settings().signing_key()
+    assert list(_isolated_settings.iterdir()) == []  # no half-made file left behind
