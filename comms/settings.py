@@ -26,6 +26,7 @@ from pydantic_settings import (
 
 DEFAULT_CONFIG = Path("config/comms.toml")
 
+MIN_SECRET = 16  # characters, for the signing key and staff tokens
 PLACEHOLDERS = frozenset(
     {
         "changeme",
@@ -191,8 +192,8 @@ class Settings(BaseSettings):
     @field_validator("secret_key")
     @classmethod
     def _check_secret_length(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) < 16:
-            raise ValueError("must be at least 16 characters")
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET:
+            raise ValueError(f"must be at least {MIN_SECRET} characters")
         return value
 
     @field_validator("staff_tokens")
@@ -203,8 +204,10 @@ class Settings(BaseSettings):
             secret = token.get_secret_value()
             if not name.strip():
                 raise ValueError("a staff name is empty")
-            if _is_placeholder(secret) or len(secret) < 16:
-                raise ValueError(f"the token of {name!r} is a placeholder or under 16 characters")
+            if _is_placeholder(secret) or len(secret) < MIN_SECRET:
+                raise ValueError(
+                    f"the token of {name!r} is a placeholder or under {MIN_SECRET} characters"
+                )
             if secret in seen:
                 raise ValueError(f"{seen[secret]!r} and {name!r} have the same token")
             seen[secret] = name

@@ -21,10 +21,17 @@ class CaseState(enum.StrEnum):
 
 
 OPEN_STATES = (CaseState.ACTIVE.value, CaseState.WAITING.value, CaseState.PAUSED.value)
-_OPEN_SQL = "state IN ('active', 'waiting', 'paused')"
 _DUE_SQL = "next_action_at IS NOT NULL"
 FAILURE_KINDS = ("delivery_bounced", "delivery_failed")  # what `comms.outbox` records
-_FAILURE_SQL = "kind IN ('delivery_bounced', 'delivery_failed')"
+
+
+def _among(column: str, values: tuple[str, ...]) -> str:
+    """A partial index's `column IN ('a', 'b')` condition over fixed values."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+_OPEN_SQL = _among("state", OPEN_STATES)
+_FAILURE_SQL = _among("kind", FAILURE_KINDS)
 
 
 class Case(SQLModel, table=True):
