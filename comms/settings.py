@@ -8,6 +8,7 @@ message that names the setting.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from datetime import date, time
 from functools import lru_cache
@@ -344,8 +345,20 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         problems = "; ".join(_describe(dict(err)) for err in exc.errors())
         raise SettingsError(f"invalid settings: {problems}") from None
-    except (OSError, ValueError) as exc:  # e.g. a TOML syntax error
-        raise SettingsError(f"invalid settings: {exc}") from None
+    except (OSError, ValueError) as exc:  # e.g. a TOML syntax error, a list that is not JSON
+        raise SettingsError(f"invalid settings: {_name_env_field(str(exc))}") from None
+
+
+_ENV_PARSE = re.compile(r'error parsing value for field "(\w+)" from source "EnvSettingsSource"')
+
+
+def _name_env_field(message: str) -> str:
+    """pydantic-settings names a list or table setting whose environment value is not JSON by
+    its field; the user set the variable."""
+    found = _ENV_PARSE.search(message)
+    if found is None:
+        return message
+    return f"COMMS_{found.group(1).upper()}: not valid JSON (a list or table is written as JSON)"
 
 
 @lru_cache(maxsize=1)

@@ -173,3 +173,12 @@ def test_key_file_that_cannot_be_created_is_a_clear_error(
     with pytest.raises(SettingsError, match=r"cannot create the secret key .* COMMS_SECRET_KEY"):
         load_settings().signing_key()
     assert list(_isolated_settings.iterdir()) == []  # no half-made file left behind
+
+
+@pytest.mark.parametrize("name", ["COMMS_STAFF_TOKENS", "COMMS_HOLIDAYS"])
+def test_environment_value_that_is_not_json_is_refused_by_name(
+    _isolated_settings: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.setenv(name, "not json")
+    with pytest.raises(SettingsError, match=f"{name}: not valid JSON"):
+        load_settings()
