@@ -1,6 +1,7 @@
 """Write validated roster rows: agents and vendors here, then certificates and policies.
 
-Vendors are matched by email, else name; agents likewise (policies: see policies.py). What is
+Vendors are matched by email, else name (a row without the email is the vendor of that name
+that has one in the file, when just one does); agents likewise (policies: see policies.py). What is
 on file is read with one query per table, and unchanged rows write nothing, so importing the
 same file twice changes nothing. New rows go in with one prepared executemany per table;
 agents and vendors are worked out once per distinct `Party`, not once per row.
@@ -8,6 +9,7 @@ agents and vendors are worked out once per distinct `Party`, not once per row.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +81,9 @@ def _upsert_agents(
             continue
         name = party.agent_name or party.agent_email or ""
         wanted[key] = (name, party.agent_email, party.agent_phone, party.agency)
+    same = _same_as_emailed(wanted)
+    for key in same:
+        del wanted[key]
     if wanted:
         bulk = BulkInsert(
             session.connection(),
@@ -92,6 +97,7 @@ def _upsert_agents(
             if aid not in known:  # new: its key is exactly the one it was wanted under
                 ids[_key(email, name)] = aid
         result.agents_created = len(wanted)
+    ids.update((key, ids[owner]) for key, owner in same.items())
     return ids
 
 
@@ -163,9 +169,8 @@ def _upsert_vendors(
         if target is None:
             incoming[key] = values
             continue
-        for i, value in enumerate(values):
-            if target[i] is None:
-                target[i] = value
+        _fill(target, values)
+    _fold_rows_without_email(incoming, key_of)
     resolved: dict[str, int] = {}
     new: list[tuple[str, list[Any]]] = []
     updates: list[dict[str, Any]] = []
@@ -190,6 +195,35 @@ def _upsert_vendors(
         resolved.update(_insert_vendors(session, new, now=now))
         result.vendors_created = len(new)
     return {party: resolved[key] for party, key in key_of.items()}
+
+
+def _fill(target: list[Any], values: list[Any]) -> None:
+    """Field by field, the first value given wins."""
+    for i, value in enumerate(values):
+        if target[i] is None:
+            target[i] = value
+
+
+def _same_as_emailed(rows: Mapping[str, Sequence[Any]]) -> dict[str, str]:
+    """Rows (by key; values name, email, …) that give a name but no email, each to the key of
+    the row of that name that gives an email, when just one does: two emails make two parties
+    of one name, and such a row cannot say which it is."""
+    with_email: dict[str, list[str]] = {}
+    for key, values in rows.items():
+        if values[1]:
+            with_email.setdefault(_key(None, values[0]), []).append(key)
+    return {key: owners[0] for key in rows if len(owners := with_email.get(key, [])) == 1}
+
+
+def _fold_rows_without_email(incoming: dict[str, list[Any]], key_of: dict[Party, str]) -> None:
+    """A vendor's rows without its email join its rows with it (`_same_as_emailed`), their
+    values filling what those left blank."""
+    moved = _same_as_emailed(incoming)
+    for key, owner in moved.items():
+        _fill(incoming[owner], incoming.pop(key))
+    if moved:
+        for party, key in key_of.items():
+            key_of[party] = moved.get(key, key)
 
 
 def _insert_vendors(

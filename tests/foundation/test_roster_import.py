@@ -271,3 +271,55 @@ def test_unreadable_files(profiles_loaded: Engine, tmp_path: Path) -> None:
     nohead.write_text("a,b\n1,2\n")
     with pytest.raises(RosterFileError, match="vendor_name"):
         do_import(profiles_loaded, nohead)
+
+
+def test_a_row_without_the_email_is_the_same_vendor(
+    profiles_loaded: Engine, tmp_path: Path
+) -> None:
+    """One vendor over several rows, its email on only some of them (in either order): one
+    vendor with all its policies, in this file and when a later file leaves the email out."""
+    no_email = GOOD_ROWS[1].replace("ops@acmeroofing.example", "")
+    rows = [no_email, GOOD_ROWS[0], GOOD_ROWS[2], *GOOD_ROWS[3:]]
+    result = do_import(profiles_loaded, write_csv(tmp_path / "roster.csv", rows))
+    assert result.vendors_created == 5
+    with Session(profiles_loaded) as s:
+        acme = s.exec(select(Vendor).where(Vendor.name == "Acme Roofing LLC")).all()
+        assert [(v.email or "").lower() for v in acme] == ["ops@acmeroofing.example"]
+        numbers = s.exec(select(Policy.policy_number).where(Policy.vendor_id == acme[0].id)).all()
+        assert sorted(numbers) == ["BA-1", "GL-1", "WC-1"]
+    later = write_csv(tmp_path / "later.csv", [GOOD_ROWS[0].replace("OPS@AcmeRoofing.example", "")])
+    assert do_import(profiles_loaded, later).vendors_created == 0
+    assert counts(profiles_loaded)[0] == 5
+
+
+def test_same_name_with_two_emails_stays_apart(profiles_loaded: Engine, tmp_path: Path) -> None:
+    """Two vendors of one name (two emails) and a row of that name without an email: the row
+    cannot say which of them it is, so it is a vendor of its own."""
+    cedar = GOOD_ROWS[6]
+    other = cedar.replace("info@cedar.example", "billing@cedar-two.example").replace("CG-1", "CG-2")
+    no_email = cedar.replace("info@cedar.example", "").replace("CG-1", "CG-3")
+    result = do_import(
+        profiles_loaded, write_csv(tmp_path / "roster.csv", [cedar, other, no_email])
+    )
+    assert result.vendors_created == 3
+    with Session(profiles_loaded) as s:
+        emails = s.exec(select(Vendor.email).where(Vendor.name == "Cedar Plumbing")).all()
+        assert sorted(e or "" for e in emails) == [
+            "",
+            "billing@cedar-two.example",
+            "info@cedar.example",
+        ]
+
+
+def test_a_row_without_the_agent_email_is_the_same_agent(
+    profiles_loaded: Engine, tmp_path: Path
+) -> None:
+    no_agent_email = GOOD_ROWS[4].replace("lee@insureco.example", "")
+    rows = [GOOD_ROWS[3], no_agent_email, GOOD_ROWS[5]]
+    result = do_import(profiles_loaded, write_csv(tmp_path / "roster.csv", rows))
+    assert result.agents_created == 1
+    with Session(profiles_loaded) as s:
+        lee = s.exec(select(Agent).where(Agent.name == "Lee Agent")).one()
+        assert lee.email == "lee@insureco.example"
+        bright = s.exec(select(Vendor).where(Vendor.name == "Bright Electric")).one()
+        assert bright.agent_id == lee.id
