@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 
-import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from comms.models import Agent, Case, Certificate, Policy, Vendor
 from comms.profiles import ProfileSpec, save_profile
-from comms.settings import reset_settings_cache
 from inbound.outcome import IngestResult
 from inbound.pipeline import process_message
 from inbound.store import store_raw
 from tests.conftest import SAMPLES
-from tests.support.smtp_server import SmtpTestServer
-from workflows import broker as broker_mod
-from workflows.definitions import clear_cache
+from tests.support.scheduler_fixtures import _fresh_broker, smtp  # noqa: F401
 from workflows.lifecycle import reevaluate_vendor
 
 ACORD = SAMPLES / "acord25"
@@ -136,27 +131,6 @@ def reply(
 
 def pdf(path: Path = TEXT_PDF, name: str = "COI.pdf") -> tuple[str, str, bytes]:
     return (name, "application/pdf", path.read_bytes())
-
-
-@pytest.fixture(autouse=True)
-def _fresh_broker() -> Iterator[None]:
-    clear_cache()
-    broker_mod.reset()
-    yield
-    broker_mod.reset()
-
-
-@pytest.fixture
-def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpTestServer]:
-    with SmtpTestServer() as server:
-        monkeypatch.setenv("COMMS_SMTP_HOST", server.host)
-        monkeypatch.setenv("COMMS_SMTP_PORT", str(server.port))
-        monkeypatch.setenv("COMMS_SMTP_TLS", "none")
-        reset_settings_cache()
-        yield server
-    from comms.dispatch import shutdown
-
-    shutdown()
 
 
 def ingest(

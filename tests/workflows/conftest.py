@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -12,10 +11,7 @@ from sqlmodel import Session
 
 from comms.models import Agent, Certificate, Policy, Vendor
 from comms.profiles import read_profiles, save_profile
-from comms.settings import reset_settings_cache
-from tests.support.smtp_server import SmtpTestServer
-from workflows import broker as broker_mod
-from workflows.definitions import clear_cache
+from tests.support.scheduler_fixtures import _fresh_broker, smtp  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
 EXPIRES = date(2027, 1, 15)  # a Friday
@@ -77,26 +73,6 @@ def add_certificate(
     )
     session.flush()
     return cert
-
-
-@pytest.fixture(autouse=True)
-def _fresh_broker_and_definitions() -> Iterator[None]:
-    clear_cache()
-    broker_mod.reset()
-    yield
-    broker_mod.reset()
-
-
-@pytest.fixture
-def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpTestServer]:
-    with SmtpTestServer() as server:
-        monkeypatch.setenv("COMMS_SMTP_HOST", server.host)
-        monkeypatch.setenv("COMMS_SMTP_PORT", str(server.port))
-        reset_settings_cache()
-        yield server
-    from comms.dispatch import shutdown
-
-    shutdown()
 
 
 @pytest.fixture
