@@ -45,6 +45,8 @@ def verify_token(token: str, key: bytes) -> ReplyToken | None:
         raw = base64.b32decode(token.upper() + "===")
     except ValueError:  # binascii.Error is a ValueError
         return None
+    if base64.b32encode(raw).decode("ascii").rstrip("=").lower() != token:
+        return None  # the last character's spare bit was altered: not the token we issued
     payload, mac = raw[: _PAYLOAD.size], raw[_PAYLOAD.size :]
     if len(mac) != _MAC_BYTES or not hmac.compare_digest(mac, _mac(key, payload)):
         return None

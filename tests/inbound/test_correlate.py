@@ -4,7 +4,7 @@ from sqlmodel import Session
 
 from comms.models import Case, Vendor
 from comms.settings import get_settings
-from comms.tokens import make_token, reply_address
+from comms.tokens import ReplyToken, make_token, reply_address, verify_token
 from inbound.correlate import correlate
 
 
@@ -30,7 +30,7 @@ def test_token_matches_and_forged_token_falls_back(session: Session) -> None:
     assert match is not None and (match.method, match.case_id) == ("token", case.id)
 
     forged = reply_address(
-        token[:-2] + ("AA" if not token.endswith("AA") else "BB"),
+        token[:-2] + ("aa" if not token.endswith("aa") else "bb"),
         local_part=settings.reply_local_part,
         domain="x.example",
     )
@@ -44,3 +44,16 @@ def test_unknown_sender_matches_nothing(session: Session) -> None:
     _case(session)
     msg = message_from_string("From: who@nowhere.example\nTo: coi@x.example\n\nhi\n")
     assert correlate(session, msg, get_settings()) is None
+
+
+def test_every_altered_character_of_a_token_is_refused() -> None:
+    key = b"k" * 32
+    token = make_token(41, 7, key)
+    assert verify_token(token, key) == ReplyToken(case_id=41, delivery_id=7)
+    assert verify_token(token.upper(), key) is not None  # mail systems may fold case
+    alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+    for i, original in enumerate(token):
+        for c in alphabet:
+            if c != original:
+                altered = token[:i] + c + token[i + 1 :]
+                assert verify_token(altered, key) is None, (i, c)
