@@ -37,7 +37,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy comms workflows inbound telephony
+	$(BIN)/mypy .
 
 pytest: $(STAMP)
 	@set +e; $(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \

@@ -356,9 +356,9 @@ def _draw_form(c: canvas.Canvas, edition: str) -> None:
         c.line(17, H - t, 595, H - t)
     for x, t0, t1 in RULES_V:
         c.line(x, H - t0, x, H - t1)
-    for x, t, text, size in LABELS:
+    for left, top, text, size in LABELS:
         c.setFont("Helvetica-Bold" if size >= 8 else "Helvetica", size)
-        c.drawString(x, H - t - size * 0.8, text)
+        c.drawString(left, H - top - size * 0.8, text)
     for t in (305, 315, 329, 341, 353, 365, 389, 399, 412, 424, 450, 461, 474, 497, 509, 522):
         c.setFont("Helvetica", 6)
         c.drawString(518, H - t - 5, "$")

@@ -67,8 +67,8 @@ def pg_db(_pg_url: str) -> Iterator[Engine]:
 def db(request: pytest.FixtureRequest) -> Engine:
     """The same test on SQLite and on PostgreSQL (required under CI, skipped locally if absent)."""
     if request.param == "sqlite":
-        return request.getfixturevalue("sqlite_db")  # type: ignore[no-any-return]
-    return request.getfixturevalue("pg_db")  # type: ignore[no-any-return]
+        return request.getfixturevalue("sqlite_db")
+    return request.getfixturevalue("pg_db")
 
 
 @pytest.fixture

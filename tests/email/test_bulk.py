@@ -40,10 +40,10 @@ def _vendors(s: Session, now: datetime) -> list[Vendor]:
     s.add_all([newer, pending])
     s.flush()
     assert newer.id is not None and pending.id is not None
-    for cert, number in ((newer, "WC-1"), (pending, "WC-2")):
+    for cert_id, number in ((newer.id, "WC-1"), (pending.id, "WC-2")):
         s.add(
             Policy(
-                certificate_id=cert.id,
+                certificate_id=cert_id,
                 vendor_id=short.id,
                 coverage="workers_compensation",
                 policy_number=number,

@@ -8,7 +8,13 @@ from jinja2.sandbox import SecurityError
 
 from comms.email.samples import load_samples, sample_context
 from comms.settings import load_settings
-from comms.templating import TemplateError, email_template_names, render_email, render_text
+from comms.templating import (
+    TemplateError,
+    TemplateSecurityError,
+    email_template_names,
+    render_email,
+    render_text,
+)
 
 REQUIRED = {
     "certificate_request",
@@ -97,7 +103,7 @@ def test_email_parts_share_one_context_and_keep_the_sandbox(tmp_path: Path) -> N
             "evil/email/x.html": "<p>{{ who }}</p>\n{{ who.__class__.__mro__ }}\n",
         },
     )
-    with pytest.raises(SecurityError) as info:
+    with pytest.raises(TemplateSecurityError) as info:
         render_email("x", {"who": "Dana"}, folder=folder / "evil")
     assert info.value.template == "email/x.html" and info.value.line == 2
     out = render_email("x", {"who": "Dana"}, folder=folder)

@@ -59,4 +59,5 @@ def test_sweep_finds_lost_jobs_and_dead_workers(use_db: Engine) -> None:
         s.commit()
     broker_mod.current_broker()
     found = sweep(use_db, now=WHEN + timedelta(minutes=10))
+    assert lost.id is not None and dead.id is not None
     assert sorted(found) == sorted([lost.id, dead.id])

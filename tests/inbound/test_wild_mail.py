@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from inbound.classify import classify
+from inbound.classify import Classification, classify
 
 WILD = Path(__file__).parent / "mail" / "wild"
 
@@ -31,7 +31,7 @@ BOUNCES = {
 AUTO_REPLIES = [f"rfc3834-0{i}.eml" for i in range(1, 7)]
 
 
-def _classify(name: str):  # type: ignore[no-untyped-def]
+def _classify(name: str) -> Classification:
     return classify(message_from_bytes((WILD / name).read_bytes(), policy=compat32))
 
 
