@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from comms.models import RequirementProfile, audit
+from comms.roster.ambiguity import ambiguous_rows, without_lines
 from comms.roster.reader import RawSheet, read_sheet
 from comms.roster.rows import RowProblem, ValidRows
 from comms.roster.validate import Progress, RowValidator
@@ -157,6 +158,10 @@ def _import(
         default_profile=default_profile,
         progress=progress,
     )
+    ambiguous = ambiguous_rows(session, rows)
+    if ambiguous:
+        problems = sorted([*problems, *ambiguous], key=lambda p: p.line)
+        rows = without_lines(rows, {p.line for p in ambiguous})
     result = ImportResult(path=path, rows=len(sheet.rows), unknown_headers=sheet.unknown_headers)
     if problems and not skip_invalid:
         raise RosterError(path, problems)

@@ -1,10 +1,12 @@
 """Write validated roster rows: agents and vendors here, then certificates and policies.
 
 Vendors are matched by email, else name (a row without the email is the vendor of that name
-that has one in the file, when just one does); agents likewise (policies: see policies.py). What is
-on file is read with one query per table, and unchanged rows write nothing, so importing the
-same file twice changes nothing. New rows go in with one prepared executemany per table;
-agents and vendors are worked out once per distinct `Party`, not once per row.
+that has one in the file, when just one does; rows where the name is several vendors' are
+refused before writing, `comms.roster.ambiguity`); agents likewise (policies: see
+policies.py). What is on file is read with one query per table, and unchanged rows write
+nothing, so importing the same file twice changes nothing. New rows go in with one prepared
+executemany per table; agents and vendors are worked out once per distinct `Party`, not once
+per row.
 """
 
 from __future__ import annotations

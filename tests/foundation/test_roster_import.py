@@ -292,23 +292,51 @@ def test_a_row_without_the_email_is_the_same_vendor(
     assert counts(profiles_loaded)[0] == 5
 
 
-def test_same_name_with_two_emails_stays_apart(profiles_loaded: Engine, tmp_path: Path) -> None:
+def test_same_name_with_two_emails_refuses_a_row_without_one(
+    profiles_loaded: Engine, tmp_path: Path
+) -> None:
     """Two vendors of one name (two emails) and a row of that name without an email: the row
-    cannot say which of them it is, so it is a vendor of its own."""
+    cannot say which of them it is, so it is refused by line and field, not guessed."""
     cedar = GOOD_ROWS[6]
     other = cedar.replace("info@cedar.example", "billing@cedar-two.example").replace("CG-1", "CG-2")
     no_email = cedar.replace("info@cedar.example", "").replace("CG-1", "CG-3")
-    result = do_import(
-        profiles_loaded, write_csv(tmp_path / "roster.csv", [cedar, other, no_email])
-    )
-    assert result.vendors_created == 3
+    path = write_csv(tmp_path / "roster.csv", [cedar, other, no_email])
+    with pytest.raises(RosterError) as info:
+        do_import(profiles_loaded, path)
+    assert info.value.lines() == [
+        f"{path}:4: vendor_email: is required here: 2 vendors are named 'Cedar Plumbing' (in"
+        " this file or on file), and without the email the row cannot say which one it is"
+    ]
+    assert counts(profiles_loaded) == (0, 0, 0, 0)
+    result = do_import(profiles_loaded, path, skip_invalid=True)
+    assert (result.vendors_created, result.imported_rows, result.rejected_rows) == (2, 2, 1)
+    assert result.rejected_file is not None
+    assert "CG-3" in result.rejected_file.read_text()
     with Session(profiles_loaded) as s:
         emails = s.exec(select(Vendor.email).where(Vendor.name == "Cedar Plumbing")).all()
         assert sorted(e or "" for e in emails) == [
-            "",
             "billing@cedar-two.example",
             "info@cedar.example",
         ]
+
+
+def test_a_row_without_the_email_is_refused_when_two_on_file_have_the_name(
+    profiles_loaded: Engine, tmp_path: Path
+) -> None:
+    cedar = GOOD_ROWS[6]
+    other = cedar.replace("info@cedar.example", "billing@cedar-two.example").replace("CG-1", "CG-2")
+    do_import(profiles_loaded, write_csv(tmp_path / "first.csv", [cedar, other]))
+    before = counts(profiles_loaded)
+    no_email = cedar.replace("info@cedar.example", "").replace("CG-1", "CG-3")
+    later = write_csv(tmp_path / "later.csv", [GOOD_ROWS[0], no_email.replace("Cedar", " cedar")])
+    with pytest.raises(RosterError) as info:
+        do_import(profiles_loaded, later)
+    assert [(p.line, p.column) for p in info.value.problems] == [(3, "vendor_email")]
+    assert counts(profiles_loaded) == before
+    # with the email the file says which, and one emailed row in the file settles the others
+    settled = write_csv(tmp_path / "settled.csv", [other.replace("CG-2", "CG-4"), no_email])
+    result = do_import(profiles_loaded, settled)
+    assert (result.vendors_created, result.policies_created) == (0, 2)
 
 
 def test_a_row_without_the_agent_email_is_the_same_agent(
