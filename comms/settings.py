@@ -7,9 +7,11 @@ message that names the setting.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import secrets
+import tomllib
 from datetime import date, time
 from functools import lru_cache
 from pathlib import Path
@@ -48,6 +50,49 @@ PLACEHOLDERS = frozenset(
 
 class SettingsError(Exception):
     """A setting is wrong. The message names the COMMS_* variable."""
+
+
+# variables of the COMMS_ prefix that are read elsewhere, not settings
+OTHER_VARIABLES = frozenset({"COMMS_CONFIG", "COMMS_TEMPLATES_DIR"})
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# what Twilio takes as a sender besides a phone number: a short code, an alphanumeric sender id
+_SHORT_CODE = re.compile(r"^\d{3,8}$")
+_SENDER_ID = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
+
+
+def parse_time_range(value: str) -> tuple[time, time]:
+    """`HH:MM-HH:MM` (start before end), as `call_center_hours` is written."""
+    try:
+        start, end = (time.fromisoformat(part.strip()) for part in value.split("-", 1))
+    except ValueError as exc:
+        raise ValueError(f"expected HH:MM-HH:MM, got {value!r}") from exc
+    if start >= end:
+        raise ValueError(f"the start must be before the end in {value!r}")
+    return start, end
+
+
+def _phone_problem(value: str, region: str) -> str | None:
+    """Why `value` is not a phone number one can dial (None: it is one)."""
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        return f"not a phone number: {value!r}"
+    if not phonenumbers.is_valid_number(number):
+        return f"not a valid phone number in {region}: {value!r} (write it as +1…)"
+    return None
+
+
+def _unknown_variables(environ: dict[str, str] | os._Environ[str]) -> list[str]:
+    """COMMS_* environment variables that name no setting, each with the likeliest meant."""
+    known = {f"COMMS_{name.upper()}" for name in Settings.model_fields} | OTHER_VARIABLES
+    found = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if upper.startswith("COMMS_") and upper not in known:
+            near = difflib.get_close_matches(upper, sorted(known), n=1, cutoff=0.75)
+            hint = f" (did you mean {near[0]}?)" if near else ""
+            found.append(f"{name}: not a setting{hint}")
+    return found
 
 
 def _config_path() -> Path | None:
@@ -148,7 +193,12 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         path = _config_path()
         if path is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+            try:
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+            except tomllib.TOMLDecodeError as exc:
+                raise SettingsError(f"{path}: not valid TOML: {exc}") from None
+            except UnicodeDecodeError:
+                raise SettingsError(f"{path}: not UTF-8 text (TOML files are UTF-8)") from None
         return tuple(sources)
 
     # --- validators -------------------------------------------------------------------------
@@ -228,6 +278,19 @@ class Settings(BaseSettings):
             raise ValueError("must list weekdays 0 (Monday) to 6 (Sunday)")
         return sorted(set(value))
 
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        if value.upper() not in _LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)}, not {value!r}")
+        return value.upper()
+
+    @field_validator("call_center_hours")
+    @classmethod
+    def _check_call_center_hours(cls, value: str) -> str:
+        parse_time_range(value)
+        return value
+
     @field_validator("public_url")
     @classmethod
     def _check_public_url(cls, value: str) -> str:
@@ -251,6 +314,14 @@ class Settings(BaseSettings):
             )
         if self.imap_host and not self.imap_username:
             raise ValueError("imap_username is required when imap_host is set")
+        for name in ("call_center_number", "support_phone"):
+            value = getattr(self, name)
+            if value and (problem := _phone_problem(value, self.default_region)):
+                raise ValueError(f"COMMS_{name.upper()}: {problem}")
+        sender = self.twilio_from_number.removeprefix("whatsapp:")
+        named = sender and (_SHORT_CODE.match(sender) or _SENDER_ID.match(sender))
+        if sender and not named and (problem := _phone_problem(sender, self.default_region)):
+            raise ValueError(f"COMMS_TWILIO_FROM_NUMBER: {problem}")
         return self
 
     # --- derived --------------------------------------------------------------------------
@@ -334,12 +405,18 @@ def _create_key(path: Path) -> None:
 
 def _describe(error: dict[str, Any]) -> str:
     loc = [str(part) for part in error.get("loc", ())]
-    name = "COMMS_" + loc[0].upper() if loc else "settings"
-    return f"{name}: {error.get('msg', 'invalid value')}"
+    message = str(error.get("msg", "invalid value"))
+    if not loc:  # a check across settings: its message names them
+        return message.removeprefix("Value error, ")
+    return f"COMMS_{loc[0].upper()}: {message}"
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Load settings, turning validation errors into a SettingsError naming the setting."""
+    """Load settings, turning validation errors into a SettingsError naming the setting. A
+    COMMS_* variable that names no setting (a typo would otherwise be ignored) is one too."""
+    unknown = _unknown_variables(os.environ)
+    if unknown:
+        raise SettingsError("invalid settings: " + "; ".join(unknown))
     try:
         return Settings(**overrides)
     except ValidationError as exc:

@@ -43,6 +43,13 @@ def test_environment_beats_toml_beats_defaults(
         ("COMMS_SMTP_PORT", "99999", "COMMS_SMTP_PORT"),
         ("COMMS_SMTP_TLS", "maybe", "COMMS_SMTP_TLS"),
         ("COMMS_SMTP_PASSWORD", "password", "COMMS_SMTP_PASSWORD"),
+        ("COMMS_LOG_LEVEL", "LOUD", "COMMS_LOG_LEVEL"),
+        ("COMMS_CALL_CENTER_HOURS", "9-5", "COMMS_CALL_CENTER_HOURS"),
+        ("COMMS_CALL_CENTER_HOURS", "17:00-09:00", "COMMS_CALL_CENTER_HOURS"),
+        ("COMMS_CALL_CENTER_NUMBER", "call-me", "COMMS_CALL_CENTER_NUMBER"),
+        ("COMMS_SUPPORT_PHONE", "555", "COMMS_SUPPORT_PHONE"),
+        ("COMMS_TWILIO_FROM_NUMBER", "not-a-number", "COMMS_TWILIO_FROM_NUMBER"),
+        ("COMMS_SMTP_HOTS", "mail.example.com", "COMMS_SMTP_HOTS"),
     ],
 )
 def test_wrong_or_placeholder_values_name_the_setting(
@@ -181,4 +188,37 @@ def test_environment_value_that_is_not_json_is_refused_by_name(
 ) -> None:
     monkeypatch.setenv(name, "not json")
     with pytest.raises(SettingsError, match=f"{name}: not valid JSON"):
+        load_settings()
+
+
+def test_a_misspelled_variable_is_refused_with_the_likely_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COMMS_SMTP_HOTS", "mail.example.com")
+    with pytest.raises(
+        SettingsError, match=r"COMMS_SMTP_HOTS: not a setting \(did you mean COMMS_SMTP_HOST\?\)"
+    ):
+        load_settings()
+
+
+@pytest.mark.parametrize("sender", ["+12125550123", "ACME Co", "12345", "whatsapp:+12125550123"])
+def test_twilio_senders_are_numbers_short_codes_or_sender_ids(
+    monkeypatch: pytest.MonkeyPatch, sender: str
+) -> None:
+    monkeypatch.setenv("COMMS_TWILIO_FROM_NUMBER", sender)
+    monkeypatch.setenv("COMMS_LOG_LEVEL", "debug")
+    s = load_settings()
+    assert s.twilio_from_number == sender and s.log_level == "DEBUG"
+
+
+def test_a_toml_file_that_does_not_parse_is_named(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    toml = tmp_path / "comms.toml"
+    toml.write_text('default_region = "GB"\nholidays = [\n')
+    monkeypatch.setenv("COMMS_CONFIG", str(toml))
+    with pytest.raises(SettingsError, match=f"{toml}: not valid TOML"):
+        load_settings()
+    toml.write_bytes(b'organization_name = "Caf\xe9"\n')
+    with pytest.raises(SettingsError, match=f"{toml}: not UTF-8"):
         load_settings()
