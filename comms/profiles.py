@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 
 from comms.coverage import COVERAGE_KEYS, LIMIT_KEYS
 from comms.models import RequirementProfile
+from comms.timeutil import utcnow
 from comms.yamlload import DataFileError, validate_file
 
 CoverageKey = Literal[
@@ -91,9 +92,10 @@ def read_profiles(path: Path) -> list[ProfileSpec]:
 
 
 def save_profile(
-    session: Session, spec: ProfileSpec, *, source: str | None = None
+    session: Session, spec: ProfileSpec, *, source: str | None = None, now: datetime | None = None
 ) -> RequirementProfile:
-    """Insert or update a profile by name."""
+    """Insert or update a profile by name (`now`, the time it is recorded as updated, defaults
+    to the clock: loading a profile is an entry point, not a step of simulated time)."""
     row = session.exec(
         select(RequirementProfile).where(RequirementProfile.name == spec.name)
     ).first()
@@ -103,14 +105,16 @@ def save_profile(
     row.expiring_within_days = spec.expiring_within_days
     row.spec = data
     row.source_path = source
-    row.updated_at = datetime.now(UTC)
+    row.updated_at = now or utcnow()
     session.add(row)
     session.flush()
     return row
 
 
-def load_profiles(session: Session, path: Path) -> list[RequirementProfile]:
-    return [save_profile(session, spec, source=str(path)) for spec in read_profiles(path)]
+def load_profiles(
+    session: Session, path: Path, *, now: datetime | None = None
+) -> list[RequirementProfile]:
+    return [save_profile(session, spec, source=str(path), now=now) for spec in read_profiles(path)]
 
 
 def spec_of(row: RequirementProfile) -> ProfileSpec:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import typer
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from comms.cli import core, service
 from comms.email import cli as email_cli
-from comms.settings import reset_settings_cache
+from comms.settings import SettingsError, reset_settings_cache
+from comms.yamlload import DataFileError
 from inbound import cli as inbound_cli
 from inbound.acord25 import cli as acord25_cli
 from telephony import cli as telephony_cli
@@ -48,4 +51,34 @@ _register_all()
 
 
 def main() -> None:
-    app()
+    """`comms`: what a command could not get past (a data file, a setting, a database with no
+    tables yet, a folder it cannot use) is one line naming it, not a traceback."""
+    try:
+        app()
+    except (DataFileError, SettingsError) as exc:
+        raise SystemExit(_error(str(exc))) from None
+    except (OperationalError, ProgrammingError) as exc:
+        if not _missing_table(exc):
+            raise
+        raise SystemExit(
+            _error(f"the database has no tables yet: run `comms init` ({_first_line(exc)})")
+        ) from None
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        raise SystemExit(_error(f"{exc.filename}: {exc.strerror or exc}")) from None
+
+
+def _error(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def _first_line(exc: DBAPIError) -> str:
+    return str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
+
+
+def _missing_table(exc: DBAPIError) -> bool:
+    """SQLite's "no such table", PostgreSQL's undefined_table (42P01)."""
+    orig = exc.orig
+    return str(orig).startswith("no such table") or getattr(orig, "sqlstate", None) == "42P01"

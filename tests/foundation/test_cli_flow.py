@@ -52,3 +52,45 @@ def test_config_option_points_at_toml(tmp_path: Path, monkeypatch: pytest.Monkey
     result = CliRunner().invoke(app, ["--config", str(toml), "status"])
     assert result.exit_code == 2
     assert "COMMS_DEFAULT_REGION" in result.output
+
+
+def _main(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
+    from comms.cli.main import main
+
+    monkeypatch.setattr("sys.argv", ["comms", *args])
+    with pytest.raises(SystemExit) as info:
+        main()
+    return int(info.value.code or 0)
+
+
+def test_cli_names_what_it_cannot_get_past(
+    monkeypatch: pytest.MonkeyPatch,
+    _isolated_settings: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A database with no tables, a bad data file, a path that is not a folder: one line that
+    names it and exit status 2, no traceback."""
+    reset_settings_cache()
+    assert _main(monkeypatch, "tick", "--now", "2026-11-02T15:00:00Z") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the database has no tables yet: run `comms init`")
+    assert "Traceback" not in err
+
+    from comms.yamlload import DataFileError
+
+    def bad(*args: object, **kwargs: object) -> None:
+        raise DataFileError("config/workflows/expiring.yaml", 7, "steps", "must be a list")
+
+    monkeypatch.setattr("workflows.cli.run_tick", bad)
+    assert _main(monkeypatch, "tick") == 2
+    assert capsys.readouterr().err == (
+        "error: config/workflows/expiring.yaml:7: steps: must be a list\n"
+    )
+
+    a_file = tmp_path / "not-a-folder"
+    a_file.write_text("")
+    monkeypatch.setenv("COMMS_DATA_DIR", str(a_file / "var"))
+    reset_settings_cache()
+    assert _main(monkeypatch, "init") == 2
+    assert capsys.readouterr().err.startswith(f"error: {a_file}")
