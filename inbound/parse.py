@@ -20,6 +20,9 @@ from email.utils import getaddresses, parseaddr
 from html.parser import HTMLParser
 
 MAX_TEXT_CHARS = 200_000
+REPLACEMENT = "\ufffd"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_FOREIGN_SURROGATE = re.compile("[\ud800-\udc7f\udd00-\udfff]")  # not a surrogate escape
 
 
 @dataclass
@@ -50,7 +53,9 @@ def decode_text(value: object) -> str:
     """A header value as text: RFC 2047 words decoded, unknown charsets and 8-bit replaced."""
     if not isinstance(value, str):
         value = str(value)
-    # compat32 keeps undecodable 8-bit header bytes as surrogate escapes
+    # compat32 keeps undecodable 8-bit header bytes as surrogate escapes (U+DC80..U+DCFF);
+    # any other surrogate (an RFC 2231 filename in UTF-7, say) cannot be escaped back
+    value = _FOREIGN_SURROGATE.sub(REPLACEMENT, value)
     raw = value.encode("utf-8", "surrogateescape")
     text = raw.decode("utf-8", "replace")
     try:
@@ -67,15 +72,28 @@ def decode_text(value: object) -> str:
 
 
 def _decode_bytes(data: bytes, charset: str | None) -> str:
+    """``data`` as text in ``charset``; an unknown or malformed charset name (one holding a
+    NUL, say) falls back to UTF-8, and the result never holds a lone surrogate."""
     name = (charset or "utf-8").strip().lower()
     try:
         codecs.lookup(name)
-    except LookupError:
+    except (LookupError, ValueError):
         name = "utf-8"
     try:
-        return data.decode(name, "replace")
+        text = data.decode(name, "replace")
     except Exception:
-        return data.decode("latin-1")
+        text = data.decode("latin-1")
+    return without_surrogates(text)
+
+
+def without_surrogates(text: str) -> str:
+    """``text`` with every surrogate code point replaced by U+FFFD.
+
+    A decoder can yield a lone surrogate (UTF-7 ``+2D0-`` is U+D83D on its own); such a str
+    cannot be encoded as UTF-8, so it could never be stored or logged. A well-formed str never
+    holds a surrogate pair (those decode to one astral code point), so every one is lone.
+    """
+    return _SURROGATE.sub(REPLACEMENT, text)
 
 
 def part_text(part: Message) -> str:
@@ -86,7 +104,7 @@ def part_text(part: Message) -> str:
         payload = None
     if not isinstance(payload, bytes):
         raw = part.get_payload()
-        return raw if isinstance(raw, str) else ""
+        return without_surrogates(raw) if isinstance(raw, str) else ""
     charset = None
     try:
         charset = part.get_content_charset()

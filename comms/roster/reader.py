@@ -4,6 +4,8 @@ line number and raw cells."""
 from __future__ import annotations
 
 import csv
+import zipfile
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import compress
@@ -41,40 +43,153 @@ def _csv_rows(path: Path) -> tuple[Sequence[int], list[list[Any]]]:
     raise RosterFileError(f"{path}: cannot decode as UTF-8 or Windows-1252")
 
 
+class _RosterCsv(csv.excel):
+    """Excel's CSV conventions (a doubled quote is a quote inside a quoted cell), strictly:
+    a malformed quote, or a quoted cell left open at the end of the file, is an error rather
+    than a cell that silently swallows the rows after it."""
+
+    strict = True
+
+
+def _dialect(sample: str) -> type[csv.Dialect]:
+    """The CSV dialect of a file beginning with ``sample``: only its delimiter is sniffed.
+
+    The sniffer's other guesses are not trusted: it turns off doubled-quote handling when the
+    sample happens to hold no ``""``, which would misread one further down the file.
+    """
+    try:
+        delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return _RosterCsv
+    return type("_SniffedCsv", (_RosterCsv,), {"delimiter": delimiter})
+
+
 def _csv_rows_as(path: Path, encoding: str) -> tuple[Sequence[int], list[list[Any]]]:
     with path.open(newline="", encoding=encoding) as fh:
-        try:
-            dialect: Any = csv.Sniffer().sniff(fh.read(4096), delimiters=",;\t|")
-        except csv.Error:
-            dialect = csv.excel
+        dialect = _dialect(fh.read(4096))
         fh.seek(0)
         reader = csv.reader(fh, dialect)
         try:
             rows = list(reader)
             if reader.line_num == len(rows):  # one line per row: the usual sheet
                 return range(1, len(rows) + 1), rows
-            # A quoted cell spans lines: a row's number is that of its last line.
-            fh.seek(0)
-            reader = csv.reader(fh, dialect)
-            pairs = [(reader.line_num, row) for row in reader]
-            return [n for n, _ in pairs], [row for _, row in pairs]
+        except csv.Error:
+            pass  # read again below, row by row, to say where
+        # A quoted cell spans lines (a row's number is that of its last line), or a row
+        # cannot be read.
+        fh.seek(0)
+        reader = csv.reader(fh, dialect)
+        lines: list[int] = []
+        rows = []
+        try:
+            for row in reader:
+                rows.append(row)
+                lines.append(reader.line_num)
         except csv.Error as exc:
-            raise RosterFileError(f"{path}:{reader.line_num}: malformed CSV: {exc}") from None
+            start = (lines[-1] if lines else 0) + 1  # where the unreadable row begins
+            raise _malformed(path, encoding, dialect, exc, start, reader.line_num) from None
+    return lines, rows
+
+
+def _malformed(
+    path: Path,
+    encoding: str,
+    dialect: type[csv.Dialect],
+    exc: csv.Error,
+    start: int,
+    line: int,
+) -> RosterFileError:
+    """The error for a CSV row that cannot be read: it begins on line ``start`` and the reader
+    gave up on line ``line``. A quoted cell still open there is named by the line it opened on."""
+    with path.open(newline="", encoding=encoding) as fh:
+        text_lines = list(fh)
+    opened = _open_quote_line(text_lines[start - 1 : line], start, dialect)
+    if opened is not None:
+        where = (
+            "is never closed (it runs to the end of the file)"
+            if line >= len(text_lines)
+            else f"is still open on line {line}, where reading failed ({exc})"
+        )
+        return RosterFileError(
+            f"{path}:{opened}: unclosed quote: the quoted cell opened on line {opened} {where}; "
+            "close it or remove the stray quote"
+        )
+    if start < line:
+        return RosterFileError(
+            f"{path}:{line}: malformed CSV: {exc} (in the row that begins on line {start}; "
+            f"check that line for a stray or unclosed quote)"
+        )
+    return RosterFileError(f"{path}:{line}: malformed CSV: {exc}")
+
+
+def _open_quote_line(lines: list[str], first: int, dialect: type[csv.Dialect]) -> int | None:
+    """The line on which a quoted cell still open at the end of ``lines`` opened (None when no
+    cell is open). ``lines`` begin at file line ``first``, at the start of a row."""
+    quote, delimiter = dialect.quotechar, dialect.delimiter
+    opened: int | None = None
+    cell_start = True
+    for number, line in enumerate(lines, first):
+        i = 0
+        while i < len(line):
+            ch = line[i]
+            if opened is not None:  # inside a quoted cell
+                if ch == quote:
+                    if line[i + 1 : i + 2] == quote:  # a doubled quote: a quote character
+                        i += 1
+                    else:
+                        opened, cell_start = None, False
+            elif ch == quote and cell_start:
+                opened = number
+            else:
+                cell_start = ch in (delimiter, "\r", "\n")
+            i += 1
+    return opened
+
+
+# What a damaged workbook raises while it is opened or read: a broken zip (BadZipFile, a bad
+# CRC as BadZipFile, truncated deflate data as zlib.error or EOFError), a missing part
+# (KeyError), malformed XML (ElementTree's ParseError, or lxml's, both SyntaxErrors), bad
+# values (ValueError, TypeError).
+_BROKEN_XLSX = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    KeyError,
+    OSError,
+    ValueError,
+    TypeError,
+    SyntaxError,
+)
 
 
 def _xlsx_rows(path: Path) -> tuple[Sequence[int], list[list[Any]]]:
-    import zipfile
-
+    """The rows of the first sheet, every row as wide as the widest (blank cells None)."""
     from openpyxl import load_workbook
+    from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+    except _BROKEN_XLSX as exc:
         raise RosterFileError(f"{path}: not a readable .xlsx workbook: {exc}") from None
     try:
-        rows = [list(row) for row in workbook.worksheets[0].iter_rows(values_only=True)]
+        if not workbook.worksheets:
+            raise RosterFileError(f"{path}: the workbook has no worksheet")
+        sheet = workbook.worksheets[0]
+        if isinstance(sheet, ReadOnlyWorksheet):
+            # The sheet's <dimension> tag is written by the producing application and may be
+            # stale; read-only mode trusts it and would stop at its last row. Read every row.
+            sheet.reset_dimensions()
+        try:
+            rows = [list(row) for row in sheet.iter_rows(values_only=True)]
+        except _BROKEN_XLSX as exc:
+            raise RosterFileError(
+                f"{path}: worksheet {sheet.title!r} cannot be read: {type(exc).__name__}: {exc}"
+            ) from None
     finally:
         workbook.close()
+    width = max(map(len, rows), default=0)
+    for row in rows:
+        row.extend([None] * (width - len(row)))
     return range(1, len(rows) + 1), rows
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,12 +25,16 @@ def test_drop_folder_stores_each_file_once_and_moves_it(db: Engine, tmp_path: Pa
     (folder / "notes.txt").write_text("not mail")
     (folder / "dup.eml").write_bytes(reply(message_id="<a@x>"))  # same bytes as a.eml
     queued: list[int] = []
-    ids = dropbox.scan(folder, db, now=WHEN, enqueue=queued.append)
+
+    def later() -> float:  # past the settle window: the files are complete
+        return time.time() + 60
+
+    ids = dropbox.scan(folder, db, now=WHEN, enqueue=queued.append, wall=later)
     assert len(ids) == 2 and queued == ids
     assert not (folder / "a.eml").exists() and not (folder / "dup.eml").exists()
     assert (folder / "notes.txt").exists()
     assert len(list((folder / "done").iterdir())) == 3
-    assert dropbox.scan(folder, db, now=WHEN, enqueue=queued.append) == []
+    assert dropbox.scan(folder, db, now=WHEN, enqueue=queued.append, wall=later) == []
     with Session(db) as s:
         rows = s.exec(select(InboundEmail)).all()
         assert {r.source for r in rows} == {"dropbox"} and len(rows) == 2
