@@ -33,7 +33,7 @@ RENEW_EVERY = 20.0
 
 def new_holder() -> str:
     """``host:pid:random``: unique per listener, readable in the table."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(8)}"
 
 
 def acquire(

@@ -372,10 +372,10 @@ def test_a_server_that_stops_answering_times_out(
     given up on, the connection dropped, and the row retried later on a fresh connection."""
     from comms.settings import reset_settings_cache
 
-    monkeypatch.setenv("COMMS_SMTP_TIMEOUT", "0.5")
+    monkeypatch.setenv("COMMS_SMTP_TIMEOUT", "2")
     reset_settings_cache()
     delivery_id, _ = _queue(db, now)
-    smtp.stall_next_data = 3.0
+    smtp.stall_next_data = 5.0
     done = deliver(delivery_id, now=now, engine=db)
     assert done is not None and done.status == "queued" and done.error_code == "disconnected"
     assert "DATA" in (done.error or "")

@@ -224,7 +224,7 @@ def test_listener_killed_mid_batch_and_restarted(
     make_world(engine)
     server.append_many(user, [agent_reply(i) for i in range(1, n + 1)])
     with TcpProxy(server.host, server.port, chunk=256) as proxy:
-        proxy.delay = 0.01  # about 25 kB/s
+        proxy.delay = 0.03  # about 8 kB/s: seconds between the 3rd message stored and the last
         env = _env(server, user, path, COMMS_IMAP_PORT=str(proxy.port), COMMS_IMAP_BATCH_SIZE="5")
         proc = _listen(env)
         try:
