@@ -11,7 +11,7 @@ from rich.markup import escape
 from sqlalchemy.engine import Engine
 
 from comms.db import get_engine
-from comms.redact import install_redaction
+from comms.redact import SERVER_LOGGERS, guard_loggers, install_redaction
 from comms.settings import Settings, SettingsError, get_settings
 from comms.timeutil import parse_now
 
@@ -36,8 +36,9 @@ def engine() -> Engine:
 
 
 def now_option(value: str | None) -> datetime:
+    """`--now`: ISO 8601; without an offset, a time in the organization's zone."""
     try:
-        return parse_now(value)
+        return parse_now(value, settings().zone if value else None)
     except ValueError as exc:
         raise fail(str(exc)) from None
 
@@ -52,8 +53,15 @@ def date_option(value: str | None, *, default: datetime) -> date:
 
 
 def setup_logging(level: str) -> None:
+    """Log to stderr with email local parts and phone numbers redacted everywhere.
+
+    The root logger's handlers get a redacting formatter (message, traceback and stack) and
+    filter; the web server's loggers (uvicorn's, whose handlers uvicorn installs from its own
+    log_config, before or after this call) are guarded so their handlers redact too.
+    """
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     install_redaction()
+    guard_loggers(SERVER_LOGGERS)

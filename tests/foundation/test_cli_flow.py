@@ -94,3 +94,17 @@ def test_cli_names_what_it_cannot_get_past(
     reset_settings_cache()
     assert _main(monkeypatch, "init") == 2
     assert capsys.readouterr().err.startswith(f"error: {a_file}")
+
+
+def test_a_now_without_offset_is_the_organizations_day(
+    monkeypatch: pytest.MonkeyPatch, _isolated_settings: Path
+) -> None:
+    """`--now 2026-06-01` in New York is 1 June there (it was read as UTC midnight, 31 May)."""
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("COMMS_TIMEZONE", "America/New_York")
+    reset_settings_cache()
+    runner = CliRunner()
+    assert runner.invoke(app, ["init"]).exit_code == 0
+    result = runner.invoke(app, ["status", "--now", "2026-06-01", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["as_of"] == "2026-06-01"
