@@ -66,6 +66,8 @@ def parse_time_range(value: str) -> tuple[time, time]:
         start, end = (time.fromisoformat(part.strip()) for part in value.split("-", 1))
     except ValueError as exc:
         raise ValueError(f"expected HH:MM-HH:MM, got {value!r}") from exc
+    if start.tzinfo is not None or end.tzinfo is not None:
+        raise ValueError(f"write local times without a UTC offset, got {value!r}")
     if start >= end:
         raise ValueError(f"the start must be before the end in {value!r}")
     return start, end

@@ -4,6 +4,7 @@ rows, tasks); the caller gets the delivery ids to enqueue after the response is 
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from sqlmodel import Session, col, select
@@ -15,9 +16,11 @@ from comms.outbox import NewDelivery, create_delivery
 from comms.settings import Settings
 from comms.verdicts import vendor_verdict
 from telephony import render
-from telephony.hours import call_center_open
+from telephony.hours import HoursError, call_center_open
 from telephony.models import CallTask
 from telephony.tasks import NewTask, create_task
+
+log = logging.getLogger(__name__)
 
 
 def open_case(session: Session, vendor: Vendor) -> Case | None:
@@ -128,8 +131,10 @@ def person_task(
     reason: str,
     now: datetime,
     recording_url: str | None = None,
+    settings: Settings | None = None,
 ) -> CallTask:
-    """A call-back task for the next time the call center is staffed."""
+    """A call-back task for the next time the call center is staffed (a bad
+    COMMS_CALL_CENTER_HOURS raises HoursError: the caller's request goes to quarantine)."""
     from telephony.hours import next_opening
 
     return create_task(
@@ -141,7 +146,7 @@ def person_task(
             phone=phone,
             priority=1 if reason == "voicemail" else 2,
             script_template="callback",
-            due_at=next_opening(now, _settings()),
+            due_at=next_opening(now, settings or _settings()),
             recording_url=recording_url,
         ),
         now=now,
@@ -149,7 +154,13 @@ def person_task(
 
 
 def can_dial(settings: Settings, now: datetime) -> bool:
-    return call_center_open(now, settings)
+    """Can a caller be put through to the call center now? Not when COMMS_CALL_CENTER_HOURS
+    cannot be read: the caller then gets a call-back task (stored first, re-runnable)."""
+    try:
+        return call_center_open(now, settings)
+    except HoursError as exc:
+        log.error("call center treated as closed: %s", exc)
+        return False
 
 
 def _settings() -> Settings:

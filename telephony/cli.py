@@ -1,4 +1,5 @@
-"""CLI: `comms tasks list|claim|complete`, `comms web`, `comms sms-optouts`."""
+"""CLI: `comms tasks list|claim|complete`, `comms web`, `comms sms-optouts`,
+`comms webhooks-rerun`."""
 
 from __future__ import annotations
 
@@ -8,8 +9,16 @@ import typer
 from rich.table import Table
 from sqlmodel import Session, col, select
 
-from comms.cli.context import console, engine, fail, now_option, settings
-from comms.redact import redact_phone
+from comms.cli.context import (
+    console,
+    engine,
+    err_console,
+    fail,
+    now_option,
+    settings,
+    setup_logging,
+)
+from comms.redact import redact, redact_phone
 from telephony.models import SmsOptOut
 from telephony.tasks import OUTCOMES, TaskError, claim_task, complete_task, list_tasks
 
@@ -106,6 +115,7 @@ def web(
     from telephony.api import staff_api_state
 
     s = settings()
+    setup_logging(s.log_level)  # redacted, the web server's own loggers included
     console.print(staff_api_state(len(s.staff_tokens)))
     uvicorn.run(
         create_app(s),
@@ -135,28 +145,37 @@ def sms_optouts(
 
 
 def webhooks_rerun(now: str | None = typer.Option(None, "--now", help="ISO time.")) -> None:
-    """Re-run quarantined Twilio status callbacks (stored, processing failed)."""
-    from datetime import datetime
-
+    """Re-run the stored Twilio callbacks not processed yet: the quarantined ones (their
+    processing failed), any left by a crash, and call-log rows the database refused. Exits 1
+    when some are still not processed (each named with its kind and reason)."""
+    from telephony.callbacks import Callbacks
+    from telephony.calllog import import_spilled
     from telephony.events import reprocess
-    from telephony.reminder_call import apply_call_status
-    from telephony.sms import apply_sms_status
 
-    def sms_status(session: Session, p: dict[str, str], at: datetime) -> None:
-        apply_sms_status(
-            session,
-            p.get("MessageSid", ""),
-            p.get("MessageStatus", ""),
-            p.get("ErrorCode") or None,
-            now=at,
+    when = now_option(now)
+    db = engine()
+    try:
+        imported = import_spilled(db)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    if imported:
+        console.print(f"{imported} call-log row(s) read from the quarantine folder.")
+    report = reprocess(db, Callbacks(settings()).handlers(), now=when)
+    console.print(f"{report.processed} callback(s) processed.")
+    for event_id, kind, error in report.failed:
+        err_console.print(
+            f"callback {event_id} ({kind}) still failing: {redact(error)}",
+            markup=False,
+            highlight=False,
         )
-
-    done = reprocess(
-        engine(),
-        {"sms_status": sms_status, "voice_status": apply_call_status},
-        now=now_option(now),
-    )
-    console.print(f"{done} callback(s) processed.")
+    for kind, count in sorted(report.unhandled.items()):
+        err_console.print(
+            f"{count} callback(s) of kind {kind!r} not re-run: no handler for that kind",
+            markup=False,
+            highlight=False,
+        )
+    if report.failed or report.unhandled:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
+from functools import lru_cache
 
-from comms.settings import Settings
+from comms.settings import Settings, SettingsError, parse_time_range
+
+SETTING = "COMMS_CALL_CENTER_HOURS"
 
 
+class HoursError(SettingsError, ValueError):
+    """`call_center_hours` cannot be read. A SettingsError, so `comms web` and `comms run`
+    stop with one line naming the setting (the web app checks it when it is built)."""
+
+
+@lru_cache(maxsize=16)
 def parse_hours(value: str) -> tuple[time, time]:
+    """Start and end, local times of the organization's zone (no UTC offset: the zone is
+    COMMS_TIMEZONE). Every bad value is a HoursError naming the setting."""
     try:
-        start, end = (time.fromisoformat(part.strip()) for part in value.split("-", 1))
+        return parse_time_range(value)
     except ValueError as exc:
-        raise ValueError(f"COMMS_CALL_CENTER_HOURS: expected HH:MM-HH:MM, got {value!r}") from exc
-    if start >= end:
-        raise ValueError(f"COMMS_CALL_CENTER_HOURS: start must be before end in {value!r}")
-    return start, end
+        raise HoursError(f"{SETTING}: {exc} (e.g. 09:00-17:00)") from None
 
 
 def call_center_open(at: datetime, settings: Settings) -> bool:
@@ -30,8 +38,6 @@ def call_center_open(at: datetime, settings: Settings) -> bool:
 def next_opening(at: datetime, settings: Settings) -> datetime:
     """`at` when the call center is open then, else the next time it opens (a call-back is
     due when someone is there to make it)."""
-    from datetime import timedelta
-
     from workflows.calendar import is_business_day
 
     zone = settings.zone

@@ -3,7 +3,7 @@
 The caller ID is matched to a vendor (or an agent); otherwise the caller keys in the vendor
 ID. The status is spoken (compliant until DATE, what is missing, expired since DATE) and a menu
 offers: 1 resend the request to my agent, 2 text me how to send the certificate, 3 talk to a
-person, 4 leave a voicemail, 9 hear it again.
+person, 4 leave a voicemail, 9 hear it again (the choices: `telephony.ivr_menu`).
 """
 
 from __future__ import annotations
@@ -18,11 +18,9 @@ from twilio.twiml.voice_response import VoiceResponse
 from comms.context import template_context
 from comms.models import Vendor
 from comms.settings import Settings
-from telephony import actions, render
+from telephony import render
 from telephony.calllog import DirectLog
-from telephony.models import InboundMessage
 from telephony.phone import find_caller, normalize
-from telephony.reminder_call import Reply
 from telephony.status_cache import CallerLookup, StatusCache, org_today
 from telephony.twiml import Voice, goodbye, menu, xml
 
@@ -30,7 +28,7 @@ CODE_TRIES = 3
 BASE = "/twilio/voice/ivr"
 
 
-def _org(settings: Settings) -> dict[str, Any]:
+def org_context(settings: Settings) -> dict[str, Any]:
     return {
         "organization": {
             "name": settings.organization_name,
@@ -41,7 +39,7 @@ def _org(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _status_menu(
+def status_menu(
     session: Session,
     vendor: Vendor,
     response: VoiceResponse,
@@ -63,7 +61,7 @@ def _status_menu(
     return xml(response)
 
 
-def _ask_code(response: VoiceResponse, settings: Settings, attempt: int) -> str:
+def ask_code(response: VoiceResponse, settings: Settings, attempt: int) -> str:
     voice = Voice()
     menu(
         response,
@@ -72,9 +70,9 @@ def _ask_code(response: VoiceResponse, settings: Settings, attempt: int) -> str:
         num_digits=None,
         finish_on_key="#",
         timeout=10,
-        texts=[render.voice("ivr_ask_code", _org(settings))],
+        texts=[render.voice("ivr_ask_code", org_context(settings))],
     )
-    return xml(goodbye(response, voice, render.voice("goodbye", _org(settings))))
+    return xml(goodbye(response, voice, render.voice("goodbye", org_context(settings))))
 
 
 class CallLogSink(Protocol):
@@ -128,7 +126,7 @@ class InboundLine:
             if row is not None:
                 vendor = session.get(Vendor, row.vendor_id)
                 assert vendor is not None
-                twiml = _status_menu(
+                twiml = status_menu(
                     session, vendor, VoiceResponse(), now=now, settings=self.settings, welcome=True
                 )
                 if self.cache is not None:
@@ -137,7 +135,7 @@ class InboundLine:
             else:
                 _vendor, agent = find_caller(session, caller, self.region)
                 agent_id = agent.id if agent is not None else None
-                twiml = _ask_code(VoiceResponse(), self.settings, 1)
+                twiml = ask_code(VoiceResponse(), self.settings, 1)
             session.commit()  # end the read transaction before the log takes the write lock
         self._log(params, now, e164 or caller, row.vendor_id if row else None, agent_id)
         return twiml
@@ -178,123 +176,11 @@ def code_entered(
         else None
     )
     if vendor is not None:
-        return _status_menu(
+        return status_menu(
             session, vendor, VoiceResponse(), now=now, settings=settings, welcome=True
         )
     response = VoiceResponse()
-    Voice().say(response, render.voice("ivr_unknown_code", _org(settings)))
+    Voice().say(response, render.voice("ivr_unknown_code", org_context(settings)))
     if attempt >= CODE_TRIES:
-        return xml(goodbye(response, Voice(), render.voice("goodbye", _org(settings))))
-    return _ask_code(response, settings, attempt + 1)
-
-
-def choose(
-    session: Session, vendor_id: int, params: dict[str, str], *, now: datetime, settings: Settings
-) -> Reply:
-    vendor = session.get(Vendor, vendor_id)
-    if vendor is None:
-        return Reply(_ask_code(VoiceResponse(), settings, 1))
-    context = template_context(session, vendor, now=now, settings=settings)
-    voice = Voice(render.twilio_language(vendor.language))
-    say = lambda name: render.voice(name, context, vendor.language)  # noqa: E731
-    digits = params.get("Digits", "")
-    sid = params.get("CallSid", "")
-    caller = normalize(params.get("From"), settings.default_region)
-    response = VoiceResponse()
-    if digits == "1":
-        if vendor.agent_id is None:
-            actions.person_task(
-                session, vendor, phone=caller or vendor.phone, reason="ivr_no_agent", now=now
-            )
-            return Reply(xml(goodbye(response, voice, say("ivr_no_agent"), say("goodbye"))))
-        ids = actions.resend_to_agent(
-            session, vendor, key=f"ivr:{sid}:resend", now=now, settings=settings
-        )
-        return Reply(xml(goodbye(response, voice, say("ivr_resent"), say("goodbye"))), ids)
-    if digits == "2":
-        phone = caller or vendor.phone
-        ids = []
-        if phone:
-            one = actions.queue_sms(
-                session,
-                key=f"ivr:{sid}:howto",
-                template="how_to_send",
-                vendor=vendor,
-                phone=phone,
-                now=now,
-                case=actions.open_case(session, vendor),
-                settings=settings,
-            )
-            ids = [one] if one is not None else []
-        return Reply(xml(goodbye(response, voice, say("ivr_texted"), say("goodbye"))), ids)
-    if digits == "3":
-        if actions.can_dial(settings, now):
-            voice.say(response, say("connecting"))
-            response.dial(settings.call_center_number)
-            return Reply(xml(response))
-        actions.person_task(
-            session, vendor, phone=caller or vendor.phone, reason="ivr_person", now=now
-        )
-        return Reply(xml(goodbye(response, voice, say("callback_task"), say("goodbye"))))
-    if digits == "4":
-        voice.say(response, say("ivr_record"))
-        response.record(
-            action=f"{BASE}/recorded?vendor={vendor.id}",
-            method="POST",
-            max_length=120,
-            play_beep=True,
-            finish_on_key="#",
-            timeout=5,
-        )
-        return Reply(xml(goodbye(response, voice, say("goodbye"))))
-    if digits != "9":
-        voice.say(response, say("invalid"))
-    return Reply(_status_menu(session, vendor, response, now=now, settings=settings, welcome=False))
-
-
-def recorded(
-    session: Session,
-    vendor_id: int | None,
-    params: dict[str, str],
-    *,
-    now: datetime,
-    settings: Settings,
-) -> str:
-    """The voicemail: a call-back task linked to the recording."""
-    vendor = session.get(Vendor, vendor_id) if vendor_id else None
-    caller = normalize(params.get("From"), settings.default_region)
-    url = params.get("RecordingUrl") or None
-    rec_sid = params.get("RecordingSid") or params.get("CallSid", "")
-    seen = session.exec(
-        select(InboundMessage).where(
-            InboundMessage.kind == "voicemail", InboundMessage.sid == rec_sid
-        )
-    ).first()
-    if seen is None:  # a repeated callback does not make a second task
-        task = actions.person_task(
-            session, vendor, phone=caller, reason="voicemail", now=now, recording_url=url
-        )
-        session.add(
-            InboundMessage(
-                kind="voicemail",
-                sid=rec_sid,
-                from_number=caller or "",
-                to_number=params.get("To", ""),
-                vendor_id=vendor_id,
-                action=f"call_task:{task.id}",
-                payload=params,
-                received_at=now,
-            )
-        )
-        session.commit()
-    context: dict[str, Any] = _org(settings)
-    response = VoiceResponse()
-    lang = vendor.language if vendor else None
-    return xml(
-        goodbye(
-            response,
-            Voice(render.twilio_language(lang)),
-            render.voice("ivr_recorded", context, lang),
-            render.voice("goodbye", context, lang),
-        )
-    )
+        return xml(goodbye(response, Voice(), render.voice("goodbye", org_context(settings))))
+    return ask_code(response, settings, attempt + 1)

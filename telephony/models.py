@@ -54,7 +54,7 @@ class WebhookEvent(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("sid", "status", name="uq_webhook_event_sid_status"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    kind: str  # sms_status, voice_status, amd, sms_inbound, voice_inbound
+    kind: str  # a `telephony.callbacks.Kind`: sms_status, voice_status, amd, sms_inbound, …
     sid: str
     status: str
     payload: dict[str, Any] = json_field()

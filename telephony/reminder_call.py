@@ -1,14 +1,15 @@
 """The automated reminder call: its TwiML, the keypad menu and the call's callbacks.
 
 Menu: 1 renewal on its way (snooze), 2 requirements by text and email, 3 a person (dial the
-call center when open, else a call-back task), 9 repeat. No input: two re-prompts, then a
+call center when open, else a call-back task), 9 repeat. Choices 1-3 are stored before they
+are applied (`act`, re-runnable). No input: two re-prompts, then a
 polite goodbye. Async AMD: an answering machine gets the voicemail after the beep.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,11 +20,13 @@ from comms.context import template_context
 from comms.models import Case, Delivery, Vendor
 from comms.settings import Settings
 from telephony import actions, render
+from telephony.events import route_id
 from telephony.twiml import Voice, goodbye, menu, xml
 
 log = logging.getLogger(__name__)
 
 REPROMPTS = 2
+ACTIONS = frozenset({"1", "2", "3"})  # the menu choices that write
 MACHINE = frozenset({"machine_end_beep", "machine_end_silence", "machine_end_other", "fax"})
 CALL_FAILURES = {
     "busy": "busy",
@@ -43,14 +46,6 @@ _CALL_RANK = {
     "failed": 4,
     "canceled": 4,
 }
-
-
-@dataclass
-class Reply:
-    """TwiML to answer and the outbox rows to enqueue once the answer is sent."""
-
-    twiml: str
-    enqueue: list[int] = field(default_factory=list)
 
 
 def _base(delivery_id: int) -> str:
@@ -120,48 +115,74 @@ def no_input(
     return _menu(call, response, attempt=attempt, intro=False)
 
 
-def choose(
+def _target(session: Session, delivery_id: int | None) -> tuple[Delivery, Vendor] | None:
+    delivery = session.get(Delivery, delivery_id) if delivery_id is not None else None
+    if delivery is None or delivery.channel != "call" or delivery.vendor_id is None:
+        return None
+    vendor = session.get(Vendor, delivery.vendor_id)
+    return (delivery, vendor) if vendor is not None else None
+
+
+def act(
+    session: Session, params: dict[str, str], now: datetime, *, settings: Settings
+) -> list[int]:
+    """Apply menu choice 1, 2 or 3 of the reminder call in the route (3: the caller was not
+    put through, so a call-back task). Stored first; the outbox rows to enqueue."""
+    target = _target(session, route_id(params, "delivery_id"))
+    if target is None:
+        return []
+    delivery, vendor = target
+    digits = params.get("Digits", "")
+    if digits == "1":
+        _outcome(session, delivery, "renewal_on_way", now, {"call_sid": params.get("CallSid")})
+    elif digits == "2":
+        key = f"call:{delivery.id}:requirements"
+        return actions.send_requirements(
+            session, vendor, phone=delivery.recipient, key=key, now=now, settings=settings
+        )
+    elif digits == "3":
+        actions.person_task(
+            session,
+            vendor,
+            phone=delivery.recipient,
+            reason="reminder_call_person",
+            now=now,
+            settings=settings,
+        )
+    return []
+
+
+def choice_answer(
     session: Session,
     delivery_id: int,
     digits: str,
-    params: dict[str, str],
     *,
     now: datetime,
     settings: Settings,
-) -> Reply:
-    """The caller pressed `digits` in the menu."""
+    connect: bool,
+) -> str:
+    """The TwiML of the caller's choice (`act` has applied it; `connect`: dial for 3)."""
     call = _load(session, delivery_id, now, settings)
     if call is None:
-        return Reply(_unknown())
+        return _unknown()
     say = lambda name: render.voice(name, call.context, call.language)  # noqa: E731
     response = VoiceResponse()
-    delivery = call.delivery
     if digits == "1":
-        _outcome(session, delivery, "renewal_on_way", now, {"call_sid": params.get("CallSid")})
-        return Reply(xml(goodbye(response, call.voice, say("renewal_ack"), say("goodbye"))))
+        return xml(goodbye(response, call.voice, say("renewal_ack"), say("goodbye")))
     if digits == "2":
-        key = f"call:{delivery.id}:requirements"
-        ids = actions.send_requirements(
-            session, call.vendor, phone=delivery.recipient, key=key, now=now, settings=settings
-        )
-        return Reply(
-            xml(goodbye(response, call.voice, say("requirements_sent"), say("goodbye"))), ids
-        )
+        return xml(goodbye(response, call.voice, say("requirements_sent"), say("goodbye")))
     if digits == "3":
-        if actions.can_dial(settings, now):
+        if connect:
             call.voice.say(response, say("connecting"))
             response.dial(
                 settings.call_center_number, caller_id=settings.twilio_from_number or None
             )
-            return Reply(xml(response))
-        actions.person_task(
-            session, call.vendor, phone=delivery.recipient, reason="reminder_call_person", now=now
-        )
-        return Reply(xml(goodbye(response, call.voice, say("callback_task"), say("goodbye"))))
+            return xml(response)
+        return xml(goodbye(response, call.voice, say("callback_task"), say("goodbye")))
     if digits == "9":
-        return Reply(_menu(call, response, attempt=0, intro=True))
+        return _menu(call, response, attempt=0, intro=True)
     call.voice.say(response, say("invalid"))
-    return Reply(_menu(call, response, attempt=0, intro=False))
+    return _menu(call, response, attempt=0, intro=False)
 
 
 def voicemail_twiml(

@@ -16,11 +16,14 @@ from hashlib import sha1
 from urllib.parse import parse_qsl, urlparse
 
 from fastapi import HTTPException, Request
+from starlette.types import Message, Receive
 from twilio.request_validator import RequestValidator, add_port, remove_port
 
 from comms.settings import Settings
 
 FORM = "application/x-www-form-urlencoded"
+# Twilio's callbacks are a few kilobytes (an SMS body is at most 1,600 characters)
+MAX_BODY = 64 * 1024
 
 
 def public_url(base: str, request: Request) -> str:
@@ -73,17 +76,45 @@ class Verifier:
         )
 
     async def form(self, request: Request) -> dict[str, str]:
-        """The POSTed form when the signature is right; HTTP 403 otherwise."""
-        if request.headers.get("content-type", "").startswith(FORM):
-            body = (await request.body()).decode("utf-8", "replace")
-            params = dict(parse_qsl(body, keep_blank_values=True))
-        else:
-            form = await request.form()
-            params = {k: str(v) for k, v in form.multi_items()}
+        """The POSTed form when the signature is right: HTTP 403 without a signature (the
+        body is not read), 413 for a body over MAX_BODY, 403 for a wrong signature."""
         signature = request.headers.get("x-twilio-signature", "")
+        if not signature:
+            raise HTTPException(status_code=403, detail="invalid Twilio signature")
+        body = await read_body(request)
+        if request.headers.get("content-type", "").startswith(FORM):
+            params = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        else:
+            form = await Request(request.scope, _replay(body)).form()
+            params = {k: str(v) for k, v in form.multi_items()}
         if not self.valid(public_url(self.base_url, request), params, signature):
             raise HTTPException(status_code=403, detail="invalid Twilio signature")
         return params
+
+
+async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
+    """The request body, refused with 413 past `limit` bytes: by its Content-Length before
+    reading, and while reading (a chunked body, or a Content-Length that lies)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise HTTPException(status_code=413, detail=f"request body over {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(status_code=413, detail=f"request body over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Receive:
+    """An ASGI receive that hands over a body already read (to parse it as a form)."""
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
 
 
 async def verified_form(request: Request, settings: Settings) -> dict[str, str]:

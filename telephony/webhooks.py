@@ -2,7 +2,9 @@
 
 Every endpoint checks X-Twilio-Signature against COMMS_PUBLIC_URL + path (403 otherwise).
 TwiML endpoints answer from the database; outbox rows they create are enqueued after the
-response is sent. Status callbacks are stored and processed once per (sid, status).
+response is sent. Every callback that writes (statuses, AMD, texts, menu choices that act, the
+voicemail) is stored raw first and processed once per (sid, status) by the handler of its kind
+(`telephony.callbacks`); a failure is quarantined and `comms webhooks-rerun` runs it again.
 """
 
 from __future__ import annotations
@@ -17,14 +19,11 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from twilio.twiml.messaging_response import MessagingResponse
 
-from comms.context import template_context
 from comms.settings import Settings
-from telephony import events, ivr, reminder_call, render
-from telephony.models import InboundMessage
-from telephony.optout import handle_text
-from telephony.phone import find_caller, normalize
+from telephony import actions, events, ivr, ivr_menu, reminder_call
+from telephony.callbacks import Callbacks, Kind
+from telephony.hours import parse_hours
 from telephony.signatures import Verifier
-from telephony.sms import apply_sms_status
 from telephony.status_cache import StatusCache
 
 log = logging.getLogger(__name__)
@@ -49,10 +48,13 @@ def make_router(
 ) -> APIRouter:
     """`read_engine`: for endpoints that only read (SQLite: deferred transactions, so they do
     not queue on the write lock). `calllog` stores the inbound line's log rows (default: each
-    row at once, with `engine`)."""
+    row at once, with `engine`). A COMMS_CALL_CENTER_HOURS it cannot read stops it here
+    (HoursError, a SettingsError naming the setting), not at a caller's choice."""
+    parse_hours(settings.call_center_hours)
     router = APIRouter(prefix="/twilio")
     verifier = Verifier.for_settings(settings)
     reader = read_engine or engine
+    callbacks = Callbacks(settings)
 
     def session() -> Session:
         return Session(engine, expire_on_commit=False)
@@ -63,18 +65,6 @@ def make_router(
     def later(background: BackgroundTasks, ids: list[int], now: datetime) -> None:
         for delivery_id in ids:
             background.add_task(enqueue, delivery_id, now)
-
-    def reply(
-        background: BackgroundTasks, now: datetime, work: Callable[[Session], reminder_call.Reply]
-    ) -> Callable[[], str]:
-        def run() -> str:
-            with session() as s:
-                result = work(s)
-                s.commit()
-            later(background, result.enqueue, now)
-            return result.twiml
-
-        return run
 
     # --- the IVR line ------------------------------------------------------------------------
     line = ivr.InboundLine(
@@ -110,12 +100,32 @@ def make_router(
         return _twiml(await run_in_threadpool(run))
 
     @router.post("/voice/ivr/menu")
-    async def ivr_menu(request: Request, background: BackgroundTasks, vendor: int) -> Response:
+    async def ivr_choice(request: Request, background: BackgroundTasks, vendor: int) -> Response:
         params = await verifier.form(request)
         now = clock()
-        run = reply(
-            background, now, lambda s: ivr.choose(s, vendor, params, now=now, settings=settings)
-        )
+        digits = params.get("Digits", "")
+
+        def run() -> str:
+            connect = digits == "3" and actions.can_dial(settings, now)
+            ids: list[int] = []
+            if digits in ivr_menu.ACTIONS and not connect:  # stored first, then applied
+                done = events.process_once(
+                    engine,
+                    Kind.IVR_MENU,
+                    params.get("CallSid", ""),
+                    f"ivr_menu:{digits}",
+                    events.with_route(params, vendor=vendor),
+                    callbacks.ivr_menu,
+                    now=now,
+                )
+                ids = done.value or []
+            with read_session() as s:
+                twiml = ivr_menu.answer(
+                    s, vendor, params, now=now, settings=settings, connect=connect
+                )
+            later(background, ids, now)
+            return twiml
+
         return _twiml(await run_in_threadpool(run))
 
     @router.post("/voice/ivr/recorded")
@@ -124,10 +134,17 @@ def make_router(
         now = clock()
 
         def run() -> str:
-            with session() as s:
-                out = ivr.recorded(s, vendor, params, now=now, settings=settings)
-                s.commit()
-                return out
+            events.process_once(
+                engine,
+                Kind.VOICEMAIL,
+                ivr_menu.voicemail_sid(params),
+                "recorded",
+                events.with_route(params, vendor=vendor),
+                callbacks.voicemail,
+                now=now,
+            )
+            with read_session() as s:
+                return ivr_menu.voicemail_answer(s, vendor, settings=settings)
 
         return _twiml(await run_in_threadpool(run))
 
@@ -161,37 +178,46 @@ def make_router(
         params = await verifier.form(request)
         now = clock()
         digits = params.get("Digits", "")
-        run = reply(
-            background,
-            now,
-            lambda s: reminder_call.choose(
-                s, delivery_id, digits, params, now=now, settings=settings
-            ),
-        )
+
+        def run() -> str:
+            connect = digits == "3" and actions.can_dial(settings, now)
+            ids: list[int] = []
+            if digits in reminder_call.ACTIONS and not connect:  # stored first, then applied
+                done = events.process_once(
+                    engine,
+                    Kind.REMINDER_MENU,
+                    params.get("CallSid", ""),
+                    f"reminder_menu:{digits}",
+                    events.with_route(params, delivery_id=delivery_id),
+                    callbacks.reminder_menu,
+                    now=now,
+                )
+                ids = done.value or []
+            with read_session() as s:
+                twiml = reminder_call.choice_answer(
+                    s, delivery_id, digits, now=now, settings=settings, connect=connect
+                )
+            later(background, ids, now)
+            return twiml
+
         return _twiml(await run_in_threadpool(run))
 
     @router.post("/voice/reminder/{delivery_id}/amd")
-    async def reminder_amd(
-        request: Request, background: BackgroundTasks, delivery_id: int
-    ) -> Response:
+    async def reminder_amd(request: Request, delivery_id: int) -> Response:
         params = await verifier.form(request)
         now = clock()
-        machine: list[bool] = []
-
-        def handle(s: Session, p: dict[str, str], at: datetime) -> None:
-            machine.append(reminder_call.machine_answered(s, delivery_id, p, at))
 
         def run() -> None:
-            events.process_once(
+            done = events.process_once(
                 engine,
-                "amd",
+                Kind.AMD,
                 params.get("CallSid", ""),
                 "amd:" + params.get("AnsweredBy", ""),
-                params,
-                handle,
+                events.with_route(params, delivery_id=delivery_id),
+                callbacks.amd,
                 now=now,
             )
-            if machine and machine[0]:
+            if done.value:
                 leave_voicemail(delivery_id, params.get("CallSid", ""), now)
 
         await run_in_threadpool(run)
@@ -216,7 +242,7 @@ def make_router(
         await run_in_threadpool(
             events.process_once,
             engine,
-            "voice_status",
+            Kind.VOICE_STATUS,
             params.get("CallSid", ""),
             params.get("CallStatus", ""),
             params,
@@ -230,24 +256,14 @@ def make_router(
     async def sms_status(request: Request) -> Response:
         params = await verifier.form(request)
         now = clock()
-
-        def handle(s: Session, p: dict[str, str], at: datetime) -> None:
-            apply_sms_status(
-                s,
-                p.get("MessageSid", ""),
-                p.get("MessageStatus", ""),
-                p.get("ErrorCode") or None,
-                now=at,
-            )
-
         await run_in_threadpool(
             events.process_once,
             engine,
-            "sms_status",
+            Kind.SMS_STATUS,
             params.get("MessageSid", ""),
             params.get("MessageStatus", ""),
             params,
-            handle,
+            callbacks.sms_status,
             now=now,
         )
         return Response(status_code=204)
@@ -256,46 +272,18 @@ def make_router(
     async def sms_inbound(request: Request) -> Response:
         params = await verifier.form(request)
         now = clock()
-        answer: list[str] = []
-
-        def handle(s: Session, p: dict[str, str], at: datetime) -> None:
-            phone = normalize(p.get("From"), settings.default_region) or p.get("From", "")
-            body = p.get("Body", "")
-            result = handle_text(s, phone, body, now=at)
-            vendor, agent = find_caller(s, phone, settings.default_region)
-            s.add(
-                InboundMessage(
-                    kind="sms",
-                    sid=p.get("MessageSid", ""),
-                    from_number=phone,
-                    to_number=p.get("To", ""),
-                    body=body,
-                    vendor_id=vendor.id if vendor else None,
-                    agent_id=agent.id if agent else None,
-                    action=result.action,
-                    payload=p,
-                    received_at=at,
-                )
-            )
-            if result.reply_template:
-                if vendor is not None:
-                    context = template_context(s, vendor, now=at, settings=settings)
-                else:
-                    context = ivr._org(settings)
-                answer.append(render.sms(result.reply_template, context))
-
-        await run_in_threadpool(
+        done = await run_in_threadpool(
             events.process_once,
             engine,
-            "sms_inbound",
+            Kind.SMS_INBOUND,
             params.get("MessageSid", ""),
             "received",
             params,
-            handle,
+            callbacks.sms_inbound,
             now=now,
         )
         response = MessagingResponse()
-        for text in answer:
+        for text in done.value or []:
             response.message(text)
         return _twiml(str(response.to_xml(xml_declaration=True)))
 

@@ -62,13 +62,15 @@ def test_failed_callback_is_quarantined_and_rerun(use_db: Engine, now: datetime)
         seen.append(p["MessageSid"])
 
     params = {"MessageSid": "SM1", "MessageStatus": "delivered"}
-    assert events.process_once(use_db, "sms_status", "SM1", "delivered", params, broken, now=now)
+    done = events.process_once(use_db, "sms_status", "SM1", "delivered", params, broken, now=now)
+    assert done.outcome is events.Outcome.QUARANTINED
     with Session(use_db) as s:
         [row] = s.exec(select(WebhookEvent)).all()
         assert row.processed_at is None and "database hiccup" in (row.error or "")
         assert row.payload == params
-    assert events.reprocess(use_db, {"sms_status": fixed}, now=now) == 1
+    assert events.reprocess(use_db, {"sms_status": fixed}, now=now).processed == 1
     assert seen == ["SM1"]
     # processed now, and a repeat of the callback is not processed again
-    assert not events.process_once(use_db, "sms_status", "SM1", "delivered", params, fixed, now=now)
+    again = events.process_once(use_db, "sms_status", "SM1", "delivered", params, fixed, now=now)
+    assert again.outcome is events.Outcome.DUPLICATE
     assert seen == ["SM1"]
