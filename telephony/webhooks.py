@@ -10,7 +10,7 @@ voicemail) is stored raw first and processed once per (sid, status) by the handl
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 
 from fastapi import APIRouter, BackgroundTasks, Request, Response
@@ -59,6 +59,31 @@ def make_router(
     def session() -> Session:
         return Session(engine, expire_on_commit=False)
 
+    def menu_choice(
+        kind: Kind,
+        choices: Collection[str],
+        params: dict[str, str],
+        now: datetime,
+        handler: events.Handler[list[int] | None],
+        **route: object,
+    ) -> tuple[bool, list[int]]:
+        """Whether the caller's "3" connects now, and the outbox rows their choice made (a
+        choice that acts is stored first, then applied once by `handler`)."""
+        digits = params.get("Digits", "")
+        connect = digits == "3" and actions.can_dial(settings, now)
+        if digits not in choices or connect:
+            return connect, []
+        done = events.process_once(
+            engine,
+            kind,
+            params.get("CallSid", ""),
+            f"{kind}:{digits}",
+            events.with_route(params, **route),
+            handler,
+            now=now,
+        )
+        return connect, done.value or []
+
     def read_session() -> Session:
         return Session(reader, expire_on_commit=False)
 
@@ -103,22 +128,11 @@ def make_router(
     async def ivr_choice(request: Request, background: BackgroundTasks, vendor: int) -> Response:
         params = await verifier.form(request)
         now = clock()
-        digits = params.get("Digits", "")
 
         def run() -> str:
-            connect = digits == "3" and actions.can_dial(settings, now)
-            ids: list[int] = []
-            if digits in ivr_menu.ACTIONS and not connect:  # stored first, then applied
-                done = events.process_once(
-                    engine,
-                    Kind.IVR_MENU,
-                    params.get("CallSid", ""),
-                    f"ivr_menu:{digits}",
-                    events.with_route(params, vendor=vendor),
-                    callbacks.ivr_menu,
-                    now=now,
-                )
-                ids = done.value or []
+            connect, ids = menu_choice(
+                Kind.IVR_MENU, ivr_menu.ACTIONS, params, now, callbacks.ivr_menu, vendor=vendor
+            )
             with read_session() as s:
                 twiml = ivr_menu.answer(
                     s, vendor, params, now=now, settings=settings, connect=connect
@@ -180,19 +194,14 @@ def make_router(
         digits = params.get("Digits", "")
 
         def run() -> str:
-            connect = digits == "3" and actions.can_dial(settings, now)
-            ids: list[int] = []
-            if digits in reminder_call.ACTIONS and not connect:  # stored first, then applied
-                done = events.process_once(
-                    engine,
-                    Kind.REMINDER_MENU,
-                    params.get("CallSid", ""),
-                    f"reminder_menu:{digits}",
-                    events.with_route(params, delivery_id=delivery_id),
-                    callbacks.reminder_menu,
-                    now=now,
-                )
-                ids = done.value or []
+            connect, ids = menu_choice(
+                Kind.REMINDER_MENU,
+                reminder_call.ACTIONS,
+                params,
+                now,
+                callbacks.reminder_menu,
+                delivery_id=delivery_id,
+            )
             with read_session() as s:
                 twiml = reminder_call.choice_answer(
                     s, delivery_id, digits, now=now, settings=settings, connect=connect
