@@ -35,7 +35,7 @@ _LOCAL_REST = rf"(?:[{_FIRST}{_LEAD}]|{_NON_ASCII})"
 _DOT_ATOM = (
     rf"(?<![{_FIRST}{_LEAD}])(?<!{_NON_ASCII})(?P<lead>[{_LEAD}]*+){_LOCAL_FIRST}{_LOCAL_REST}*+"
 )
-_QUOTED = r'"(?:[^"\\\r\n]|\\.)++"'
+_QUOTED = r'"(?:[^"\\\r\n]|\\.){1,64}+"'
 # "%40" is "@" in a URL or a form body (an access log's request line); there the local part
 # is percent-encoded, and "/", "?", "=", "&" belong to the URL ("?to=jane%40x.org").
 _URL_CHAR = r"A-Za-z0-9!#$*+^_~.'\-"
@@ -44,7 +44,7 @@ _LABEL = rf"(?:[A-Za-z0-9-]|{_NON_ASCII})++"
 _LABEL_DOT = r"[.\u3002\uff0e\uff61]"
 # The last label (the top-level domain) starts with a letter: "pkg@1.2.3" is not an address.
 _TLD = rf"(?:[A-Za-z]|{_NON_ASCII})(?:[A-Za-z0-9-]|{_NON_ASCII})*+"
-_DOMAIN = rf"{_LABEL}(?:{_LABEL_DOT}{_LABEL})*{_LABEL_DOT}{_TLD}|\[[^\]\s]+\]"
+_DOMAIN = rf"{_LABEL}(?:{_LABEL_DOT}{_LABEL})*{_LABEL_DOT}{_TLD}|\[[^\[\]\s]{{1,255}}+\]"
 _EMAIL = re.compile(
     rf"(?:(?:{_QUOTED}|{_DOT_ATOM})@|{_URL_LOCAL}(?P<encoded>%40))(?P<domain>{_DOMAIN})"
 )

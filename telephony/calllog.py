@@ -65,6 +65,7 @@ class CallLog:
         self.max_pending = max_pending
         self.spill_dir = spill_dir
         self.pending: list[Row] = []  # not stored yet: written again first at the next flush
+        self._abandoned = False  # `close` gave up on the writer and wrote what waits itself
         self._queue: queue.Queue[Row | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="call-log", daemon=True)
         self._thread.start()
@@ -88,21 +89,21 @@ class CallLog:
                 rows.append(item)
             try:
                 self.flush(rows)
-            except Exception as exc:  # the writer thread lives on; the rows wait
+            except Exception as exc:  # the writer thread lives on; the rows wait in `pending`
                 log.error("call log: flush failed: %s", _reason(exc))
-                self.pending.extend(rows)
-        if self.pending and spill(self.spill_dir, self.pending):  # the database is down
+        if self.pending and not self._abandoned and spill(self.spill_dir, self.pending):
             self.pending = []
 
     def flush(self, rows: list[Row]) -> None:
         """Store what waits and `rows`; what the database does not take waits again."""
-        waiting = self.pending + rows
+        waiting = self.pending = self.pending + rows  # `close` finds them there meanwhile
         kept: list[Row] = []
         for start in range(0, len(waiting), self.batch):
             kept = store_rows(self.engine, waiting[start : start + self.batch])
             if kept:  # the database is unavailable: the rest waits too
                 kept += waiting[start + self.batch :]
                 break
+            self.pending = waiting[start + self.batch :]
         if len(kept) > self.max_pending:  # memory is bounded: the oldest to a file
             extra = len(kept) - self.max_pending
             if spill(self.spill_dir, kept[:extra]):
@@ -110,8 +111,25 @@ class CallLog:
         self.pending = kept
 
     def close(self, timeout: float = 10.0) -> None:
+        """Stop the writer after a last flush. When it is still stuck on the database after
+        `timeout` (a write lock held elsewhere), what waits is written to a file from here:
+        the process may exit next, and the writer is a daemon thread."""
         self._queue.put(None)
         self._thread.join(timeout)
+        if not self._thread.is_alive():
+            return
+        self._abandoned = True
+        rows = list(self.pending)
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                rows.append(item)
+        self._queue.put(None)  # the writer, once let go, still stops
+        if rows and spill(self.spill_dir, rows):
+            self.pending = []
 
 
 class DirectLog:

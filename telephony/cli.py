@@ -7,6 +7,7 @@ from datetime import date
 
 import typer
 from rich.table import Table
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col, select
 
 from comms.cli.context import (
@@ -158,6 +159,10 @@ def webhooks_rerun(now: str | None = typer.Option(None, "--now", help="ISO time.
         imported = import_spilled(db)
     except ValueError as exc:
         raise fail(str(exc)) from None
+    except DBAPIError as exc:  # the files stay; a later re-run imports them
+        raise fail(
+            f"the database is unavailable ({redact(str(exc.orig))}); nothing removed"
+        ) from None
     if imported:
         console.print(f"{imported} call-log row(s) read from the quarantine folder.")
     report = reprocess(db, Callbacks(settings()).handlers(), now=when)

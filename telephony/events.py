@@ -20,7 +20,7 @@ from typing import Generic, TypeVar
 
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, col, select
 
 from comms.redact import redact
@@ -153,7 +153,11 @@ def reprocess(engine: Engine, handlers: Mapping[str, Handler[object]], *, now: d
             report.unhandled[kind] += 1
             continue
         params = {str(k): str(v) for k, v in payload.items()}
-        done = run(engine, event_id, kind, params, handler, now=now)
+        try:
+            done = run(engine, event_id, kind, params, handler, now=now)
+        except DBAPIError as exc:  # the claim itself failed (a lock, the connection): it waits
+            report.failed.append((event_id, kind, f"{type(exc).__name__}: {exc.orig}"[:MAX_ERROR]))
+            continue
         if done.outcome is Outcome.PROCESSED:
             report.processed += 1
         elif done.outcome is Outcome.QUARANTINED:

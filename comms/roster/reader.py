@@ -49,6 +49,7 @@ class _RosterCsv(csv.excel):
     than a cell that silently swallows the rows after it."""
 
     strict = True
+    skipinitialspace = True  # `a, "b, c"`: the space after a delimiter is not part of a cell
 
 
 def _dialect(sample: str) -> type[csv.Dialect]:

@@ -122,6 +122,15 @@ def test_the_delimiter_is_still_sniffed(tmp_path: Path, delimiter: str) -> None:
     assert sheet.rows == [['Bob "B" LLC', "b@x.example"], ["Acme", "a@x.example"]]
 
 
+def test_a_space_after_the_comma_keeps_quoted_cells_whole(tmp_path: Path) -> None:
+    path = tmp_path / "roster.csv"
+    path.write_text(
+        'Vendor Name, Vendor Email, Agent Name\n"Acme, Inc.", ops@acme.example, "Smith, John"\n'
+    )
+    sheet = read_sheet(path)
+    assert sheet.rows == [["Acme, Inc.", "ops@acme.example", "Smith, John"]]
+
+
 def test_a_quoted_cell_spanning_lines_keeps_line_numbers(tmp_path: Path) -> None:
     path = tmp_path / "roster.csv"
     path.write_text('Vendor Name,Notes\nAcme,"call\nfirst"\nBeta,x\n')

@@ -5,6 +5,7 @@ and no phone number is logged."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -131,3 +132,31 @@ def test_rows_waiting_at_shutdown_go_to_a_file_the_rerun_imports(
         assert result.exit_code == 0, result.output
     assert sorted(r.sid for r in _stored(use_db)) == [f"CA{n:032d}" for n in range(5)]
     assert not list(default_spill_dir().glob("call-log-*"))
+
+
+def test_rows_are_written_to_a_file_when_the_writer_is_stuck_at_shutdown(
+    use_db: Engine, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database holds the writer past `close`'s timeout (a write lock held elsewhere): the
+    rows it was writing, and those queued behind it, go to a file from the closing thread,
+    since the process may exit before the writer (a daemon thread) gets anywhere."""
+    import telephony.calllog as calllog
+
+    release = threading.Event()
+
+    def stuck(engine: Engine, rows: list[Any]) -> list[Any]:
+        release.wait(10)
+        return list(rows)  # and then not taken
+
+    monkeypatch.setattr(calllog, "store_rows", stuck)
+    log = CallLog(use_db, interval=0.01)
+    log.add(_row(1, now))
+    time.sleep(0.3)  # the writer is inside the stuck store with row 1
+    log.add(_row(2, now))
+    log.close(timeout=0.3)
+    release.set()
+    log._thread.join(10)  # the writer, let go, writes no second file
+    files = sorted(default_spill_dir().glob("call-log-*.jsonl"))
+    assert len(files) == 1
+    text = files[0].read_text()
+    assert f"CA{1:032d}" in text and f"CA{2:032d}" in text

@@ -103,6 +103,30 @@ def test_kinds_without_a_handler_are_reported(use_db: Engine, now: datetime) -> 
     assert all(r.processed_at is None for r in _rows(use_db))  # still there
 
 
+def test_a_claim_the_database_refuses_is_reported_and_the_rest_rerun(
+    use_db: Engine, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    events.store(use_db, "sms_status", "SM1", "delivered", PARAMS, now=now)
+    events.store(use_db, "sms_status", "SM2", "delivered", PARAMS, now=now)
+    real = events.run
+    calls: list[int] = []
+
+    def locked_once(engine: Engine, event_id: int, *args: object, **kw: object) -> object:
+        calls.append(event_id)
+        if len(calls) == 1:
+            raise OperationalError("UPDATE webhook_event", {}, Exception("database is locked"))
+        return real(engine, event_id, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(events, "run", locked_once)
+    report = events.reprocess(use_db, {"sms_status": lambda *_: None}, now=now)
+    assert report.processed == 1 and len(calls) == 2
+    [(_id, kind, error)] = report.failed
+    assert kind == "sms_status" and "database is locked" in error
+    assert sum(r.processed_at is None for r in _rows(use_db)) == 1  # it waits for the next
+
+
 def test_every_kind_has_a_handler(settings: Settings) -> None:
     assert set(Callbacks(settings).handlers()) == set(Kind)
 
