@@ -26,25 +26,26 @@ _NON_ASCII = (
 # RFC 5322 atext, dots allowed anywhere (lenient). An address is taken to start at a letter,
 # digit or one of "!#$%*+^_~"; the other atext characters and the dot lead the run without
 # being redacted ("'ops@x.org'" in a repr keeps its quote, "https://user@host" its slashes).
-# A match starts only where a run of these characters starts (the lookbehinds) and takes the
-# run whole (possessive), so the text is scanned once, not once per character.
+# A match starts only where a run of these characters starts (the lookbehinds), so a run is
+# tried from one place, not from each of its characters, and the scan stays linear. (No
+# possessive quantifiers: Python 3.11.2's matcher gets some of them wrong.)
 _FIRST = r"A-Za-z0-9!#$%*+^_~"
 _LEAD = r"'`{|}/=?&.\-"
 _LOCAL_FIRST = rf"(?:[{_FIRST}]|{_NON_ASCII})"
 _LOCAL_REST = rf"(?:[{_FIRST}{_LEAD}]|{_NON_ASCII})"
 _DOT_ATOM = (
-    rf"(?<![{_FIRST}{_LEAD}])(?<!{_NON_ASCII})(?P<lead>[{_LEAD}]*+){_LOCAL_FIRST}{_LOCAL_REST}*+"
+    rf"(?<![{_FIRST}{_LEAD}])(?<!{_NON_ASCII})(?P<lead>[{_LEAD}]*){_LOCAL_FIRST}{_LOCAL_REST}*"
 )
-_QUOTED = r'"(?:[^"\\\r\n]|\\.){1,64}+"'
+_QUOTED = r'"(?:[^"\\\r\n]|\\.){1,64}"'
 # "%40" is "@" in a URL or a form body (an access log's request line); there the local part
 # is percent-encoded, and "/", "?", "=", "&" belong to the URL ("?to=jane%40x.org").
 _URL_CHAR = r"A-Za-z0-9!#$*+^_~.'\-"
-_URL_LOCAL = rf"(?<![{_URL_CHAR}%])(?<!{_NON_ASCII})(?:[{_URL_CHAR}]|{_NON_ASCII}|%(?!40))++"
-_LABEL = rf"(?:[A-Za-z0-9-]|{_NON_ASCII})++"
+_URL_LOCAL = rf"(?<![{_URL_CHAR}%])(?<!{_NON_ASCII})(?:[{_URL_CHAR}]|{_NON_ASCII}|%(?!40))+"
+_LABEL = rf"(?:[A-Za-z0-9-]|{_NON_ASCII})+"
 _LABEL_DOT = r"[.\u3002\uff0e\uff61]"
 # The last label (the top-level domain) starts with a letter: "pkg@1.2.3" is not an address.
-_TLD = rf"(?:[A-Za-z]|{_NON_ASCII})(?:[A-Za-z0-9-]|{_NON_ASCII})*+"
-_DOMAIN = rf"{_LABEL}(?:{_LABEL_DOT}{_LABEL})*{_LABEL_DOT}{_TLD}|\[[^\[\]\s]{{1,255}}+\]"
+_TLD = rf"(?:[A-Za-z]|{_NON_ASCII})(?:[A-Za-z0-9-]|{_NON_ASCII})*"
+_DOMAIN = rf"{_LABEL}(?:{_LABEL_DOT}{_LABEL})*{_LABEL_DOT}{_TLD}|\[[^\[\]\s]{{1,255}}\]"
 _EMAIL = re.compile(
     rf"(?:(?:{_QUOTED}|{_DOT_ATOM})@|{_URL_LOCAL}(?P<encoded>%40))(?P<domain>{_DOMAIN})"
 )
