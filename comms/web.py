@@ -11,6 +11,7 @@ from datetime import datetime
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
+from comms.body_limit import BodyLimit
 from comms.db import get_engine, make_engine
 from comms.settings import Settings, get_settings
 from comms.timeutil import utcnow
@@ -69,6 +70,7 @@ def create_app(
         redoc_url=None,
         lifespan=lifespan,
     )
+    app.add_middleware(BodyLimit)
     app.include_router(
         webhooks.make_router(
             s, db, clock=clock, enqueue=enqueue, calllog=calllog, read_engine=reader

@@ -19,11 +19,10 @@ from fastapi import HTTPException, Request
 from starlette.types import Message, Receive
 from twilio.request_validator import RequestValidator, add_port, remove_port
 
+from comms.body_limit import MAX_BODY  # Twilio's callbacks are a few kilobytes
 from comms.settings import Settings
 
 FORM = "application/x-www-form-urlencoded"
-# Twilio's callbacks are a few kilobytes (an SMS body is at most 1,600 characters)
-MAX_BODY = 64 * 1024
 
 
 def public_url(base: str, request: Request) -> str:

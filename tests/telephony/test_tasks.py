@@ -4,6 +4,7 @@ completed with outcomes fed back to the workflow; CLI and JSON API."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from datetime import date
 
 import httpx
@@ -13,6 +14,7 @@ from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from comms import dispatch
+from comms.body_limit import MAX_BODY
 from comms.cli.main import app as cli
 from comms.models import Case, CaseEvent, Vendor
 from comms.outbox import NewDelivery, create_delivery
@@ -260,3 +262,28 @@ async def test_json_api_is_off_without_configured_tokens(
         assert r.status_code == 503
         assert "COMMS_STAFF_TOKENS" in r.json()["detail"]
         assert (await http.get("/healthz")).status_code == 200
+
+
+def test_json_api_refuses_an_oversized_body_before_reading_it(
+    use_db: Engine, app: AppServer, clock: Clock
+) -> None:
+    """FastAPI reads a JSON body before the token check runs: the app caps bodies first."""
+    with Session(use_db) as s:
+        world = make_world(s, clock.now)
+    task = _task(use_db, clock, world)
+    path = f"/api/tasks/{task.id}/complete"
+    with httpx.Client(base_url=app.url) as http:
+        big = b'{"outcome": "resolved", "notes": "' + b"x" * (MAX_BODY + 1) + b'"}'
+        declared = http.post(path, content=big, headers={"content-type": "application/json"})
+        assert declared.status_code == 413
+
+        def chunks() -> Iterator[bytes]:  # no length declared: counted while it arrives
+            yield b'{"outcome": "resolved", "notes": "'
+            for _ in range(64):
+                yield b"x" * 4096
+            yield b'"}'
+
+        chunked = http.post(path, content=chunks(), headers={"content-type": "application/json"})
+        assert chunked.status_code == 413
+        small = http.post(path, json={"outcome": "resolved"})
+        assert small.status_code == 401  # a small body reaches the token check
