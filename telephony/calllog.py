@@ -180,22 +180,30 @@ def store_rows(engine: Engine, rows: list[Row]) -> list[Row]:
 
 def quarantine(engine: Engine, row: Row, error: str) -> bool:
     """Store a refused row as a `voice_inbound` webhook event. False: the database is down."""
-    received: datetime = row["received_at"]
     try:
-        events.store(
-            engine,
-            KIND,
-            str(row.get("sid") or ""),
-            f"call_log:{received.isoformat()}",
-            call_log_params(row),
-            now=received,
-            error=error,
-        )
+        sid = str(row.get("sid") or "")
+        _store_refused(engine, sid, call_log_params(row), row["received_at"], error)
     except Exception as exc:
         log.warning("call log: a refused row not quarantined: %s", _reason(exc))
         return False
     log.warning("call log: a row quarantined (comms webhooks-rerun): %s", error)
     return True
+
+
+def _store_refused(
+    engine: Engine, sid: str, params: dict[str, str], received: datetime, error: str
+) -> None:
+    """A call-log row (as `call_log_params`) stored as a quarantined `voice_inbound` event,
+    keyed by its call and receipt time, so the same row is never stored twice."""
+    events.store(
+        engine,
+        KIND,
+        sid,
+        f"call_log:{received.isoformat()}",
+        params,
+        now=received,
+        error=error,
+    )
 
 
 def call_log_params(row: Row) -> dict[str, str]:
@@ -277,15 +285,8 @@ def import_spilled(engine: Engine, directory: Path | None = None) -> int:
                 raise ValueError(f"{path}:{number}: not a call-log row ({exc})") from None
             received = events.route_arg(params, "received_at")
             when = datetime.fromisoformat(received) if received else utcnow()
-            events.store(
-                engine,
-                KIND,
-                params.get("CallSid", ""),
-                f"call_log:{when.isoformat()}",
-                params,
-                now=when,
-                error="spilled: the database was unavailable",
-            )
+            sid = params.get("CallSid", "")
+            _store_refused(engine, sid, params, when, "spilled: the database was unavailable")
             count += 1
         path.unlink()
     return count

@@ -37,23 +37,12 @@ def act(
         return []
     digits = params.get("Digits", "")
     sid = params.get("CallSid", "")
-    caller = normalize(params.get("From"), settings.default_region)
-    if digits == "1":
-        if vendor.agent_id is None:
-            actions.person_task(
-                session,
-                vendor,
-                phone=caller or vendor.phone,
-                reason="ivr_no_agent",
-                now=now,
-                settings=settings,
-            )
-            return []
+    phone = normalize(params.get("From"), settings.default_region) or vendor.phone
+    if digits == "1" and vendor.agent_id is not None:
         return actions.resend_to_agent(
             session, vendor, key=f"ivr:{sid}:resend", now=now, settings=settings
         )
     if digits == "2":
-        phone = caller or vendor.phone
         if not phone:
             return []
         one = actions.queue_sms(
@@ -67,15 +56,9 @@ def act(
             settings=settings,
         )
         return [one] if one is not None else []
-    if digits == "3":
-        actions.person_task(
-            session,
-            vendor,
-            phone=caller or vendor.phone,
-            reason="ivr_person",
-            now=now,
-            settings=settings,
-        )
+    if digits in ("1", "3"):  # no agent to resend to, or the caller was not put through
+        reason = "ivr_no_agent" if digits == "1" else "ivr_person"
+        actions.person_task(session, vendor, phone=phone, reason=reason, now=now, settings=settings)
     return []
 
 
