@@ -18,10 +18,11 @@ from sqlmodel import Session, col
 
 from comms.models import Vendor
 from comms.roster.rows import Party, RowProblem, ValidRows
+from comms.roster.writer import match_key
 
 
 def _name(name: str | None) -> str:
-    return (name or "").strip().lower()
+    return match_key(None, name)  # as the writer matches a vendor by name
 
 
 def ambiguous_rows(session: Session, rows: ValidRows) -> list[RowProblem]:

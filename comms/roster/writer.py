@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from comms.roster.importer import ImportResult
 
 
-def _key(email: str | None, name: str | None) -> str:
+def match_key(email: str | None, name: str | None) -> str:
     return f"e:{email.lower()}" if email else f"n:{(name or '').strip().lower()}"
 
 
@@ -72,13 +72,13 @@ def _upsert_agents(
     on_file = _agents_on_file(session)
     ids: dict[str, int] = {}
     for aid, email, name in on_file:
-        ids.setdefault(_key(email, name), aid)
-        ids.setdefault(_key(None, name), aid)
+        ids.setdefault(match_key(email, name), aid)
+        ids.setdefault(match_key(None, name), aid)
     wanted: dict[str, tuple[Any, ...]] = {}
     for party in parties:
         if not (party.agent_name or party.agent_email):
             continue
-        key = _key(party.agent_email, party.agent_name)
+        key = match_key(party.agent_email, party.agent_name)
         if key in ids or key in wanted:
             continue
         name = party.agent_name or party.agent_email or ""
@@ -97,7 +97,7 @@ def _upsert_agents(
         known = {aid for aid, _, _ in on_file}
         for aid, email, name in _agents_on_file(session):
             if aid not in known:  # new: its key is exactly the one it was wanted under
-                ids[_key(email, name)] = aid
+                ids[match_key(email, name)] = aid
         result.agents_created = len(wanted)
     ids.update((key, ids[owner]) for key, owner in same.items())
     return ids
@@ -138,7 +138,7 @@ def _vendor_values(party: Party, profile_ids: dict[str, int], agents: dict[str, 
         party.vendor_timezone,
         party.vendor_language,
         profile_ids.get(party.profile) if party.profile else None,
-        agents.get(_key(party.agent_email, party.agent_name)) if has_agent else None,
+        agents.get(match_key(party.agent_email, party.agent_name)) if has_agent else None,
     ]
 
 
@@ -160,12 +160,12 @@ def _upsert_vendors(
         data = dict(rec)
         current[data["id"]] = data
         if data["email"]:
-            by_key.setdefault(_key(data["email"], None), data["id"])
-        by_key.setdefault(_key(None, data["name"]), data["id"])
+            by_key.setdefault(match_key(data["email"], None), data["id"])
+        by_key.setdefault(match_key(None, data["name"]), data["id"])
     incoming: dict[str, list[Any]] = {}
     key_of: dict[Party, str] = {}
     for party in parties:
-        key = key_of[party] = _key(party.vendor_email, party.vendor_name)
+        key = key_of[party] = match_key(party.vendor_email, party.vendor_name)
         values = _vendor_values(party, profile_ids, agents)
         target = incoming.get(key)
         if target is None:
@@ -177,7 +177,7 @@ def _upsert_vendors(
     new: list[tuple[str, list[Any]]] = []
     updates: list[dict[str, Any]] = []
     for key, values in incoming.items():
-        vid = by_key.get(key) or (by_key.get(_key(None, values[0])) if not values[1] else None)
+        vid = by_key.get(key) or (by_key.get(match_key(None, values[0])) if not values[1] else None)
         if vid is None:
             new.append((key, values))
             continue
@@ -213,7 +213,7 @@ def _same_as_emailed(rows: Mapping[str, Sequence[Any]]) -> dict[str, str]:
     with_email: dict[str, list[str]] = {}
     for key, values in rows.items():
         if values[1]:
-            with_email.setdefault(_key(None, values[0]), []).append(key)
+            with_email.setdefault(match_key(None, values[0]), []).append(key)
     return {key: owners[0] for key in rows if len(owners := with_email.get(key, [])) == 1}
 
 
