@@ -20,14 +20,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-from acord25_corpus import generate
+from inbound.acord25 import extract_in_process  # noqa: E402
+from inbound.acord25.grading import grade  # noqa: E402
+from tests.support.acord25_corpus import generate  # noqa: E402
 
-from inbound.acord25 import extract_in_process
-from inbound.acord25.grading import grade
-
-SAMPLES = Path("/work/shared/samples/acord25")
+SAMPLES = ROOT / "tests" / "samples" / "acord25"
 REAL = (
     "acord_25_2016_03_sample.pdf",
     "acord_25_2010_05_2014_01_sample.pdf",

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-PDF = ROOT.parent / "shared" / "samples" / "acord25" / "acord_25_2016_03_sample.pdf"
+PDF = ROOT / "tests" / "samples" / "acord25" / "acord_25_2016_03_sample.pdf"
 WHEN = datetime(2020, 6, 1, 15, 0, tzinfo=UTC)  # the sample's GL runs 2020-01-17..2021-01-17
 INSURED = "Lisa Gomez LLC"  # the insured printed on the sample
 

@@ -16,7 +16,7 @@ from comms.settings import reset_settings_cache
 from tests.support.db import fresh_postgres_url, reset_tables, sqlite_engine
 
 REPO = Path(__file__).resolve().parent.parent
-SAMPLES = (REPO.parent / "shared" / "samples").resolve()
+SAMPLES = REPO / "tests" / "samples"  # real documents, copied in with their attribution
 
 
 @pytest.fixture(autouse=True)

@@ -1,22 +1,18 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SAMPLES = Path("/work/shared/samples/acord25")
-if str(ROOT / "bench") not in sys.path:
-    sys.path.insert(0, str(ROOT / "bench"))
+from tests.support.acord25_corpus import generate
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "acord25"
 
 
 @pytest.fixture(scope="session")
 def corpus() -> list[Any]:
-    from acord25_corpus import generate
-
     return generate(3, seed=7)
 
 

@@ -9,6 +9,7 @@ from pypdf import PdfReader, PdfWriter
 from inbound.acord25 import COVERAGE_KEYS, LIMIT_KEYS, Extraction, extract_in_process
 from inbound.acord25.grading import grade
 from inbound.acord25.schema import flatten
+from tests.support.acord25_corpus import endorsement_page, text_page
 
 from .conftest import real_sample
 
@@ -98,7 +99,6 @@ def test_real_screenshot_sample() -> None:
 
 
 def test_not_an_acord() -> None:
-    from acord25_corpus import text_page
 
     w9 = text_page(
         [
@@ -126,7 +126,6 @@ def _merge(*pdfs: bytes) -> bytes:
 
 
 def test_multipage_with_endorsements(corpus: list[Any]) -> None:
-    from acord25_corpus import endorsement_page, text_page
 
     s = _by_kind(corpus, "flat")[1]
     data = _merge(
@@ -156,7 +155,6 @@ def test_image_formats_are_sniffed(fmt: str) -> None:
 
 def test_not_an_acord_image() -> None:
     import pypdfium2 as pdfium
-    from acord25_corpus import text_page
 
     letter = text_page(
         [

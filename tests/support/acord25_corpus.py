@@ -3,7 +3,7 @@
 Three kinds from the same random values: "fillable" (AcroForm fields named as in ACORD's
 fillable PDFs), "flat" (values drawn into the text layer) and "scan" (the flat page rendered
 at 200-300 dpi with rotation and noise, as PNG, JPEG or an image-only PDF).
-Usage: python bench/acord25_corpus.py OUTDIR [N_PER_KIND]
+Usage: python -m tests.support.acord25_corpus OUTDIR [N_PER_KIND]
 """
 
 from __future__ import annotations
