@@ -162,6 +162,7 @@ def run(port: int, count: int, connections: int, rounds: int = 5) -> dict[str, o
     from sqlmodel import Session, col, select
 
     from comms import dispatch
+    from comms.app.registry import metadata
     from comms.db import create_all, make_engine
     from comms.email.compose import EmailRequest, queue_emails
     from comms.email.message import envelope_sender, message_bytes
@@ -172,7 +173,7 @@ def run(port: int, count: int, connections: int, rounds: int = 5) -> dict[str, o
     settings = get_settings()
     sender = envelope_sender(settings)
     engine = make_engine(settings.effective_database_url)
-    create_all(engine)
+    create_all(engine, metadata)
     now = datetime(2026, 11, 2, 14, 0, tzinfo=UTC)
 
     with Session(engine) as s:

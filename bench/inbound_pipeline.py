@@ -76,6 +76,7 @@ def run(
             "COMMS_LOG_LEVEL": "WARNING",
         }
     )
+    from comms.app.registry import metadata
     from comms.db import create_all, make_engine
     from comms.settings import load_settings
     from tests.support.dovecot import PASSWORD, Dovecot
@@ -96,7 +97,7 @@ def run(
         t0 = time.perf_counter()
         main_path, stage_path = tmp / "pipeline.db", tmp / "stages.db"
         main_db = make_engine(f"sqlite:///{main_path}")
-        create_all(main_db)
+        create_all(main_db, metadata)
         build_world(main_db, count)
         main_db.dispose()  # the last connection closed: SQLite folds the WAL into the file
         shutil.copyfile(main_path, stage_path)

@@ -69,12 +69,13 @@ def populate(vendors: int) -> None:
     """Vendors with agents, profiles, certificates (some expired, some deficient)."""
     from sqlmodel import Session
 
+    from comms.app.registry import metadata
     from comms.db import create_all, get_engine
     from comms.models import Agent, Certificate, Policy, Vendor
     from comms.profiles import ProfileSpec, save_profile
 
     engine = get_engine()
-    create_all(engine)
+    create_all(engine, metadata)
     now = datetime(2026, 11, 2, 14, 0, tzinfo=UTC)
     with Session(engine) as s:
         profile = save_profile(
@@ -138,8 +139,8 @@ def serve(port: int) -> None:
     from starlette.requests import Request
     from starlette.responses import Response
 
+    from comms.app.web import create_app
     from comms.settings import get_settings
-    from comms.web import create_app
 
     app = create_app(get_settings())
 

@@ -52,6 +52,7 @@ from sqlalchemy.engine import Engine
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from comms.app.registry import metadata  # noqa: E402
 from comms.bulk_sql import PreparedUpdate, prepare_update, reserve_ids  # noqa: E402
 from comms.db import create_all, make_engine  # noqa: E402
 from comms.settings import Settings, load_settings  # noqa: E402
@@ -434,7 +435,7 @@ def main() -> None:
     }
     try:
         engine = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
-        create_all(engine)
+        create_all(engine, metadata)
         runs = [measure(engine, settings, size, args.due, args.repeat) for size in sizes]
         engine.dispose()
         growth = runs[-1]["medians_s"]["engine"] / runs[0]["medians_s"]["engine"]

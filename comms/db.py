@@ -7,10 +7,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import NullPool
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
+
+from comms.settings import get_settings
 
 _ENGINES: dict[str, Engine] = {}
 
@@ -63,8 +65,6 @@ def make_engine(
 def get_engine(url: str | None = None) -> Engine:
     """A process-wide engine per URL (the settings' URL by default)."""
     if url is None:
-        from comms.settings import get_settings
-
         url = get_settings().effective_database_url
     engine = _ENGINES.get(url)
     if engine is None:
@@ -97,8 +97,7 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         session.close()
 
 
-def create_all(engine: Engine) -> None:
-    """Create every table from the models (tests; production uses migrations)."""
-    import comms.models.registry  # noqa: F401  (registers every table)
-
-    SQLModel.metadata.create_all(engine)
+def create_all(engine: Engine, metadata: MetaData) -> None:
+    """Create the tables of `metadata` (`comms.app.registry.metadata`: every package's) from
+    the models (tests, the dry run; production uses migrations)."""
+    metadata.create_all(engine)

@@ -6,13 +6,18 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import MetaData
 from sqlalchemy.engine import Engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def alembic_config(url: str) -> Config:
+def alembic_config(url: str, metadata: MetaData | None = None) -> Config:
+    """`metadata`: the tables autogenerate compares with (every package's)."""
     cfg = Config()
+    if metadata is not None:
+        cfg.attributes["metadata"] = metadata
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
@@ -26,7 +31,5 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 def current_revision(engine: Engine) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()

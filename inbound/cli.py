@@ -9,14 +9,24 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from dramatiq import Worker
 from rich.markup import escape
 from rich.table import Table
 from sqlmodel import Session, col, select
 
+from comms import broker as broker_mod
+from comms.actors import enqueue_delivery
 from comms.cli.context import console, engine, fail, now_option, settings, setup_logging
-from comms.models import Vendor, audit
+from comms.dispatch import deliver
+from comms.models import Certificate, Vendor, audit
+from inbound import dropbox
+from inbound.certificates import ReviewError, review_certificate
+from inbound.imap import cli as imap_cli
+from inbound.jobs import enqueue_processing
 from inbound.models import InboundEmail, InboundStatus
 from inbound.outcome import IngestResult
+from inbound.pipeline import process_message
+from inbound.store import store_raw
 
 inbound_app = typer.Typer(
     help="Inbound email: the stored messages, the review list, quarantine.",
@@ -26,22 +36,14 @@ inbound_app = typer.Typer(
 
 def _deliver_now(delivery_id: int, *, now: datetime) -> None:
     """The acknowledgment: sent at once with the in-process broker, else enqueued."""
-    from workflows import broker as broker_mod
-
     broker_mod.setup_broker(settings())
     if broker_mod.is_stub():
-        from comms.dispatch import deliver
-
         deliver(delivery_id, now=now)
     else:
-        from workflows.actors import enqueue_delivery
-
         enqueue_delivery(delivery_id, now=now)
 
 
 def _process(inbound_id: int, now: datetime) -> IngestResult:
-    from inbound.pipeline import process_message
-
     return process_message(
         inbound_id, now=now, engine=engine(), settings=settings(), enqueue=_deliver_now
     )
@@ -76,8 +78,6 @@ def ingest_cmd(
     now: str | None = typer.Option(None, "--now", help="Process as of this ISO time."),
 ) -> None:
     """Ingest one message: store it, process it, print what happened."""
-    from inbound.store import store_raw
-
     when = now_option(now)
     try:
         raw = path.read_bytes()
@@ -236,10 +236,6 @@ def watch_cmd(
     once: bool = typer.Option(False, "--once", help="One pass, then exit."),
 ) -> None:
     """Read a drop folder of .eml files (or a maildir) into the pipeline."""
-    from inbound import dropbox
-    from inbound.jobs import enqueue_processing
-    from workflows import broker as broker_mod
-
     cfg = settings()
     setup_logging(cfg.log_level)
     target = folder or cfg.dropbox_dir
@@ -254,8 +250,6 @@ def watch_cmd(
     broker = broker_mod.setup_broker(cfg)
     worker = None
     if broker_mod.is_stub(broker):
-        from dramatiq import Worker
-
         worker = Worker(broker, worker_threads=2)
         worker.start()
     stop = threading.Event()
@@ -280,8 +274,6 @@ def certificates_list_cmd(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """List certificates by status (default: the ones waiting for review)."""
-    from comms.models import Certificate
-
     with Session(engine()) as session:
         rows = session.exec(
             select(Certificate, Vendor)
@@ -322,8 +314,6 @@ def certificates_review_cmd(
     now: str | None = typer.Option(None, "--now"),
 ) -> None:
     """Accept or reject a certificate that waits for review."""
-    from inbound.certificates import ReviewError, review_certificate
-
     if accept == reject:
         raise fail("give exactly one of --accept or --reject")
     when = now_option(now)
@@ -350,6 +340,4 @@ def register(app: typer.Typer) -> None:
     certificates_app.command("list")(certificates_list_cmd)
     certificates_app.command("review")(certificates_review_cmd)
     app.add_typer(certificates_app, name="certificates")
-    from inbound.imap import cli as imap_cli
-
     imap_cli.register(app)

@@ -10,32 +10,27 @@ import dramatiq
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from comms.broker import declare_actor, send
 from comms.timeutil import ensure_aware, utcnow
-from workflows.broker import QUEUE, current_broker, register_actor
+from inbound.pipeline import process_message, stale_messages
 
 
 def _process(inbound_id: int, now: str | None = None) -> None:
-    from inbound.pipeline import process_message
-
     when = ensure_aware(datetime.fromisoformat(now)) if now else utcnow()
     process_message(int(inbound_id), now=when)
 
 
-process_inbound: dramatiq.Actor = register_actor(
-    dramatiq.Actor(
-        _process,
-        broker=current_broker(),
-        actor_name="process_inbound",
-        queue_name=QUEUE,
-        priority=10,
-        options={"max_retries": 5, "min_backoff": 1000, "max_backoff": 300_000},
-    )
+process_inbound: dramatiq.Actor = declare_actor(
+    _process,
+    name="process_inbound",
+    priority=10,
+    options={"max_retries": 5, "min_backoff": 1000, "max_backoff": 300_000},
 )
 
 
 def enqueue_processing(inbound_id: int, *, now: datetime | None = None) -> None:
     """Ask a worker to process this stored message (`now`: a simulated clock, for `--now`)."""
-    process_inbound.send(int(inbound_id), now.isoformat() if now is not None else None)
+    send(process_inbound, int(inbound_id), now.isoformat() if now is not None else None)
 
 
 STALE_AFTER = timedelta(minutes=5)
@@ -43,8 +38,6 @@ STALE_AFTER = timedelta(minutes=5)
 
 def sweep(engine: Engine, *, now: datetime) -> list[int]:
     """Re-enqueue stored messages whose job was lost and ones whose worker died (lease out)."""
-    from inbound.pipeline import stale_messages
-
     with Session(engine) as session:
         ids = stale_messages(session, now=now, older_than=STALE_AFTER)
     for inbound_id in ids:

@@ -31,6 +31,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from comms.actors import enqueue_delivery
 from comms.db import get_engine
 from comms.models import Case, CaseEvent, Vendor, audit
 from comms.redact import redact
@@ -141,16 +142,10 @@ def process_message(
                 session, inbound_id, f"internal error: {type(exc).__name__}: {exc}", now=now
             )
     if acks:
-        send = enqueue or _enqueue_delivery
+        send = enqueue or enqueue_delivery
         for delivery_id in acks:
             send(delivery_id, now=now)
     return result
-
-
-def _enqueue_delivery(delivery_id: int, *, now: datetime) -> None:
-    from workflows.actors import enqueue_delivery
-
-    enqueue_delivery(delivery_id, now=now)
 
 
 def _process(

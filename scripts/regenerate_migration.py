@@ -10,6 +10,7 @@ from pathlib import Path
 
 from alembic import command
 
+from comms.app.registry import metadata
 from comms.migrate import MIGRATIONS, alembic_config
 
 
@@ -17,7 +18,7 @@ def main() -> None:
     for old in (MIGRATIONS / "versions").glob("0001_*.py"):
         old.unlink()
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = alembic_config(f"sqlite:///{Path(tmp) / 'gen.db'}")
+        cfg = alembic_config(f"sqlite:///{Path(tmp) / 'gen.db'}", metadata)
         command.revision(cfg, message="initial schema", autogenerate=True, rev_id="0001")
 
 

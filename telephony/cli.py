@@ -1,8 +1,8 @@
-"""CLI: `comms tasks list|claim|complete`, `comms web`, `comms sms-optouts`,
-`comms webhooks-rerun`."""
+"""CLI: `comms tasks list|claim|complete`, `comms sms-optouts`, `comms webhooks-rerun`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 import typer
@@ -10,16 +10,11 @@ from rich.table import Table
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col, select
 
-from comms.cli.context import (
-    console,
-    engine,
-    err_console,
-    fail,
-    now_option,
-    settings,
-    setup_logging,
-)
+from comms.cli.context import console, engine, err_console, fail, now_option, settings
 from comms.redact import redact, redact_phone
+from telephony.callbacks import Callbacks
+from telephony.calllog import import_spilled
+from telephony.events import reprocess
 from telephony.models import SmsOptOut
 from telephony.tasks import OUTCOMES, TaskError, claim_task, complete_task, list_tasks
 
@@ -105,27 +100,6 @@ def tasks_complete(
         console.print(f"Task {task.id}: {outcome} recorded.", highlight=False)
 
 
-def web(
-    host: str | None = typer.Option(None, "--host"),
-    port: int | None = typer.Option(None, "--port"),
-) -> None:
-    """Serve the Twilio webhooks and the staff API."""
-    import uvicorn
-
-    from comms.web import create_app
-    from telephony.api import staff_api_state
-
-    s = settings()
-    setup_logging(s.log_level)  # redacted, the web server's own loggers included
-    console.print(staff_api_state(len(s.staff_tokens)))
-    uvicorn.run(
-        create_app(s),
-        host=host or s.web_host,
-        port=port or s.web_port,
-        log_level=s.log_level.lower(),
-    )
-
-
 def sms_optouts(
     show_all: bool = typer.Option(False, "--all", help="Include opted-in again."),
 ) -> None:
@@ -149,10 +123,6 @@ def webhooks_rerun(now: str | None = typer.Option(None, "--now", help="ISO time.
     """Re-run the stored Twilio callbacks not processed yet: the quarantined ones (their
     processing failed), any left by a crash, and call-log rows the database refused. Exits 1
     when some are still not processed (each named with its kind and reason)."""
-    from telephony.callbacks import Callbacks
-    from telephony.calllog import import_spilled
-    from telephony.events import reprocess
-
     when = now_option(now)
     db = engine()
     try:
@@ -183,8 +153,9 @@ def webhooks_rerun(now: str | None = typer.Option(None, "--now", help="ISO time.
         raise typer.Exit(1)
 
 
-def register(app: typer.Typer) -> None:
-    """Add this package's commands to the `comms` app."""
+def register(app: typer.Typer, *, web: Callable[..., None]) -> None:
+    """Add this package's commands to the `comms` app. `comms web`, the root's (it serves
+    every package's routes), is listed with them."""
     app.add_typer(tasks_app, name="tasks")
     app.command("web")(web)
     app.command("sms-optouts")(sms_optouts)

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from comms.app.registry import metadata
 from comms.db import create_all, dispose_engines, make_engine
 from comms.settings import reset_settings_cache
 from tests.support.db import fresh_postgres_url, reset_tables, sqlite_engine
@@ -50,7 +51,7 @@ def sqlite_db(tmp_path: Path) -> Iterator[Engine]:
 def _pg_url() -> Iterator[str]:
     with fresh_postgres_url() as url:
         engine = make_engine(url)
-        create_all(engine)
+        create_all(engine, metadata)
         engine.dispose()
         yield url
 

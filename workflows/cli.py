@@ -6,17 +6,26 @@ import json
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from datetime import datetime
 
 import typer
+from sqlalchemy import MetaData
 from sqlmodel import Session, col, select
 
+from comms import broker as broker_mod
+from comms.actors import DeliveryBatches
 from comms.cli.context import console, engine, fail, now_option, settings, setup_logging
 from comms.db import session_scope
 from comms.models import Case, CaseEvent, Vendor
 from comms.redact import redact
 from comms.timeutil import parse_date, utcnow
 from workflows.calendar import local_moment
+from workflows.campaigns import run_campaign, segment_vendors, stop_campaign
+from workflows.lifecycle import CaseError, pause_case, resume_case
+from workflows.models import Campaign
+from workflows.scheduler import tick
+from workflows.simulate import simulate
 
 cases_app = typer.Typer(help="Escalation cases: list, show, pause, resume.", no_args_is_help=True)
 campaign_app = typer.Typer(help="Outreach campaigns to a segment of vendors.", no_args_is_help=True)
@@ -24,10 +33,6 @@ campaign_app = typer.Typer(help="Outreach campaigns to a segment of vendors.", n
 
 def run_tick(now: datetime, *, drain: bool = True) -> dict[str, int]:
     """One scheduler pass; with the in-process broker, deliver what it planned."""
-    from workflows import broker as broker_mod
-    from workflows.actors import DeliveryBatches
-    from workflows.scheduler import tick
-
     cfg = settings()
     broker_mod.setup_broker(cfg)
     stub = broker_mod.is_stub()
@@ -78,71 +83,56 @@ def scheduler_cmd(
         stop.wait(interval)
 
 
-def worker_cmd(threads: int = typer.Option(4, help="Worker threads.")) -> None:
-    """Run dramatiq workers on the configured broker until SIGTERM/SIGINT."""
-    from dramatiq import Worker
+def simulate_command(metadata: MetaData) -> Callable[..., None]:
+    """`comms simulate`, copying the tables of `metadata` (every package's, from the root)."""
 
-    from workflows import broker as broker_mod
-    from workflows.actors import deliver  # noqa: F401  (declares the actor)
-
-    cfg = settings()
-    setup_logging(cfg.log_level)
-    if not cfg.broker_url:
-        raise fail(
-            "comms worker needs COMMS_BROKER_URL (the in-process broker runs in `comms run`)"
-        )
-    broker = broker_mod.setup_broker(cfg)
-    worker = Worker(broker, worker_threads=threads)
-    worker.start()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    try:
-        while not stop.is_set():
-            stop.wait(0.5)
-    finally:
-        worker.stop()
-        from comms.dispatch import shutdown
-
-        shutdown()
-
-
-def simulate_cmd(
-    start: str | None = typer.Option(None, "--from", help="Start date or datetime (default: now)."),
-    days: int = typer.Option(90, min=1, max=730),
-    vendor: str | None = typer.Option(None, "--vendor", help="Only this vendor (exact name)."),
-    as_json: bool = typer.Option(False, "--json"),
-) -> None:
-    """Dry-run timeline of what would be sent, to whom and when. Sends and writes nothing."""
-    from workflows.simulate import simulate
-
-    cfg = settings()
-    if start and len(start) == 10:
+    def simulate_cmd(
+        start: str | None = typer.Option(
+            None, "--from", help="Start date or datetime (default: now)."
+        ),
+        days: int = typer.Option(90, min=1, max=730),
+        vendor: str | None = typer.Option(None, "--vendor", help="Only this vendor (exact name)."),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Dry-run timeline of what would be sent, to whom and when. Sends and writes nothing."""
+        cfg = settings()
+        if start and len(start) == 10:
+            try:
+                begin = local_moment(parse_date(start), datetime.min.time(), cfg)
+            except ValueError as exc:
+                raise fail(f"--from: {exc}") from None
+        else:
+            begin = now_option(start)
         try:
-            begin = local_moment(parse_date(start), datetime.min.time(), cfg)
-        except ValueError as exc:
-            raise fail(f"--from: {exc}") from None
-    else:
-        begin = now_option(start)
-    try:
-        plan = simulate(engine(), start=begin, days=days, settings=cfg, vendor_name=vendor)
-    except LookupError as exc:
-        raise fail(str(exc)) from None
-    if as_json:
-        print(json.dumps([p.as_dict() for p in plan], indent=2))
-        return
-    for p in plan:
-        local = p.at.astimezone(cfg.zone)
-        deferred = ""
-        if p.planned_for and p.planned_for != p.at:
-            deferred = f"  (deferred from {p.planned_for.astimezone(cfg.zone):%a %Y-%m-%d %H:%M})"
-        console.print(
-            f"{local:%a %Y-%m-%d %H:%M %Z}  {p.vendor}  case {p.case} {p.workflow}/{p.step}  "
-            f"{p.channel} → {p.recipient_kind} {redact(p.to)}  [{p.template}]{deferred}",
-            highlight=False,
-            markup=False,
-        )
-    console.print(f"{len(plan)} planned messages over {days} days; nothing was sent.")
+            plan = simulate(
+                engine(),
+                start=begin,
+                days=days,
+                settings=cfg,
+                metadata=metadata,
+                vendor_name=vendor,
+            )
+        except LookupError as exc:
+            raise fail(str(exc)) from None
+        if as_json:
+            print(json.dumps([p.as_dict() for p in plan], indent=2))
+            return
+        for p in plan:
+            local = p.at.astimezone(cfg.zone)
+            deferred = ""
+            if p.planned_for and p.planned_for != p.at:
+                deferred = (
+                    f"  (deferred from {p.planned_for.astimezone(cfg.zone):%a %Y-%m-%d %H:%M})"
+                )
+            console.print(
+                f"{local:%a %Y-%m-%d %H:%M %Z}  {p.vendor}  case {p.case} {p.workflow}/{p.step}  "
+                f"{p.channel} → {p.recipient_kind} {redact(p.to)}  [{p.template}]{deferred}",
+                highlight=False,
+                markup=False,
+            )
+        console.print(f"{len(plan)} planned messages over {days} days; nothing was sent.")
+
+    return simulate_cmd
 
 
 # --- cases ----------------------------------------------------------------------------------
@@ -189,8 +179,6 @@ def cases_show(case_id: int) -> None:
 
 
 def _staff_action(case_id: int, action: str, now: datetime, by: str) -> None:
-    from workflows.lifecycle import CaseError, pause_case, resume_case
-
     with session_scope(engine()) as s:
         case = s.get(Case, case_id)
         if case is None:
@@ -238,9 +226,6 @@ def campaign_start(
     now: str | None = typer.Option(None, "--now"),
 ) -> None:
     """Start an outreach campaign, e.g. --status non_compliant --template deficiency_notice."""
-    from workflows.campaigns import run_campaign, segment_vendors
-    from workflows.models import Campaign
-
     cfg = settings()
     when = now_option(now)
     segment = {
@@ -289,8 +274,6 @@ def campaign_start(
 
 @campaign_app.command("list")
 def campaign_list() -> None:
-    from workflows.models import Campaign
-
     with Session(engine()) as s:
         for c in s.exec(select(Campaign).order_by(col(Campaign.id))).all():
             console.print(
@@ -306,9 +289,6 @@ def campaign_stop(
     now: str | None = typer.Option(None, "--now"),
     by: str = typer.Option("staff", "--by"),
 ) -> None:
-    from workflows.campaigns import stop_campaign
-    from workflows.models import Campaign
-
     with session_scope(engine()) as s:
         c = s.get(Campaign, campaign_id)
         if c is None:
@@ -317,11 +297,13 @@ def campaign_stop(
     console.print(f"campaign {campaign_id} stopped; {closed} open cases resolved")
 
 
-def register(app: typer.Typer) -> None:
-    """Add this package's commands to the `comms` app."""
+def register(app: typer.Typer, *, metadata: MetaData, worker: Callable[..., None]) -> None:
+    """Add this package's commands to the `comms` app. The root gives the tables `comms
+    simulate` copies, and `comms worker` (it serves every package's actors), which is listed
+    with the scheduler's commands."""
     app.command("tick")(tick_cmd)
     app.command("scheduler")(scheduler_cmd)
-    app.command("worker")(worker_cmd)
-    app.command("simulate")(simulate_cmd)
+    app.command("worker")(worker)
+    app.command("simulate")(simulate_command(metadata))
     app.add_typer(cases_app, name="cases")
     app.add_typer(campaign_app, name="campaign")

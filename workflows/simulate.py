@@ -14,8 +14,9 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import MetaData, inspect
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, col, func, select
+from sqlmodel import Session, col, func, select
 
 from comms.db import create_all, make_engine
 from comms.models import Case, CaseEvent, Delivery, Vendor
@@ -56,14 +57,13 @@ class PlannedSend:
         }
 
 
-def copy_database(source: Engine, target: Engine, *, vendor_ids: set[int] | None = None) -> None:
-    from sqlalchemy import inspect
-
-    import comms.models.registry  # noqa: F401
-
+def copy_database(
+    source: Engine, target: Engine, metadata: MetaData, *, vendor_ids: set[int] | None = None
+) -> None:
+    """Copy the rows of `metadata`'s tables (only `vendor_ids`' when given) into `target`."""
     present = set(inspect(source).get_table_names())
     with source.connect() as src, target.begin() as dst:
-        for table in SQLModel.metadata.sorted_tables:
+        for table in metadata.sorted_tables:
             if table.name in SKIP_TABLES or table.name not in present:
                 continue
             query = table.select()
@@ -82,12 +82,15 @@ def simulate(
     start: datetime,
     days: int,
     settings: Settings,
+    metadata: MetaData,
     vendor_name: str | None = None,
 ) -> list[PlannedSend]:
+    """`metadata`: every package's tables (`comms.app.registry.metadata`), created in the
+    throwaway copy and copied into it."""
     with tempfile.TemporaryDirectory(prefix="comms-sim-") as tmp:
         copy = make_engine(f"sqlite:///{Path(tmp) / 'sim.db'}")
         try:
-            create_all(copy)
+            create_all(copy, metadata)
             vendor_ids = None
             if vendor_name:
                 with Session(source) as s:
@@ -97,7 +100,7 @@ def simulate(
                 if not ids:
                     raise LookupError(f"no vendor named {vendor_name!r}")
                 vendor_ids = {i for i in ids if i is not None}
-            copy_database(source, copy, vendor_ids=vendor_ids)
+            copy_database(source, copy, metadata, vendor_ids=vendor_ids)
             return _run(copy, start=start, end=start + timedelta(days=days), settings=settings)
         finally:
             copy.dispose()

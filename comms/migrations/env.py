@@ -1,15 +1,14 @@
-"""Alembic environment: the metadata of every package's tables."""
+"""Alembic environment. The metadata of every package's tables (`comms.app.registry`) comes in
+the config's attributes (`comms.migrate.alembic_config`): autogenerate compares against it;
+applying migrations does not need it."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import engine_from_config, pool
-from sqlmodel import SQLModel
-
-import comms.models.registry  # noqa: F401
 
 config = context.config
-target_metadata = SQLModel.metadata
+target_metadata = config.attributes.get("metadata")
 
 
 def run_migrations_offline() -> None:

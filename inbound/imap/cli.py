@@ -12,11 +12,17 @@ import signal
 import threading
 
 import typer
+from dramatiq import Worker
 from rich.markup import escape
 
+from comms import broker as broker_mod
 from comms.cli.context import console, fail, settings, setup_logging
 from comms.db import make_engine
 from comms.settings import Settings
+from inbound.imap import listener
+from inbound.imap.connection import CONNECTION_ERRORS
+from inbound.imap.listener import LeaseBusy, Listener
+from inbound.jobs import enqueue_processing
 
 LEASE_BUSY_EXIT = 75  # EX_TEMPFAIL
 
@@ -32,11 +38,6 @@ def _configured(folder: str | None) -> Settings:
 
 
 def _once(cfg: Settings) -> None:
-    from inbound.imap.connection import CONNECTION_ERRORS
-    from inbound.imap.listener import LeaseBusy, Listener
-    from inbound.jobs import enqueue_processing
-    from workflows import broker as broker_mod
-
     broker = broker_mod.setup_broker(cfg)
     settle = broker_mod.drain if broker_mod.is_stub(broker) else None
     eng = make_engine(cfg.effective_database_url, pooled=True)
@@ -64,19 +65,12 @@ def _once(cfg: Settings) -> None:
 
 
 def _forever(cfg: Settings) -> None:
-    from inbound.imap import listener
-    from workflows import broker as broker_mod
-
     broker = broker_mod.setup_broker(cfg)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     worker = None
     if broker_mod.is_stub(broker):
-        from dramatiq import Worker
-
-        import workflows.actors  # noqa: F401  (the acknowledgment's delivery actor)
-
         worker = Worker(broker, worker_threads=2)
         worker.start()
     try:

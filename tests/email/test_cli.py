@@ -8,7 +8,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from typer.testing import CliRunner
 
-from comms.cli.main import app
+from comms.app.cli import app
 from comms.outbox import suppress
 from comms.settings import get_settings
 from comms.tokens import token_from_address, verify_token

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from comms.cli.main import app
+from comms.app.cli import app
 from comms.settings import reset_settings_cache
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,7 +55,7 @@ def test_config_option_points_at_toml(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 def _main(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
-    from comms.cli.main import main
+    from comms.app.cli import main
 
     monkeypatch.setattr("sys.argv", ["comms", *args])
     with pytest.raises(SystemExit) as info:

@@ -9,9 +9,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
-import comms.models.registry  # noqa: F401
+from comms.app.registry import metadata
 from comms.db import make_engine
 from comms.migrate import current_revision, upgrade
 from comms.models import Case, Vendor
@@ -63,7 +63,7 @@ def _assert_migrations_match_models(engine: Engine) -> None:
     upgrade(engine)
     assert current_revision(engine) is not None
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == [], f"models and migrations differ; regenerate the migration: {diff}"
 
 

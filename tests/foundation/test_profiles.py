@@ -7,7 +7,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from comms.cli.main import app
+from comms.app.cli import app
 from comms.models import RequirementProfile
 from comms.profiles import load_profiles, read_profile
 from comms.yamlload import DataFileError

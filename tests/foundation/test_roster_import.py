@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 from typer.testing import CliRunner
 
-from comms.cli.main import app
+from comms.app.cli import app
 from comms.models import Agent, Certificate, Policy, Vendor
 from comms.roster import RosterError, import_roster
 from comms.verdicts import all_verdicts, status_report

@@ -89,7 +89,7 @@ def test_signing_key_is_generated_once_and_kept(_isolated_settings: Path) -> Non
 def test_cli_reports_bad_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    from comms.cli.main import app
+    from comms.app.cli import app
 
     monkeypatch.setenv("COMMS_DEFAULT_REGION", "ZZ")
     reset_settings_cache()

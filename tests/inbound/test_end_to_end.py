@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from comms.cli.main import app
+from comms.app.cli import app
 from comms.email.compose import queue_email
 from comms.models import Case, CaseEvent, Certificate, Delivery, Vendor
 from comms.tokens import token_from_address

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from comms.cli.main import app
+from comms.app.cli import app
 from comms.settings import Settings, reset_settings_cache
 from comms.timeutil import utcnow
 from inbound.imap.listener import Listener
@@ -205,7 +205,7 @@ def _env(server: Dovecot, user: str, db_path: Path, **extra: str) -> dict[str, s
 def _listen(env: dict[str, str], *options: str) -> subprocess.Popen[bytes]:
     options = options or ("--once",)
     return subprocess.Popen(
-        [sys.executable, "-c", "from comms.cli.main import main; main()", "imap-listen", *options],
+        [sys.executable, "-c", "from comms.app.cli import main; main()", "imap-listen", *options],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,

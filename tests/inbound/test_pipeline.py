@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from comms.cli.main import app
+from comms.app.cli import app
 from comms.email.compose import queue_email
 from comms.models import Agent, Case, CaseEvent, Certificate, Delivery, Suppression, Vendor
 from inbound.models import InboundEmail

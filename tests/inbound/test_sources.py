@@ -9,12 +9,12 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from comms import broker as broker_mod
 from inbound import dropbox
 from inbound.jobs import enqueue_processing, sweep
 from inbound.models import InboundEmail
 from inbound.store import store_raw
 from tests.inbound.conftest import WHEN, make_world, reply
-from workflows import broker as broker_mod
 
 
 def test_drop_folder_stores_each_file_once_and_moves_it(db: Engine, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
+from comms.app.registry import metadata
 from comms.db import create_all, make_engine
 from tests.support.services import port_open, require
 
@@ -37,16 +38,12 @@ def fresh_postgres_url() -> Iterator[str]:
 
 def reset_tables(engine: Engine) -> None:
     """Empty every table (fast reuse of one PostgreSQL database across tests)."""
-    from sqlmodel import SQLModel
-
-    import comms.models.registry  # noqa: F401
-
-    names = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
 
 
 def sqlite_engine(path: str) -> Engine:
     engine = make_engine(f"sqlite:///{path}")
-    create_all(engine)
+    create_all(engine, metadata)
     return engine

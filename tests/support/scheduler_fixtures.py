@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from comms import broker as broker_mod
 from comms.settings import reset_settings_cache
 from tests.support.smtp_server import SmtpTestServer
-from workflows import broker as broker_mod
 from workflows.definitions import clear_cache
 
 

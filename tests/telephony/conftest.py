@@ -15,10 +15,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from comms import dispatch
+from comms.app.web import create_app
 from comms.models import Agent, Case, Certificate, Policy, Vendor
 from comms.profiles import ProfileSpec, save_profile
 from comms.settings import Settings, get_settings, reset_settings_cache
-from comms.web import create_app
 from tests.support.services import free_port
 from tests.support.twilio_server import TwilioTestServer
 

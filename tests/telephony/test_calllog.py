@@ -18,7 +18,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from comms.cli.main import app as cli
+from comms.app.cli import app as cli
 from telephony.calllog import CallLog, default_spill_dir
 from telephony.models import InboundMessage, WebhookEvent
 from tests.telephony.conftest import VENDOR_PHONE, make_world

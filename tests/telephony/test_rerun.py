@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from comms import dispatch
-from comms.cli.main import app as cli
+from comms.app.cli import app as cli
 from comms.models import CaseEvent, Delivery, Vendor
 from comms.outbox import NewDelivery, create_delivery
 from telephony import events

@@ -14,8 +14,8 @@ from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from comms import dispatch
+from comms.app.cli import app as cli
 from comms.body_limit import MAX_BODY
-from comms.cli.main import app as cli
 from comms.models import Case, CaseEvent, Vendor
 from comms.outbox import NewDelivery, create_delivery
 from comms.settings import Settings
@@ -253,7 +253,7 @@ def test_json_api_refuses_requests_without_a_staff_token(
 async def test_json_api_is_off_without_configured_tokens(
     use_db: Engine, settings: Settings, clock: Clock
 ) -> None:
-    from comms.web import create_app
+    from comms.app.web import create_app
 
     off = create_app(settings.model_copy(update={"staff_tokens": {}}), engine=use_db, clock=clock)
     transport = httpx.ASGITransport(app=off)

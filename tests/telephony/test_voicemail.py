@@ -13,9 +13,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from comms.cli.main import app as cli
+from comms.app.cli import app as cli
+from comms.app.web import create_app
 from comms.settings import Settings, SettingsError, reset_settings_cache
-from comms.web import create_app
 from telephony.hours import HoursError, parse_hours
 from telephony.models import CallTask, InboundMessage, WebhookEvent
 from tests.support.twilio_server import TwilioTestServer
@@ -164,7 +164,7 @@ def test_web_app_refuses_to_start_with_unreadable_hours(
     # `comms web`: one line naming the setting, and the server is never started
     import uvicorn
 
-    from comms.cli import main
+    from comms.app import cli as main
 
     def never(*_args: object, **_kw: object) -> None:
         raise AssertionError("the web app started")

@@ -11,12 +11,12 @@ from dramatiq.brokers.stub import StubBroker
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from comms import broker as broker_mod
+from comms.actors import PermanentError, _retry_when, enqueue_delivery
 from comms.models import Delivery
 from comms.outbox import NewDelivery, create_delivery
 from comms.settings import load_settings
 from tests.support.services import port_open, require
-from workflows import broker as broker_mod
-from workflows.actors import PermanentError, _retry_when, enqueue_delivery
 
 
 def _sms_row(engine: Engine) -> int:
@@ -93,8 +93,8 @@ def test_batches_of_deliveries_are_one_message_each(
 ) -> None:
     """The scheduler's enqueue collects ids and sends one `deliver_many` message per batch;
     the in-process worker delivers every row once, a repeated id included."""
+    from comms.actors import DeliveryBatches, _deliver_many
     from comms.settings import get_settings
-    from workflows.actors import DeliveryBatches, _deliver_many
 
     broker = broker_mod.setup_broker(get_settings())
     assert isinstance(broker, StubBroker)

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from typer.testing import CliRunner
 
-from comms.cli.main import app
+from comms.app.cli import app
 from comms.models import Case, CaseEvent, Delivery, Vendor
 from tests.support.smtp_server import SmtpTestServer
 from tests.workflows.conftest import EXPIRES, add_certificate

@@ -9,8 +9,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from typer.testing import CliRunner
 
+from comms.app.cli import app
 from comms.channels import SendOutcome
-from comms.cli.main import app
 from comms.models import Case, Delivery, Vendor
 from comms.outbox import apply_outcome, claim
 from comms.settings import get_settings

@@ -1,5 +1,6 @@
-"""The web app: Twilio webhooks and the staff JSON API. `comms web` serves it; `comms run`
-starts it alongside the workers."""
+"""The web app: the body cap, each package's routes (today telephony's: the Twilio webhooks
+and the staff JSON API) and a health check. `comms web` serves it; `comms run` starts it
+alongside the workers."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from datetime import datetime
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
+from comms.actors import enqueue_delivery
 from comms.body_limit import BodyLimit
 from comms.db import get_engine, make_engine
 from comms.settings import Settings, get_settings
 from comms.timeutil import utcnow
+from telephony.routes import make_routes
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +25,6 @@ log = logging.getLogger(__name__)
 def _enqueue(delivery_id: int, now: datetime) -> None:
     """Hand a new outbox row to the workers; a failure is harmless (the sweep finds it)."""
     try:
-        from workflows.actors import enqueue_delivery
-
         enqueue_delivery(delivery_id)
     except Exception as exc:
         log.warning("delivery %s not enqueued (the sweep will pick it up): %s", delivery_id, exc)
@@ -45,9 +46,6 @@ def create_app(
 ) -> FastAPI:
     """`batched_call_log=False` stores each inbound call's log row before answering (tests
     that read it right away); the default writes it in batches off the request path."""
-    from telephony import api, webhooks
-    from telephony.calllog import CallLog, DirectLog
-
     s = settings or get_settings()
     db = engine or _engine(s)
     url = s.effective_database_url
@@ -56,12 +54,19 @@ def create_app(
         if engine is None and url.startswith("sqlite")
         else db
     )
-    calllog = CallLog(db) if batched_call_log else DirectLog(db)
+    telephony = make_routes(
+        s,
+        db,
+        clock=clock,
+        enqueue=enqueue,
+        batched_call_log=batched_call_log,
+        read_engine=reader,
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
-        calllog.close()
+        telephony.close()
 
     app = FastAPI(
         title=f"{s.organization_name} COI communications",
@@ -71,13 +76,8 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_middleware(BodyLimit)
-    app.include_router(
-        webhooks.make_router(
-            s, db, clock=clock, enqueue=enqueue, calllog=calllog, read_engine=reader
-        )
-    )
-    tokens = {name: token.get_secret_value() for name, token in s.staff_tokens.items()}
-    app.include_router(api.make_router(db, clock=clock, tokens=tokens))
+    for router in telephony.routers:
+        app.include_router(router)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

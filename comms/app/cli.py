@@ -1,4 +1,5 @@
-"""The `comms` command. Each package adds its commands through a `register(app)` function."""
+"""The `comms` command. Each package adds its commands through a `register(app)` function;
+the root's own (`run`, `worker`, `web`) are in `comms.app.service`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import typer
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
-from comms.cli import core, service
+from comms.app import commands, registry, service
 from comms.email import cli as email_cli
 from comms.settings import SettingsError, reset_settings_cache
 from comms.yamlload import DataFileError
@@ -38,12 +39,12 @@ def _root(
 
 
 def _register_all() -> None:
-    core.register(app)
+    commands.register(app)
     email_cli.register(app)
-    workflows_cli.register(app)
+    workflows_cli.register(app, metadata=registry.metadata, worker=service.worker_cmd)
     inbound_cli.register(app)
     acord25_cli.register(app)
-    telephony_cli.register(app)
+    telephony_cli.register(app, web=service.web_cmd)
     service.register(app)
 
 

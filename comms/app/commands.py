@@ -1,4 +1,4 @@
-"""Foundation commands: init, db upgrade, profiles load, import, status."""
+"""The core's commands: init, db upgrade, profiles load, import, status."""
 
 from __future__ import annotations
 

@@ -2,16 +2,21 @@
 
 `COMMS_BROKER_URL` picks it: `redis://…` (RedisBroker), `amqp://…` (RabbitmqBroker), or empty
 for an in-process StubBroker whose worker runs inside `comms run` (and which `comms tick`
-drains before it exits). Actors are declared in `workflows.actors` and bound here, so
-importing them never connects anywhere.
+drains before it exits). Each package declares its actors with `declare_actor` (the delivery
+actors in `comms.actors`, inbound processing in `inbound.jobs`); until `setup_broker` binds
+them they sit on a placeholder stub, so importing them never reads settings or connects
+anywhere. `send` sets the broker up from the settings on first use.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import dramatiq
+from dramatiq import Worker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import (
     AgeLimit,
@@ -22,7 +27,7 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
-from comms.settings import Settings
+from comms.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +38,7 @@ _actors: list[dramatiq.Actor] = []
 
 
 def _middleware() -> list[dramatiq.Middleware]:
-    # Retries are bounded per actor (see workflows.actors); no Prometheus, no Results.
+    # Retries are bounded per actor (see comms.actors); no Prometheus, no Results.
     return [
         AgeLimit(),
         TimeLimit(time_limit=10 * 60 * 1000),
@@ -44,12 +49,18 @@ def _middleware() -> list[dramatiq.Middleware]:
     ]
 
 
+# Where actors are declared before a broker is set up: never started, never sent to.
+_placeholder = StubBroker(middleware=_middleware())
+
+
 def make_broker(url: str) -> dramatiq.Broker:
     if url.startswith(("redis://", "rediss://", "unix://")):
+        # Lazy: the redis client is an optional dependency (the `redis` extra).
         from dramatiq.brokers.redis import RedisBroker
 
         return RedisBroker(url=url, middleware=_middleware())
     if url.startswith(("amqp://", "amqps://")):
+        # Lazy: pika is an optional dependency (the `rabbitmq` extra).
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
         return RabbitmqBroker(url=url, middleware=_middleware())
@@ -77,21 +88,31 @@ def setup_broker(settings: Settings) -> dramatiq.Broker:
 def current_broker(settings: Settings | None = None) -> dramatiq.Broker:
     """The broker set up by `setup_broker` (set up from `settings` on first use)."""
     if _broker is None:
-        if settings is None:
-            from comms.settings import get_settings
-
-            settings = get_settings()
-        return setup_broker(settings)
+        return setup_broker(settings if settings is not None else get_settings())
     return _broker
 
 
-def register_actor(actor: dramatiq.Actor) -> dramatiq.Actor:
-    """Called by workflows.actors: rebind to whatever broker is (or will be) set up."""
+def declare_actor(
+    fn: Callable[..., None], *, name: str, priority: int, options: dict[str, Any]
+) -> dramatiq.Actor:
+    """Declare an actor on our queue: bound to the broker set up so far (or the placeholder),
+    and to every broker `setup_broker` sets up later."""
+    actor = dramatiq.Actor(
+        fn,
+        broker=_broker or _placeholder,
+        actor_name=name,
+        queue_name=QUEUE,
+        priority=priority,
+        options=options,
+    )
     _actors.append(actor)
-    if _broker is not None:
-        actor.broker = _broker
-        _broker.declare_actor(actor)
     return actor
+
+
+def send(actor: dramatiq.Actor, *args: Any) -> None:
+    """Enqueue a message for `actor` on the current broker (set up from settings if none)."""
+    current_broker()
+    actor.send(*args)
 
 
 def is_stub(broker: dramatiq.Broker | None = None) -> bool:
@@ -101,15 +122,9 @@ def is_stub(broker: dramatiq.Broker | None = None) -> bool:
 def drain(*, timeout_s: float = 300.0, worker_threads: int = 2) -> int:
     """Run the in-process broker's queue to empty (stub broker only). Returns messages seen."""
     broker = current_broker()
-    if not isinstance(broker, StubBroker):
+    if not isinstance(broker, StubBroker) or QUEUE not in broker.queues:
         return 0
-    from dramatiq import Worker
-
-    import workflows.actors  # noqa: F401  (declares the actors)
-
-    pending = broker.queues[QUEUE].qsize() if QUEUE in broker.queues else 0
-    if QUEUE not in broker.queues:
-        return 0
+    pending = broker.queues[QUEUE].qsize()
     worker = Worker(broker, worker_threads=worker_threads, worker_timeout=100)
     worker.start()
     try:

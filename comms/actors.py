@@ -1,4 +1,5 @@
-"""Dramatiq actors. Thin: decode the arguments, call the domain function.
+"""The delivery actors: dramatiq's side of the outbox. Thin: decode the arguments, call
+`comms.dispatch`.
 
 The database is the source of truth: a message only says "go look at delivery N" (or at
 deliveries N, M, …: the scheduler sends batches, `DeliveryBatches`). A repeated
@@ -17,8 +18,10 @@ from datetime import datetime
 
 import dramatiq
 
+from comms.broker import declare_actor, send
+from comms.dispatch import deliver as dispatch_deliver
+from comms.dispatch import deliver_many as dispatch_deliver_many
 from comms.timeutil import ensure_aware, utcnow
-from workflows.broker import QUEUE, current_broker, register_actor
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +44,6 @@ def _when(now: str | None) -> datetime:
 
 
 def _deliver(delivery_id: int, now: str | None = None) -> None:
-    from comms.dispatch import deliver as dispatch_deliver
-
     dispatch_deliver(int(delivery_id), now=_when(now))
 
 
@@ -51,21 +52,15 @@ def _deliver_many(delivery_ids: list[int], now: str | None = None) -> None:
         ids = [int(i) for i in delivery_ids]
     except (TypeError, ValueError) as exc:
         raise PermanentError(f"bad delivery ids {delivery_ids!r}") from exc
-    from comms.dispatch import deliver_many as dispatch_deliver_many
-
     dispatch_deliver_many(ids, now=_when(now))
 
 
 def _delivery_actor(fn: Callable[..., None], name: str) -> dramatiq.Actor:
-    return register_actor(
-        dramatiq.Actor(
-            fn,
-            broker=current_broker(),
-            actor_name=name,
-            queue_name=QUEUE,
-            priority=0,
-            options={"retry_when": _retry_when, "min_backoff": 1000, "max_backoff": 300_000},
-        )
+    return declare_actor(
+        fn,
+        name=name,
+        priority=0,
+        options={"retry_when": _retry_when, "min_backoff": 1000, "max_backoff": 300_000},
     )
 
 
@@ -74,7 +69,7 @@ deliver: dramatiq.Actor = _delivery_actor(_deliver, "deliver")
 
 def enqueue_delivery(delivery_id: int, *, now: datetime | None = None) -> None:
     """Ask a worker to deliver this outbox row (`now`: a simulated clock, for `--now`)."""
-    deliver.send(int(delivery_id), now.isoformat() if now is not None else None)
+    send(deliver, int(delivery_id), now.isoformat() if now is not None else None)
 
 
 deliver_many: dramatiq.Actor = _delivery_actor(_deliver_many, "deliver_many")
@@ -101,9 +96,4 @@ class DeliveryBatches:
     def flush(self) -> None:
         ids, self.ids = self.ids, []
         if ids:
-            deliver_many.send(ids, self.now)
-
-
-# The inbound-processing actor lives with its package; importing it here declares it wherever
-# the delivery actor is declared (the worker, `comms run`, `comms tick`'s drain).
-import inbound.jobs  # noqa: E402,F401
+            send(deliver_many, ids, self.now)

@@ -1,0 +1,16 @@
+"""Every package's tables in one metadata: what `create_all`, the migrations and the dry-run
+copy (`comms simulate`) are given."""
+
+from __future__ import annotations
+
+from sqlalchemy import MetaData
+from sqlmodel import SQLModel
+
+import comms.models
+import inbound.models
+import telephony.models
+import workflows.models
+
+PACKAGES = (comms.models, inbound.models, telephony.models, workflows.models)
+
+metadata: MetaData = SQLModel.metadata

@@ -1,0 +1,162 @@
+"""The long-running processes: `comms run`, `comms worker`, `comms web`.
+
+`comms run` is the whole service on the embedded defaults: the scheduler loop plus an
+in-process dramatiq worker (or, with COMMS_BROKER_URL set, the scheduler only: run `comms
+worker` processes alongside), the web app (`comms.app.web.create_app`), the IMAP listener
+(`inbound.imap.listener`) and the drop folder (`inbound.dropbox`) when they are configured.
+Each pass also re-enqueues inbound messages whose processing job was lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+import typer
+import uvicorn
+from dramatiq import Worker
+from sqlalchemy.engine import Engine
+
+from comms import broker as broker_mod
+from comms import dispatch
+from comms.actors import DeliveryBatches
+from comms.app.actors import ACTORS
+from comms.app.web import create_app
+from comms.cli.context import console, engine, fail, settings, setup_logging
+from comms.settings import Settings
+from comms.timeutil import utcnow
+from inbound import dropbox
+from inbound.imap import listener
+from inbound.jobs import enqueue_processing, sweep
+from telephony.api import staff_api_state
+from workflows.scheduler import tick
+
+log = logging.getLogger(__name__)
+
+
+def _start_web(cfg: Settings, stop: threading.Event) -> threading.Thread:
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(cfg), host=cfg.web_host, port=cfg.web_port, log_level="info")
+    )
+    thread = threading.Thread(target=server.run, name="web", daemon=True)
+    thread.start()
+
+    def _stopper() -> None:
+        stop.wait()
+        server.should_exit = True
+
+    threading.Thread(target=_stopper, daemon=True).start()
+    console.print(f"web app on http://{cfg.web_host}:{cfg.web_port}")
+    console.print(staff_api_state(len(cfg.staff_tokens)))
+    return thread
+
+
+def _start_listener(cfg: Settings, stop: threading.Event) -> threading.Thread | None:
+    if not cfg.imap_host:
+        return None
+    thread = threading.Thread(
+        target=listener.run, kwargs={"settings": cfg, "stop": stop}, name="imap", daemon=True
+    )
+    thread.start()
+    console.print(f"IMAP listener on {cfg.imap_host}")
+    return thread
+
+
+def _start_dropbox(cfg: Settings, stop: threading.Event, eng: Engine) -> threading.Thread | None:
+    if cfg.dropbox_dir is None:
+        return None
+    thread = threading.Thread(
+        target=dropbox.run,
+        kwargs={"settings": cfg, "stop": stop, "engine": eng, "enqueue": enqueue_processing},
+        name="dropbox",
+        daemon=True,
+    )
+    thread.start()
+    console.print(f"drop folder {cfg.dropbox_dir}")
+    return thread
+
+
+def run_cmd(
+    interval: float = typer.Option(30.0, help="Seconds between scheduler passes."),
+    web: bool = typer.Option(True, help="Serve the web app when available."),
+) -> None:
+    """Run the service: scheduler, worker, web app and IMAP listener (when available)."""
+    cfg = settings()
+    setup_logging(cfg.log_level)
+    broker = broker_mod.setup_broker(cfg)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    worker = None
+    if broker_mod.is_stub(broker):
+        worker = Worker(broker, worker_threads=4)
+        worker.start()
+        console.print("in-process worker started")
+    if web:
+        _start_web(cfg, stop)
+    _start_listener(cfg, stop)
+    eng = engine()
+    _start_dropbox(cfg, stop, eng)
+    try:
+        while not stop.is_set():
+            batches = DeliveryBatches()
+            try:
+                tick(eng, now=utcnow(), settings=cfg, enqueue=batches)
+                sweep(eng, now=utcnow())
+            except Exception:  # keep the service up; the next pass retries
+                log.exception("scheduler pass failed")
+            try:
+                batches.flush()  # what was committed, even in a failed pass
+            except Exception:  # the broker is down: the next pass's sweep finds the rows
+                log.exception("enqueueing deliveries failed")
+            stop.wait(interval)
+    finally:
+        if worker is not None:
+            worker.stop()
+        dispatch.shutdown()
+
+
+def worker_cmd(threads: int = typer.Option(4, help="Worker threads.")) -> None:
+    """Run dramatiq workers on the configured broker until SIGTERM/SIGINT."""
+    cfg = settings()
+    setup_logging(cfg.log_level)
+    if not cfg.broker_url:
+        raise fail(
+            "comms worker needs COMMS_BROKER_URL (the in-process broker runs in `comms run`)"
+        )
+    broker = broker_mod.setup_broker(cfg)
+    log.debug("actors: %s", ", ".join(actor.actor_name for actor in ACTORS))
+    worker = Worker(broker, worker_threads=threads)
+    worker.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        while not stop.is_set():
+            stop.wait(0.5)
+    finally:
+        worker.stop()
+        dispatch.shutdown()
+
+
+def web_cmd(
+    host: str | None = typer.Option(None, "--host"),
+    port: int | None = typer.Option(None, "--port"),
+) -> None:
+    """Serve the Twilio webhooks and the staff API."""
+    s = settings()
+    setup_logging(s.log_level)  # redacted, the web server's own loggers included
+    console.print(staff_api_state(len(s.staff_tokens)))
+    uvicorn.run(
+        create_app(s),
+        host=host or s.web_host,
+        port=port or s.web_port,
+        log_level=s.log_level.lower(),
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add `comms run` to the `comms` app (`worker` and `web` are listed with their
+    packages' commands: see `comms.app.cli`)."""
+    app.command("run")(run_cmd)
