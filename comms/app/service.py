@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import typer
-import uvicorn
 from dramatiq import Worker
 from sqlalchemy.engine import Engine
 
@@ -22,20 +24,34 @@ from comms import broker as broker_mod
 from comms import dispatch
 from comms.actors import DeliveryBatches
 from comms.app.actors import ACTORS
-from comms.app.web import create_app
 from comms.cli.context import console, engine, fail, settings, setup_logging
 from comms.settings import Settings
 from comms.timeutil import utcnow
 from inbound import dropbox
 from inbound.imap import listener
 from inbound.jobs import enqueue_processing, sweep
-from telephony.api import staff_api_state
 from workflows.scheduler import tick
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 log = logging.getLogger(__name__)
 
 
+def _web_stack() -> tuple[ModuleType, Callable[[Settings], FastAPI], Callable[[int], str]]:
+    """uvicorn, `create_app` and the staff API's banner. Lazy: the web stack (FastAPI, the
+    Twilio routes) takes most of a second to import, and only `comms web` and `comms run`
+    serve; every other command starts without it."""
+    import uvicorn
+
+    from comms.app.web import create_app
+    from telephony.api import staff_api_state
+
+    return uvicorn, create_app, staff_api_state
+
+
 def _start_web(cfg: Settings, stop: threading.Event) -> threading.Thread:
+    uvicorn, create_app, staff_api_state = _web_stack()
     server = uvicorn.Server(
         uvicorn.Config(create_app(cfg), host=cfg.web_host, port=cfg.web_port, log_level="info")
     )
@@ -145,6 +161,7 @@ def web_cmd(
     port: int | None = typer.Option(None, "--port"),
 ) -> None:
     """Serve the Twilio webhooks and the staff API."""
+    uvicorn, create_app, staff_api_state = _web_stack()
     s = settings()
     setup_logging(s.log_level)  # redacted, the web server's own loggers included
     console.print(staff_api_state(len(s.staff_tokens)))
