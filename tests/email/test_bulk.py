@@ -13,12 +13,13 @@ from comms.context import template_context
 from comms.context_batch import ContextRequest, VendorGone, template_contexts
 from comms.dispatch import deliver_many
 from comms.email.compose import EmailRequest, queue_emails
-from comms.models import Agent, Case, CaseEvent, Certificate, Delivery, Policy, Vendor
+from comms.models import Agent, Case, CaseEvent, Delivery, Vendor
 from comms.outbox import suppress
 from comms.settings import get_settings
 from comms.templating import TemplateNotFound
 from comms.tokens import token_from_address, verify_token
-from tests.email.helpers import make_case, make_vendor
+from tests.email.helpers import make_vendor
+from tests.support import factory
 from tests.support.smtp_server import SmtpTestServer
 
 
@@ -29,29 +30,23 @@ def _vendors(s: Session, now: datetime) -> list[Vendor]:
     agent = make_vendor(
         s, now, name="With Agent", email="agent-v@acme.test", agent_email="pat@agency.test"
     )
-    bare = Vendor(name="No Profile", email="bare@acme.test")
-    s.add(bare)
-    s.flush()
-    assert short.id is not None and agent.id is not None
+    bare = factory.vendor(s, name="No Profile", contact_name=None, email="bare@acme.test")
     # a newer accepted certificate and a pending one: the newest accepted is the context's
-    newer = Certificate(vendor_id=short.id, received_at=now + timedelta(hours=1), reference="B")
-    pending = Certificate(vendor_id=short.id, received_at=now + timedelta(hours=2))
-    pending.status = "needs_review"
-    s.add_all([newer, pending])
-    s.flush()
-    assert newer.id is not None and pending.id is not None
-    for cert_id, number in ((newer.id, "WC-1"), (pending.id, "WC-2")):
-        s.add(
-            Policy(
-                certificate_id=cert_id,
-                vendor_id=short.id,
-                coverage="workers_compensation",
-                policy_number=number,
-                expiration_date=(now + timedelta(days=200)).date(),
-                limits={"el_each_accident": 500000},
-            )
+    newer = factory.certificate(s, short, received_at=now + timedelta(hours=1), reference="B")
+    pending = factory.certificate(
+        s, short, received_at=now + timedelta(hours=2), status="needs_review"
+    )
+    for cert, number in ((newer, "WC-1"), (pending, "WC-2")):
+        factory.policy(
+            s,
+            cert,
+            coverage="workers_compensation",
+            number=number,
+            expires=(now + timedelta(days=200)).date(),
+            effective=None,
+            limits={"el_each_accident": 500000},
+            additional_insured=None,
         )
-    s.flush()
     return [plain, short, agent, bare]
 
 
@@ -78,7 +73,7 @@ def test_batch_contexts_equal_one_by_one(db: Engine, now: datetime) -> None:
     settings = get_settings()
     with Session(db, expire_on_commit=False) as s:
         vendors = _vendors(s, now)
-        case = make_case(s, vendors[1], now)
+        case = factory.case(s, vendors[1], now=now)
         assert case.id is not None
         for i in range(25):  # more history than a context shows
             s.add(CaseEvent(case_id=case.id, at=now + timedelta(minutes=i), kind=f"k{i}"))

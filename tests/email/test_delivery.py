@@ -16,7 +16,8 @@ from comms.models import CaseEvent, Delivery
 from comms.outbox import claim, clear_suppression, is_suppressed, stale_deliveries
 from comms.settings import get_settings
 from comms.tokens import token_from_address, verify_token
-from tests.email.helpers import make_case, make_vendor
+from tests.email.helpers import make_vendor
+from tests.support import factory
 from tests.support.smtp_server import SmtpTestServer
 
 
@@ -25,7 +26,7 @@ def _queue(
 ) -> tuple[int, int]:
     with Session(db, expire_on_commit=False) as s:
         vendor = make_vendor(s, now, each_occurrence=500000, **vendor_kw)
-        case = make_case(s, vendor, now)
+        case = factory.case(s, vendor, now=now)
         row, created = queue_email(
             s,
             idempotency_key=key,

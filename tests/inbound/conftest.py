@@ -11,12 +11,13 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from comms.models import Agent, Case, Certificate, Policy, Vendor
-from comms.profiles import ProfileSpec, save_profile
+from comms.models import Case
+from comms.profiles import ProfileSpec
 from inbound.outcome import IngestResult
 from inbound.pipeline import process_message
 from inbound.store import store_raw
 from tests.conftest import SAMPLES
+from tests.support import factory
 from tests.support.scheduler_fixtures import _fresh_broker, smtp  # noqa: F401
 from workflows.lifecycle import reevaluate_vendor
 
@@ -64,39 +65,20 @@ def make_world(
 ) -> World:
     """Lisa Gomez, LLC: an old certificate that expires in June 2020, so an expiring case."""
     with Session(engine, expire_on_commit=False) as s:
-        row = save_profile(s, profile)
-        agent = Agent(name="Tiffany Edison", agency="Damon Bogich, LLC", email=AGENT_EMAIL)
-        s.add(agent)
-        s.flush()
-        vendor = Vendor(
+        agent = factory.agent(
+            s, name="Tiffany Edison", agency="Damon Bogich, LLC", email=AGENT_EMAIL
+        )
+        vendor = factory.vendor(
+            s,
             name=name,
+            contact_name=None,
             email=VENDOR_EMAIL,
             phone="+13135550142",
             vendor_code="4401",
-            profile_id=row.id,
-            agent_id=agent.id,
+            profile=factory.profile(s, profile),
+            agent=agent,
         )
-        s.add(vendor)
-        s.flush()
-        old = Certificate(
-            vendor_id=vendor.id or 0, source="roster", received_at=now, created_at=now
-        )
-        s.add(old)
-        s.flush()
-        s.add(
-            Policy(
-                certificate_id=old.id or 0,
-                vendor_id=vendor.id or 0,
-                coverage="general_liability",
-                policy_number="GL-OLD",
-                effective_date=date(2019, 6, 20),
-                expiration_date=date(2020, 6, 20),
-                limits={"each_occurrence": 1000000, "general_aggregate": 2000000},
-                additional_insured=True,
-                created_at=now,
-                updated_at=now,
-            )
-        )
+        factory.cover(s, vendor, received_at=now, expires=date(2020, 6, 20), number="GL-OLD")
         s.commit()
         cases = reevaluate_vendor(s, vendor.id or 0, now=now, reason="test setup")
         s.commit()

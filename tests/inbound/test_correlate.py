@@ -1,3 +1,4 @@
+from datetime import datetime
 from email import message_from_string
 
 from sqlmodel import Session
@@ -6,22 +7,19 @@ from comms.models import Case, Vendor
 from comms.settings import get_settings
 from comms.tokens import ReplyToken, make_token, reply_address, verify_token
 from inbound.correlate import correlate
+from tests.support import factory
 
 
-def _case(session: Session) -> tuple[Vendor, Case]:
-    vendor = Vendor(name="Acme Roofing", email="ops@acme.example")
-    session.add(vendor)
-    session.flush()
-    assert vendor.id is not None
-    case = Case(vendor_id=vendor.id, trigger="expiring", workflow="standard")
-    session.add(case)
-    session.flush()
-    return vendor, case
+def _case(session: Session, now: datetime) -> tuple[Vendor, Case]:
+    vendor = factory.vendor(
+        session, name="Acme Roofing", contact_name=None, email="ops@acme.example"
+    )
+    return vendor, factory.case(session, vendor, now=now, state="active")
 
 
-def test_token_matches_and_forged_token_falls_back(session: Session) -> None:
+def test_token_matches_and_forged_token_falls_back(session: Session, now: datetime) -> None:
     settings = get_settings()
-    vendor, case = _case(session)
+    vendor, case = _case(session, now)
     assert case.id is not None
     token = make_token(case.id, 1, settings.signing_key())
     address = reply_address(token, local_part=settings.reply_local_part, domain="x.example")
@@ -40,8 +38,8 @@ def test_token_matches_and_forged_token_falls_back(session: Session) -> None:
     assert (match.method, match.forged_token, match.vendor_id) == ("sender", True, vendor.id)
 
 
-def test_unknown_sender_matches_nothing(session: Session) -> None:
-    _case(session)
+def test_unknown_sender_matches_nothing(session: Session, now: datetime) -> None:
+    _case(session, now)
     msg = message_from_string("From: who@nowhere.example\nTo: coi@x.example\n\nhi\n")
     assert correlate(session, msg, get_settings()) is None
 

@@ -16,9 +16,9 @@ from sqlmodel import Session
 
 from comms import dispatch
 from comms.app.web import create_app
-from comms.models import Agent, Case, Certificate, Policy, Vendor
-from comms.profiles import ProfileSpec, save_profile
+from comms.models import Agent, Case, Vendor
 from comms.settings import Settings, get_settings, reset_settings_cache
+from tests.support import factory
 from tests.support.services import free_port
 from tests.support.twilio_server import TwilioTestServer
 
@@ -27,18 +27,6 @@ VENDOR_PHONE = "+12125550143"
 AGENT_PHONE = "+12125550177"
 CALL_CENTER = "+12125550199"
 FROM_NUMBER = "+12125550100"
-
-PROFILE = ProfileSpec.model_validate(
-    {
-        "name": "standard",
-        "coverages": {
-            "general_liability": {
-                "limits": {"each_occurrence": 1000000, "general_aggregate": 2000000},
-                "additional_insured": True,
-            }
-        },
-    }
-)
 
 
 @dataclass
@@ -152,17 +140,14 @@ def make_world(
     vendor = make_vendor(session, now, expires=expires, phone=phone)
     agent = session.get(Agent, vendor.agent_id)
     assert agent is not None
-    case = Case(
-        vendor_id=vendor.id or 0,
-        trigger="expiring",
+    case = factory.case(
+        session,
+        vendor,
+        now=now,
         workflow=workflow,
-        state="waiting",
         step_index=step_index,
         next_action_at=now + timedelta(days=5),
-        created_at=now,
-        updated_at=now,
     )
-    session.add(case)
     session.commit()
     for row in (vendor, agent, case):
         session.refresh(row)
@@ -176,40 +161,21 @@ def make_vendor(
     expires: date = date(2026, 11, 20),
     phone: str = VENDOR_PHONE,
 ) -> Vendor:
-    profile = save_profile(session, PROFILE)
-    agent = Agent(name="Pat Kim", agency="Kim Insurance", email="pat@kim.test", phone=AGENT_PHONE)
-    session.add(agent)
-    session.flush()
-    vendor = Vendor(
-        name="Acme Plumbing",
-        contact_name="Dana",
-        email="dana@acme.test",
+    """Acme Plumbing in New York, keypad code 4417, general liability on file since January."""
+    vendor = factory.vendor(
+        session,
         phone=phone,
         vendor_code="4417",
-        profile_id=profile.id,
-        agent_id=agent.id,
         timezone="America/New_York",
+        profile=factory.profile(session),
+        agent=factory.agent(session, agency="Kim Insurance", phone=AGENT_PHONE),
     )
-    session.add(vendor)
-    session.flush()
-    assert vendor.id is not None
-    cert = Certificate(
-        vendor_id=vendor.id, received_at=now - timedelta(days=300), status="accepted"
-    )
-    session.add(cert)
-    session.flush()
-    assert cert.id is not None
-    session.add(
-        Policy(
-            certificate_id=cert.id,
-            vendor_id=vendor.id,
-            coverage="general_liability",
-            policy_number="GL-1",
-            effective_date=date(2025, 11, 20),
-            expiration_date=expires,
-            limits={"each_occurrence": 1000000, "general_aggregate": 2000000},
-            additional_insured=True,
-        )
+    factory.cover(
+        session,
+        vendor,
+        received_at=now - timedelta(days=300),
+        expires=expires,
+        effective=date(2025, 11, 20),
     )
     session.commit()
     session.refresh(vendor)

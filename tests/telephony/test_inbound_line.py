@@ -14,13 +14,14 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from twilio.request_validator import RequestValidator
 
-from comms.models import Certificate, Policy, Vendor
+from comms.models import Vendor
 from comms.settings import Settings
 from telephony.ivr import InboundLine
 from telephony.models import InboundMessage
 from telephony.phone import normalize
 from telephony.signatures import Verifier, url_variants
 from telephony.status_cache import CALLER_QUERY, CallerLookup, StatusCache
+from tests.support import factory
 from tests.support.twilio_server import TwilioTestServer
 from tests.telephony.conftest import PUBLIC_URL, VENDOR_PHONE, AppServer, Clock, make_world
 
@@ -105,25 +106,6 @@ class _Log:
         self.rows.append(row)
 
 
-def _accept_new_certificate(session: Session, vendor: Vendor, clock: Clock, expires: date) -> None:
-    cert = Certificate(vendor_id=vendor.id or 0, received_at=clock.now, status="accepted")
-    session.add(cert)
-    session.flush()
-    session.add(
-        Policy(
-            certificate_id=cert.id or 0,
-            vendor_id=vendor.id or 0,
-            coverage="general_liability",
-            policy_number="GL-2",
-            effective_date=expires - timedelta(days=365),
-            expiration_date=expires,
-            limits={"each_occurrence": 1000000, "general_aggregate": 2000000},
-            additional_insured=True,
-        )
-    )
-    session.commit()
-
-
 def test_cached_status_follows_the_data(use_db: Engine, settings: Settings, clock: Clock) -> None:
     with Session(use_db, expire_on_commit=False) as s:
         world = make_world(s, clock.now)
@@ -146,7 +128,8 @@ def test_cached_status_follows_the_data(use_db: Engine, settings: Settings, cloc
 
     # a newly accepted certificate changes the key: rebuilt, and the new date is spoken
     with Session(use_db, expire_on_commit=False) as s:
-        _accept_new_certificate(s, vendor, clock, date(2027, 11, 20))
+        factory.cover(s, vendor, received_at=clock.now, expires=date(2027, 11, 20), number="GL-2")
+        s.commit()
     assert line.cached(params, clock.now) is None
     assert "compliant until November 20, 2027" in line.answer(params, clock.now)
     # the organization's next day is another key too (the status is spoken in dates)

@@ -9,12 +9,14 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from comms.models import Agent, Certificate, Policy, Vendor
-from comms.profiles import read_profiles, save_profile
+from comms.models import Certificate, Vendor
+from comms.profiles import read_profiles
+from tests.support import factory
 from tests.support.scheduler_fixtures import _fresh_broker, smtp  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
 EXPIRES = date(2027, 1, 15)  # a Friday
+LOW_RISK = read_profiles(REPO / "config/requirements/low-risk.yaml")[0]
 
 
 def add_vendor(
@@ -26,24 +28,24 @@ def add_vendor(
     timezone: str | None = None,
     limit: int = 1_000_000,
 ) -> Vendor:
-    profile = save_profile(session, read_profiles(REPO / "config/requirements/low-risk.yaml")[0])
-    agent = Agent(
-        name="Dana Broker",
-        email=f"dana.{name.split()[0].lower()}@brokerage.example",
-        phone="+12125550199",
-    )
-    session.add(agent)
-    session.flush()
-    vendor = Vendor(
+    """A low-risk vendor whose broker and address follow from its name; covered until
+    `expires` (none: no certificate), committed."""
+    first = name.split()[0].lower()
+    vendor = factory.vendor(
+        session,
         name=name,
-        email=f"ops@{name.split()[0].lower()}.example",
+        contact_name=None,
+        email=f"ops@{first}.example",
         phone=phone,
         timezone=timezone,
-        profile_id=profile.id,
-        agent_id=agent.id,
+        profile=factory.profile(session, LOW_RISK),
+        agent=factory.agent(
+            session,
+            name="Dana Broker",
+            email=f"dana.{first}@brokerage.example",
+            phone="+12125550199",
+        ),
     )
-    session.add(vendor)
-    session.flush()
     if expires is not None:
         add_certificate(
             session, vendor, expires=expires, limit=limit, at=datetime(2026, 1, 10, tzinfo=UTC)
@@ -55,24 +57,17 @@ def add_vendor(
 def add_certificate(
     session: Session, vendor: Vendor, *, expires: date, limit: int, at: datetime
 ) -> Certificate:
-    cert = Certificate(vendor_id=vendor.id or 0, source="email", received_at=at, created_at=at)
-    session.add(cert)
-    session.flush()
-    session.add(
-        Policy(
-            certificate_id=cert.id or 0,
-            vendor_id=vendor.id or 0,
-            coverage="general_liability",
-            policy_number=f"GL-{expires.year}",
-            effective_date=date(expires.year - 1, expires.month, expires.day),
-            expiration_date=expires,
-            limits={"each_occurrence": limit, "general_aggregate": limit},
-            created_at=at,
-            updated_at=at,
-        )
+    """A certificate received by email at `at`: general liability of `limit` until `expires`."""
+    return factory.cover(
+        session,
+        vendor,
+        received_at=at,
+        expires=expires,
+        source="email",
+        number=f"GL-{expires.year}",
+        limits={"each_occurrence": limit, "general_aggregate": limit},
+        additional_insured=None,
     )
-    session.flush()
-    return cert
 
 
 @pytest.fixture

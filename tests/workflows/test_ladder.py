@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from comms.app.cli import app
 from comms.models import Case, CaseEvent, Delivery, Vendor
 from tests.support.smtp_server import SmtpTestServer
-from tests.workflows.conftest import EXPIRES, add_certificate
+from tests.workflows.conftest import EXPIRES, add_certificate, add_vendor
 from workflows.lifecycle import reevaluate_vendor
 
 runner = CliRunner()
@@ -155,8 +155,6 @@ def test_certificate_seen_at_step_time_without_reevaluation(
 def test_preview_shows_quiet_hour_deferrals_and_ticks_agree(
     use_db: Engine, smtp: SmtpTestServer
 ) -> None:
-    from tests.workflows.conftest import add_vendor
-
     with Session(use_db) as s:
         add_vendor(s, name="Island Pools", phone="+18085550100")  # Honolulu, 5 h behind NY
     plan = _simulate("2026-12-01", 60)
