@@ -175,12 +175,13 @@ coverages = st.sampled_from(
     ["general_liability", "automobile_liability", "workers_compensation", "umbrella_liability"]
 )
 days = st.integers(min_value=-800, max_value=800)
+already_started = st.integers(min_value=-400, max_value=0)  # many still running on AS_OF
 amounts = st.sampled_from([None, 100_000, 500_000, 1_000_000, 2_000_000, 5_000_000])
 
 
 @st.composite
-def policy(draw: st.DrawFn) -> PolicyFacts:
-    start = AS_OF + timedelta(days=draw(days))
+def policy(draw: st.DrawFn, starts: st.SearchStrategy[int] = days) -> PolicyFacts:
+    start = AS_OF + timedelta(days=draw(starts))
     length = draw(st.integers(min_value=1, max_value=400))
     limits = {
         k: a
@@ -268,13 +269,13 @@ def test_raising_limits_never_adds_limit_deficiencies(
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(policy(), min_size=1, max_size=6), st.integers(min_value=0, max_value=400))
+@given(
+    st.lists(policy(starts=already_started), min_size=1, max_size=6),
+    st.integers(min_value=0, max_value=400),
+)
 def test_time_only_makes_things_worse_for_policies_already_started(
-    policies: list[PolicyFacts], later: int
+    started: list[PolicyFacts], later: int
 ) -> None:
-    started = [p for p in policies if p.effective is not None and p.effective <= AS_OF]
-    if not started:
-        return
     rank = {
         s: i
         for i, s in enumerate(
@@ -283,9 +284,4 @@ def test_time_only_makes_things_worse_for_policies_already_started(
     }
     now_v = evaluate(started, PROFILE, AS_OF)
     later_v = evaluate(started, PROFILE, AS_OF + timedelta(days=later))
-    if now_v.status is Status.EXPIRED:
-        assert later_v.status is Status.EXPIRED
-    if later_v.status in (Status.COMPLIANT,):
-        assert (
-            now_v.status in (Status.COMPLIANT,) or rank[now_v.status] <= rank[Status.NON_COMPLIANT]
-        )
+    assert rank[later_v.status] >= rank[now_v.status], (now_v, later_v)
