@@ -15,7 +15,7 @@ from sqlmodel import Session, func, select
 
 from comms.models import Vendor
 from comms.roster.reader import RosterFileError, read_sheet
-from tests.foundation.test_roster_import import do_import
+from tests.roster.test_import import do_import
 
 HEADER = "Vendor Name,Vendor E-mail,Profile"
 

@@ -1,14 +1,13 @@
-from __future__ import annotations
+"""Fixtures for the roster import: the shipped requirement profiles, loaded."""
 
-from pathlib import Path
+from __future__ import annotations
 
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from comms.profiles import load_profiles
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.conftest import REPO
 
 
 @pytest.fixture

@@ -11,8 +11,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, select
 
 from comms.models import Policy, Vendor
+from comms.profiles import load_profiles
 from comms.roster import RosterError, bulk, validate
-from tests.foundation.test_roster_import import (
+from tests.conftest import REPO
+from tests.roster.test_import import (
     BAD_ROWS,
     GOOD_ROWS,
     HEADER,
@@ -82,9 +84,6 @@ def _indexes(db: Engine) -> list[tuple[str, str, str]]:
 def test_sqlite_rebuilds_plain_indexes_of_a_large_batch(
     sqlite_db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from comms.profiles import load_profiles
-    from tests.foundation.conftest import REPO
-
     with Session(sqlite_db) as s:
         load_profiles(s, REPO / "config" / "requirements")
         s.commit()
