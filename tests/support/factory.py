@@ -3,8 +3,10 @@
 Every function takes the session first and everything else by keyword, with defaults that
 make a plausible row; a suite's conftest states only what its world has that differs. Rows
 are flushed (so they have ids), never committed: the caller decides when its data is done.
-Times are timezone-aware and come from the caller (`received_at`, `now`), never the clock,
-so the same call gives the same rows on SQLite and on PostgreSQL.
+Every time a test can depend on (a certificate's receipt, a policy's term, a case's opening)
+is timezone-aware and comes from the caller (`received_at`, `expires`, `now`); only a vendor's,
+agent's or profile's own bookkeeping stamps keep the models' defaults. The same calls give
+the same rows on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
