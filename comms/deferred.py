@@ -13,29 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from sqlmodel import Session
 
+from comms.email.compose import rendered_email
 from comms.models import Delivery
+from comms.render_spec import RENDER, rendered_spec
 from comms.settings import Settings
-
-RENDER = "render"
-
-
-@lru_cache(maxsize=64)
-def render_spec(now: datetime) -> dict[str, Any]:
-    """The `content["render"]` entry of a row whose content is rendered at send time. One
-    object per moment, shared by the rows planned then: never changed in place."""
-    return {"as_of": now.isoformat(), "pending": True}
-
-
-def rendered_spec(content: dict[str, Any] | None) -> dict[str, Any]:
-    """`content` with its render entry marked done (a new dict, so the change is stored)."""
-    out = dict(content or {})
-    out[RENDER] = {**out.get(RENDER, {}), "pending": False}
-    return out
 
 
 def is_pending(row: Delivery) -> bool:
@@ -93,8 +78,6 @@ def rendered_values(
     for email the reply token, Message-ID and Reply-To), with the render entry marked done.
     Pure: `store_rendered` writes them. Raises `comms.templating.TemplateError`."""
     if row.channel == "email":
-        from comms.email.compose import rendered_email
-
         return rendered_email(row, context, settings=settings)
     values: dict[str, Any] = {"body_text": row.body_text, "content": rendered_spec(row.content)}
     path = row.content.get("template_path")

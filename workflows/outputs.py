@@ -17,10 +17,10 @@ from typing import Any
 
 from sqlmodel import Session
 
-from comms.deferred import render_spec
 from comms.email.compose import deferred_email, skip_unsendable
 from comms.models import Delivery
 from comms.outbox import NewDelivery, create_delivery
+from comms.render_spec import render_spec
 from comms.settings import Settings
 from workflows.definitions import Step
 from workflows.records import AgentLike, VendorLike

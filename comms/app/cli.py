@@ -10,8 +10,7 @@ from pathlib import Path
 import typer
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
-from comms.app import commands, registry, service
-from comms.email import cli as email_cli
+from comms.app import commands, email_commands, registry, service
 from comms.settings import SettingsError, reset_settings_cache
 from comms.yamlload import DataFileError
 from inbound import cli as inbound_cli
@@ -40,7 +39,7 @@ def _root(
 
 def _register_all() -> None:
     commands.register(app)
-    email_cli.register(app)
+    email_commands.register(app)
     workflows_cli.register(app, metadata=registry.metadata, worker=service.worker_cmd)
     inbound_cli.register(app)
     acord25_cli.register(app)

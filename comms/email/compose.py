@@ -25,10 +25,10 @@ from sqlmodel import Session, select
 
 from comms.compliance import Verdict
 from comms.context import template_context
-from comms.deferred import render_spec, rendered_spec
 from comms.models import Agent, Case, Delivery, DeliveryStatus, Vendor
 from comms.outbox import NewDelivery, create_delivery
 from comms.outbox_bulk import Created, create_deliveries
+from comms.render_spec import render_spec, rendered_spec
 from comms.settings import Settings, get_settings
 from comms.templating import TemplateNotFound, email_template_names, render_email
 from comms.tokens import make_token, reply_address

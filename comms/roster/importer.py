@@ -11,7 +11,6 @@ import csv
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from sqlmodel import Session, col
 from comms.models import RequirementProfile, audit
 from comms.roster.ambiguity import ambiguous_rows, without_lines
 from comms.roster.reader import RawSheet, read_sheet
+from comms.roster.result import ImportResult
 from comms.roster.rows import RowProblem, ValidRows
 from comms.roster.validate import Progress, RowValidator
 from comms.roster.writer import write_rows
@@ -36,32 +36,6 @@ class RosterError(Exception):
 
     def lines(self) -> list[str]:
         return [p.format(str(self.path)) for p in self.problems]
-
-
-@dataclass
-class ImportResult:
-    path: Path
-    rows: int = 0
-    imported_rows: int = 0
-    rejected_rows: int = 0
-    problems: list[RowProblem] = field(default_factory=list)
-    rejected_file: Path | None = None
-    vendors_created: int = 0
-    vendors_updated: int = 0
-    agents_created: int = 0
-    policies_created: int = 0
-    policies_updated: int = 0
-    unknown_headers: list[str] = field(default_factory=list)
-
-    @property
-    def changed(self) -> bool:
-        return bool(
-            self.vendors_created
-            or self.vendors_updated
-            or self.agents_created
-            or self.policies_created
-            or self.policies_updated
-        )
 
 
 def _write_rejected(sheet: RawSheet, problems: list[RowProblem]) -> Path:

@@ -165,6 +165,7 @@ _BROKEN_XLSX = (
 
 def _xlsx_rows(path: Path) -> tuple[Sequence[int], list[list[Any]]]:
     """The rows of the first sheet, every row as wide as the widest (blank cells None)."""
+    # Lazy: openpyxl takes a few hundred milliseconds to import and only .xlsx rosters need it.
     from openpyxl import load_workbook
     from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 

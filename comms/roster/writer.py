@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import Session, SQLModel, col
@@ -21,10 +21,8 @@ from sqlmodel import Session, SQLModel, col
 from comms.models import Agent, Vendor
 from comms.roster.bulk import BulkInsert, update_by_id
 from comms.roster.policies import upsert_policies
+from comms.roster.result import ImportResult
 from comms.roster.rows import Party, ValidRows
-
-if TYPE_CHECKING:
-    from comms.roster.importer import ImportResult
 
 
 def match_key(email: str | None, name: str | None) -> str:

@@ -10,7 +10,9 @@ from rich.table import Table
 from sqlmodel import Session, col, select
 
 from comms.cli.context import console, engine, fail, now_option, settings
+from comms.context import template_context
 from comms.db import session_scope
+from comms.dispatch import deliver
 from comms.email.compose import sign_delivery
 from comms.email.samples import load_samples, sample_context
 from comms.models import Suppression, Vendor
@@ -51,8 +53,6 @@ def templates_render(
     when = now_option(now)
     try:
         if vendor is not None:
-            from comms.context import template_context
-
             with Session(engine(), expire_on_commit=False) as session:
                 row = session.exec(select(Vendor).where(col(Vendor.name).ilike(vendor))).first()
                 if row is None:
@@ -127,8 +127,6 @@ def send_test(
     now: str | None = typer.Option(None, "--now"),
 ) -> None:
     """Send one rendered sample through the configured transport (SMTP or the outbox folder)."""
-    from comms.dispatch import deliver
-
     when = now_option(now)
     s = settings()
     if "@" not in to:
