@@ -257,6 +257,7 @@ def copy_prepared(conn: Connection, table: Table, prepared: PreparedCopy) -> Non
     (the transaction must then roll back to a savepoint)."""
     if not prepared.rows:
         return
+    # Lazy: psycopg is an optional dependency (the `postgres` extra); only PostgreSQL gets here.
     import psycopg
 
     raw: Any = conn.connection.dbapi_connection

@@ -17,8 +17,9 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from comms.coverage import COVERAGE_KEYS, LIMIT_KEYS
-from comms.models import Certificate, CertificateSource, CertificateStatus, Policy, Vendor
+from comms.models import Certificate, CertificateSource, CertificateStatus, Policy, Vendor, audit
 from inbound.acord25 import Extraction
+from workflows.lifecycle import reevaluate_vendor
 
 _ENTITY_WORDS = re.compile(
     r"\b(llc|l\.l\.c|inc|incorporated|corp|corporation|co|company|ltd|limited|lp|llp|pllc|"
@@ -215,9 +216,6 @@ def review_certificate(
 ) -> Certificate:
     """Staff accept or reject a `needs_review` certificate; on accept the vendor's verdict is
     recomputed and its cases follow (flushed, not committed)."""
-    from comms.models import audit
-    from workflows.lifecycle import reevaluate_vendor
-
     cert = session.get(Certificate, certificate_id)
     if cert is None:
         raise ReviewError(f"no certificate {certificate_id}")

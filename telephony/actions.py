@@ -13,10 +13,10 @@ from comms.context import template_context
 from comms.email.compose import queue_email
 from comms.models import OPEN_STATES, Case, Vendor
 from comms.outbox import NewDelivery, create_delivery
-from comms.settings import Settings
+from comms.settings import Settings, get_settings
 from comms.verdicts import vendor_verdict
 from telephony import render
-from telephony.hours import HoursError, call_center_open
+from telephony.hours import HoursError, call_center_open, next_opening
 from telephony.models import CallTask
 from telephony.tasks import NewTask, create_task
 
@@ -135,8 +135,6 @@ def person_task(
 ) -> CallTask:
     """A call-back task for the next time the call center is staffed (a bad
     COMMS_CALL_CENTER_HOURS raises HoursError: the caller's request goes to quarantine)."""
-    from telephony.hours import next_opening
-
     return create_task(
         session,
         NewTask(
@@ -164,8 +162,6 @@ def can_dial(settings: Settings, now: datetime) -> bool:
 
 
 def _settings() -> Settings:
-    from comms.settings import get_settings
-
     return get_settings()
 
 

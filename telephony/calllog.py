@@ -34,6 +34,7 @@ from sqlmodel import Session
 
 from comms.models import Agent, Vendor
 from comms.redact import redact
+from comms.settings import get_settings
 from comms.timeutil import utcnow
 from telephony import events
 from telephony.models import InboundMessage
@@ -237,8 +238,6 @@ def call_log_row(session: Session, params: dict[str, str], now: datetime) -> Row
 
 # --- rows the database would not take, in files until `comms webhooks-rerun` ------------------
 def default_spill_dir() -> Path:
-    from comms.settings import get_settings
-
     return Path(get_settings().data_dir) / "quarantine"
 
 

@@ -6,6 +6,7 @@ from datetime import datetime, time, timedelta
 from functools import lru_cache
 
 from comms.settings import Settings, SettingsError, parse_time_range
+from workflows.calendar import is_business_day
 
 SETTING = "COMMS_CALL_CENTER_HOURS"
 
@@ -28,8 +29,6 @@ def parse_hours(value: str) -> tuple[time, time]:
 def call_center_open(at: datetime, settings: Settings) -> bool:
     if not settings.call_center_number:
         return False
-    from workflows.calendar import is_business_day
-
     local = at.astimezone(settings.zone)
     start, end = parse_hours(settings.call_center_hours)
     return is_business_day(local.date(), settings) and start <= local.time() < end
@@ -38,8 +37,6 @@ def call_center_open(at: datetime, settings: Settings) -> bool:
 def next_opening(at: datetime, settings: Settings) -> datetime:
     """`at` when the call center is open then, else the next time it opens (a call-back is
     due when someone is there to make it)."""
-    from workflows.calendar import is_business_day
-
     zone = settings.zone
     start, end = parse_hours(settings.call_center_hours)
     local = at.astimezone(zone)

@@ -10,6 +10,7 @@ from comms.channels import SendOutcome
 from comms.models import Delivery, Vendor
 from comms.settings import Settings
 from telephony.optout import is_opted_out
+from workflows.calendar import recipient_zones, within_quiet_hours
 
 
 def check_sms(session: Session, delivery: Delivery) -> SendOutcome | None:
@@ -29,8 +30,6 @@ def check_call(
 ) -> SendOutcome | None:
     """None when the call may be placed now; a retry outside quiet hours (the last guard:
     the workflow already schedules calls inside them)."""
-    from workflows.calendar import recipient_zones, within_quiet_hours
-
     vendor = session.get(Vendor, delivery.vendor_id) if delivery.vendor_id else None
     if vendor is not None and vendor.opt_out_call:
         return SendOutcome(status="skipped", error="recipient opted out of calls")

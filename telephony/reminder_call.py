@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 from twilio.twiml.voice_response import VoiceResponse
 
 from comms.context import template_context
@@ -22,6 +22,7 @@ from comms.settings import Settings
 from telephony import actions, render
 from telephony.events import route_id
 from telephony.twiml import Voice, goodbye, menu, xml
+from workflows.lifecycle import record_outcome
 
 log = logging.getLogger(__name__)
 
@@ -217,8 +218,6 @@ def machine_answered(
 def apply_call_status(session: Session, params: dict[str, str], now: datetime) -> None:
     """A call status callback: progress on the delivery row; busy, no-answer and failed go to
     the workflow (which retries on the next business day inside quiet hours, up to a limit)."""
-    from sqlmodel import select
-
     sid, status = params.get("CallSid", ""), params.get("CallStatus", "")
     delivery = session.exec(select(Delivery).where(Delivery.provider_message_id == sid)).first()
     if delivery is None:
@@ -246,8 +245,6 @@ def _outcome(
 ) -> None:
     if delivery.case_id is None:
         return
-    from workflows.lifecycle import record_outcome
-
     payload = {**data, "delivery_id": delivery.id}
     if delivery.step:
         payload["step"] = delivery.step

@@ -21,6 +21,7 @@ from telephony import preflight
 from telephony.gateway import callback_url, make_client, sender_params
 from telephony.sandbox import SandboxCallSender, SandboxSmsSender
 from telephony.sms import PERMANENT_CODES
+from telephony.tasks import task_from_delivery
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +137,6 @@ class CallTaskSender:
         return await asyncio.to_thread(self._send, delivery, now)
 
     def _send(self, delivery: Delivery, now: datetime) -> SendOutcome:
-        from telephony.tasks import task_from_delivery
-
         engine = get_engine(self.settings.effective_database_url)
         with Session(engine, expire_on_commit=False) as session:
             task = task_from_delivery(session, delivery, now=now)

@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 from comms.models import Delivery, Vendor
 from comms.outbox import notify_failure
 from telephony.models import SmsOptOut
+from workflows.lifecycle import record_outcome
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +94,6 @@ def report_failure(session: Session, delivery: Delivery, *, permanent: bool, now
     if delivery.case_id is None:
         return
     if permanent:
-        from workflows.lifecycle import record_outcome
-
         try:
             record_outcome(
                 session,

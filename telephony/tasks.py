@@ -14,6 +14,8 @@ from comms.context import template_context
 from comms.models import Agent, Case, Delivery, Vendor, audit
 from telephony import render
 from telephony.models import CallTask, TaskStatus
+from telephony.phone import normalize
+from workflows.lifecycle import record_outcome
 
 #: staff outcome → workflow outcome
 OUTCOMES: dict[str, str] = {
@@ -185,22 +187,17 @@ def complete_task(
             workflow_outcome = "reached"
         else:
             data["date"] = promised.isoformat()
-    if outcome == "wrong_number":
-        from telephony.phone import normalize
-
-        if phone:
-            new = normalize(phone)
-            if new is None:
-                raise TaskError(f"--phone: not a valid phone number: {phone!r}")
-            data["phone"] = new
+    if outcome == "wrong_number" and phone:
+        new = normalize(phone)
+        if new is None:
+            raise TaskError(f"--phone: not a valid phone number: {phone!r}")
+        data["phone"] = new
     task.status = TaskStatus.DONE.value
     task.outcome = outcome
     task.outcome_data = {**task.outcome_data, **data}
     task.completed_at = task.updated_at = now
     session.add(task)
     if task.case_id is not None:
-        from workflows.lifecycle import record_outcome
-
         step = None
         if task.delivery_id is not None:
             delivery = session.get(Delivery, task.delivery_id)

@@ -22,6 +22,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from comms.settings import Settings
 from telephony import actions, events, ivr, ivr_menu, reminder_call
 from telephony.callbacks import Callbacks, Kind
+from telephony.gateway import make_client
 from telephony.hours import parse_hours
 from telephony.signatures import Verifier
 from telephony.status_cache import StatusCache
@@ -237,8 +238,6 @@ def make_router(
             twiml = reminder_call.voicemail_twiml(s, delivery_id, now=now, settings=settings)
         if twiml is None or not settings.twilio_configured:
             return
-        from telephony.gateway import make_client
-
         try:
             make_client(settings).calls(call_sid).update(twiml=twiml)
         except Exception as exc:  # the call may have ended meanwhile

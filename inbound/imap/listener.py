@@ -43,6 +43,7 @@ from inbound.imap.connection import (
     connect,
 )
 from inbound.imap.sync import Interrupted, SyncReport, sync_folder
+from inbound.jobs import enqueue_processing
 from inbound.models import InboundEmail, InboundStatus
 
 log = logging.getLogger(__name__)
@@ -380,8 +381,6 @@ def run(
     if engine is None:
         engine = make_engine(settings.effective_database_url, pooled=True)
     if enqueue is None:
-        from inbound.jobs import enqueue_processing
-
         enqueue = enqueue_processing
     try:
         Listener(
