@@ -1,5 +1,6 @@
 """The delivery actors: dramatiq's side of the outbox. Thin: decode the arguments, call
-`comms.dispatch`.
+`comms.dispatch`. What every job shares (its `now`, its log lines, no retry of a
+`PermanentError`) is `comms.job_middleware`'s.
 
 The database is the source of truth: a message only says "go look at delivery N" (or at
 deliveries N, M, …: the scheduler sends batches, `DeliveryBatches`). A repeated
@@ -21,30 +22,22 @@ import dramatiq
 from comms.broker import declare_actor, send
 from comms.dispatch import deliver as dispatch_deliver
 from comms.dispatch import deliver_many as dispatch_deliver_many
-from comms.timeutil import ensure_aware, utcnow
+from comms.errors import PermanentError
+from comms.job_middleware import job_now
 
 log = logging.getLogger(__name__)
 
 MAX_RETRIES = 5
 
 
-class PermanentError(Exception):
-    """An error that another attempt cannot fix (bad arguments, missing configuration)."""
-
-
 def _retry_when(retries: int, exc: BaseException) -> bool:
+    """Bounded; a `PermanentError` is not retried (every actor `throws` it), and neither is a
+    missing row or sender (LookupError) or a bad value (ValueError)."""
     return retries < MAX_RETRIES and not isinstance(exc, PermanentError | LookupError | ValueError)
 
 
-def _when(now: str | None) -> datetime:
-    try:
-        return ensure_aware(datetime.fromisoformat(now)) if now else utcnow()
-    except ValueError as exc:
-        raise PermanentError(f"bad 'now' argument {now!r}") from exc
-
-
 def _deliver(delivery_id: int, now: str | None = None) -> None:
-    dispatch_deliver(int(delivery_id), now=_when(now))
+    dispatch_deliver(int(delivery_id), now=job_now(now))
 
 
 def _deliver_many(delivery_ids: list[int], now: str | None = None) -> None:
@@ -52,7 +45,7 @@ def _deliver_many(delivery_ids: list[int], now: str | None = None) -> None:
         ids = [int(i) for i in delivery_ids]
     except (TypeError, ValueError) as exc:
         raise PermanentError(f"bad delivery ids {delivery_ids!r}") from exc
-    dispatch_deliver_many(ids, now=_when(now))
+    dispatch_deliver_many(ids, now=job_now(now))
 
 
 def _delivery_actor(fn: Callable[..., None], name: str) -> dramatiq.Actor:
@@ -69,7 +62,7 @@ deliver: dramatiq.Actor = _delivery_actor(_deliver, "deliver")
 
 def enqueue_delivery(delivery_id: int, *, now: datetime | None = None) -> None:
     """Ask a worker to deliver this outbox row (`now`: a simulated clock, for `--now`)."""
-    send(deliver, int(delivery_id), now.isoformat() if now is not None else None)
+    send(deliver, int(delivery_id), now=now)
 
 
 deliver_many: dramatiq.Actor = _delivery_actor(_deliver_many, "deliver_many")
@@ -84,7 +77,7 @@ class DeliveryBatches:
     bulk, sent over the pooled connections). A row of a lost message is found by the sweep."""
 
     def __init__(self, *, now: datetime | None = None, size: int = BATCH) -> None:
-        self.now = now.isoformat() if now is not None else None
+        self.now = now
         self.size = size
         self.ids: list[int] = []
 
@@ -96,4 +89,4 @@ class DeliveryBatches:
     def flush(self) -> None:
         ids, self.ids = self.ids, []
         if ids:
-            send(deliver_many, ids, self.now)
+            send(deliver_many, ids, now=self.now)

@@ -5,7 +5,9 @@ for an in-process StubBroker whose worker runs inside `comms run` (and which `co
 drains before it exits). Each package declares its actors with `declare_actor` (the delivery
 actors in `comms.actors`, inbound processing in `inbound.jobs`); until `setup_broker` binds
 them they sit on a placeholder stub, so importing them never reads settings or connects
-anywhere. `send` sets the broker up from the settings on first use.
+anywhere. `send` sets the broker up from the settings on first use, and ends every message
+with its `now`, which `comms.job_middleware` decodes for the actor. A `PermanentError` is
+never retried (every actor `throws` it).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import dramatiq
@@ -27,6 +30,8 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
+from comms.errors import PermanentError
+from comms.job_middleware import JobMiddleware, encode_now
 from comms.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -46,6 +51,7 @@ def _middleware() -> list[dramatiq.Middleware]:
         Callbacks(),
         Pipelines(),
         Retries(max_retries=3, min_backoff=1000, max_backoff=60_000),
+        JobMiddleware(),
     ]
 
 
@@ -96,23 +102,24 @@ def declare_actor(
     fn: Callable[..., None], *, name: str, priority: int, options: dict[str, Any]
 ) -> dramatiq.Actor:
     """Declare an actor on our queue: bound to the broker set up so far (or the placeholder),
-    and to every broker `setup_broker` sets up later."""
+    and to every broker `setup_broker` sets up later. Its last argument is `now` (`send`)."""
     actor = dramatiq.Actor(
         fn,
         broker=_broker or _placeholder,
         actor_name=name,
         queue_name=QUEUE,
         priority=priority,
-        options=options,
+        options={"throws": (PermanentError,), **options},
     )
     _actors.append(actor)
     return actor
 
 
-def send(actor: dramatiq.Actor, *args: Any) -> None:
-    """Enqueue a message for `actor` on the current broker (set up from settings if none)."""
+def send(actor: dramatiq.Actor, *args: Any, now: datetime | None = None) -> None:
+    """Enqueue a message for `actor` on the current broker (set up from settings if none).
+    `now`: a simulated clock (`--now`); None runs the job at the worker's time."""
     current_broker()
-    actor.send(*args)
+    actor.send(*args, encode_now(now))
 
 
 def is_stub(broker: dramatiq.Broker | None = None) -> bool:
@@ -128,7 +135,9 @@ def drain(*, timeout_s: float = 300.0, worker_threads: int = 2) -> int:
     worker = Worker(broker, worker_threads=worker_threads, worker_timeout=100)
     worker.start()
     try:
-        broker.join(QUEUE, timeout=int(timeout_s * 1000))
+        # fail_fast: a message that failed for good (dead-lettered) is raised here, so the
+        # command that drains (`comms tick`, `comms imap-listen --once`) does not report success.
+        broker.join(QUEUE, timeout=int(timeout_s * 1000), fail_fast=True)
         worker.join()
     finally:
         worker.stop()

@@ -11,13 +11,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from comms.broker import declare_actor, send
-from comms.timeutil import ensure_aware, utcnow
+from comms.job_middleware import job_now
 from inbound.pipeline import process_message, stale_messages
 
 
 def _process(inbound_id: int, now: str | None = None) -> None:
-    when = ensure_aware(datetime.fromisoformat(now)) if now else utcnow()
-    process_message(int(inbound_id), now=when)
+    process_message(int(inbound_id), now=job_now(now))
 
 
 process_inbound: dramatiq.Actor = declare_actor(
@@ -30,7 +29,7 @@ process_inbound: dramatiq.Actor = declare_actor(
 
 def enqueue_processing(inbound_id: int, *, now: datetime | None = None) -> None:
     """Ask a worker to process this stored message (`now`: a simulated clock, for `--now`)."""
-    send(process_inbound, int(inbound_id), now.isoformat() if now is not None else None)
+    send(process_inbound, int(inbound_id), now=now)
 
 
 STALE_AFTER = timedelta(minutes=5)
