@@ -34,6 +34,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
+from comms.errors import PermanentError
+
 
 def _encoder() -> Callable[[Any], str]:
     """A compact JSON encoder without the per-call overhead of `json.dumps` (the C encoder
@@ -191,8 +193,10 @@ def run_prepared_update(conn: Connection, prepared: PreparedUpdate) -> None:
     conn.execute(text(prepared.sql), {"rows": prepared.doc})
 
 
-class DuplicateKey(Exception):
+class DuplicateKey(PermanentError):
     """A COPY hit a unique index: nothing of it was written (the caller rolls back)."""
+
+    code = "duplicate_key"
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from comms.context import (
     organization_view,
     profile_view,
 )
+from comms.errors import PermanentError
 from comms.models import Agent, Case, CaseEvent, Certificate, Policy, RequirementProfile, Vendor
 from comms.profiles import ProfileSpec, spec_of
 from comms.settings import Settings
@@ -44,8 +45,10 @@ class ContextRequest:
     recipient_kind: str = "vendor"
 
 
-class VendorGone(LookupError):
+class VendorGone(PermanentError, LookupError):
     """The request's vendor no longer exists."""
+
+    code = "vendor_gone"
 
 
 def _chunks(ids: set[int]) -> list[list[int]]:

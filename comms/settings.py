@@ -27,6 +27,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from comms.errors import PermanentError
+
 DEFAULT_CONFIG = Path("config/comms.toml")
 
 MIN_SECRET = 16  # characters, for the signing key and staff tokens
@@ -48,8 +50,10 @@ PLACEHOLDERS = frozenset(
 )
 
 
-class SettingsError(Exception):
+class SettingsError(PermanentError):
     """A setting is wrong. The message names the COMMS_* variable."""
+
+    code = "settings"
 
 
 # variables of the COMMS_ prefix that are read elsewhere, not settings

@@ -27,13 +27,16 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment, 
 
 import comms
 from comms.coverage import coverage_name, limit_name, money
+from comms.errors import PermanentError
 
 DEFAULT_TEMPLATES_DIR = Path(comms.__file__).resolve().parent.parent / "templates"
 TEMPLATES_ENV = "COMMS_TEMPLATES_DIR"
 
 
-class TemplateError(Exception):
+class TemplateError(PermanentError):
     """A template could not be rendered. The message names the template and the line."""
+
+    code = "template"
 
     def __init__(self, template: str, line: int | None, message: str) -> None:
         self.template = template
@@ -51,8 +54,10 @@ class TemplateNotFound(TemplateError):
     """No such template."""
 
 
-class NoneValueError(Exception):
+class NoneValueError(PermanentError):
     """Raised by the finalize hook: a template printed a value that is None."""
+
+    code = "template_none"
 
 
 @dataclass(frozen=True)

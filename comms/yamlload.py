@@ -8,11 +8,15 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from comms.errors import PermanentError
+
 M = TypeVar("M", bound=BaseModel)
 
 
-class DataFileError(Exception):
+class DataFileError(PermanentError):
     """A data file (profile, workflow, …) is invalid: `path:line: field: message`."""
+
+    code = "data_file"
 
     def __init__(self, path: str, line: int | None, field: str | None, message: str) -> None:
         self.path = path

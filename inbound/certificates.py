@@ -17,6 +17,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from comms.coverage import COVERAGE_KEYS, LIMIT_KEYS
+from comms.errors import PermanentError
 from comms.models import Certificate, CertificateSource, CertificateStatus, Policy, Vendor, audit
 from inbound.acord25 import Extraction
 from workflows.lifecycle import reevaluate_vendor
@@ -207,8 +208,10 @@ def certificate_json(rec: Recorded) -> dict[str, Any]:
     }
 
 
-class ReviewError(Exception):
+class ReviewError(PermanentError):
     """A review decision that does not apply to the certificate."""
+
+    code = "review"
 
 
 def review_certificate(

@@ -9,11 +9,14 @@ from typing import Any
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
+from comms.errors import PermanentError
 from comms.settings import Settings
 
 
-class GatewayError(Exception):
+class GatewayError(PermanentError):
     """Twilio is not configured."""
+
+    code = "twilio_not_configured"
 
 
 def make_client(settings: Settings, *, timeout: float = 15.0) -> Client:

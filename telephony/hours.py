@@ -15,6 +15,8 @@ class HoursError(SettingsError, ValueError):
     """`call_center_hours` cannot be read. A SettingsError, so `comms web` and `comms run`
     stop with one line naming the setting (the web app checks it when it is built)."""
 
+    code = "call_center_hours"
+
 
 @lru_cache(maxsize=16)
 def parse_hours(value: str) -> tuple[time, time]:

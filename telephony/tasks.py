@@ -11,6 +11,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from comms.context import template_context
+from comms.errors import PermanentError
 from comms.models import Agent, Case, Delivery, Vendor, audit
 from telephony import render
 from telephony.models import CallTask, TaskStatus
@@ -29,8 +30,10 @@ OUTCOMES: dict[str, str] = {
 }
 
 
-class TaskError(Exception):
+class TaskError(PermanentError):
     """A task action that does not apply (unknown task, not yours, bad outcome data)."""
+
+    code = "task"
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from comms.compliance import Status, Verdict
+from comms.errors import PermanentError
 from comms.models import OPEN_STATES, Agent, Case, CaseEvent, Certificate, Vendor, audit
 from comms.settings import Settings, get_settings
 from comms.verdicts import vendor_verdict
@@ -28,8 +29,10 @@ COMPLIANCE_TRIGGERS = ("expiring", "deficient", "missing")
 PHONE_STEP_CHANNELS = ("sms", "call", "call_task")
 
 
-class CaseError(Exception):
+class CaseError(PermanentError):
     """A staff action that does not apply to the case in its current state."""
+
+    code = "case_state"
 
 
 def add_event(

@@ -20,6 +20,7 @@ import aiosmtplib
 from comms.channels import ChannelSender, SendOutcome, register_sender
 from comms.email.message import envelope_sender, message_bytes, message_id_of, recipients_of
 from comms.email.pool import SmtpPool
+from comms.errors import CommsError
 from comms.files import write_atomic
 from comms.models import Delivery
 from comms.redact import redact
@@ -51,11 +52,16 @@ class FileOutboxSender:
         return None
 
 
-class _Refused(Exception):
-    def __init__(self, stage: str, code: int, message: str) -> None:
-        super().__init__(f"{stage} {code} {message}")
+class _Refused(CommsError):
+    """The server answered a command with a refusal (`reply`: its SMTP reply code; 4xx
+    transient, 5xx permanent, decided per message by `_outcome`)."""
+
+    code = "smtp_refused"
+
+    def __init__(self, stage: str, reply: int, message: str) -> None:
+        super().__init__(f"{stage} {reply} {message}")
         self.stage = stage
-        self.code = code
+        self.reply = reply
         self.message = message
 
 
@@ -159,7 +165,7 @@ class SmtpSender:
                     status="sent", provider_message_id=response, message_id=message_id
                 )
             except _Refused as refused:
-                if transaction.stage != "MAIL" or refused.code < 500:
+                if transaction.stage != "MAIL" or refused.reply < 500:
                     await _reset(client)
                 self.pool.release(conn, broken=not client.is_connected)
                 return _outcome(refused)
@@ -196,9 +202,9 @@ def envelope_path(address: str) -> bytes:
 
 
 def _outcome(refused: _Refused) -> SendOutcome:
-    error = f"{refused.stage} refused: {refused.code} {refused.message}"
-    code = f"smtp_{refused.code}"
-    if refused.code < 500:
+    error = f"{refused.stage} refused: {refused.reply} {refused.message}"
+    code = f"smtp_{refused.reply}"
+    if refused.reply < 500:
         return SendOutcome(status="retry", error=error, error_code=code)
     if refused.stage in ("RCPT", "DATA"):
         return SendOutcome(status="bounced", error=error, error_code=code)

@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from comms.errors import PermanentError
 from comms.models import RequirementProfile, audit
 from comms.roster.ambiguity import ambiguous_rows, without_lines
 from comms.roster.reader import RawSheet, read_sheet
@@ -26,8 +27,10 @@ from comms.roster.validate import Progress, RowValidator
 from comms.roster.writer import write_rows
 
 
-class RosterError(Exception):
+class RosterError(PermanentError):
     """The roster has invalid rows; nothing was written."""
+
+    code = "roster_rows"
 
     def __init__(self, path: Path, problems: list[RowProblem]) -> None:
         self.path = path

@@ -12,11 +12,14 @@ from itertools import compress
 from pathlib import Path
 from typing import Any
 
+from comms.errors import PermanentError
 from comms.roster.columns import map_headers
 
 
-class RosterFileError(Exception):
+class RosterFileError(PermanentError):
     """The file itself cannot be read (not a row problem)."""
+
+    code = "roster_file"
 
 
 @dataclass

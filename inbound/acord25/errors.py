@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from comms.errors import PermanentError
+
 ERROR_CODES = frozenset(
     {
         "encrypted",
@@ -17,7 +19,7 @@ ERROR_CODES = frozenset(
 )
 
 
-class ExtractionError(Exception):
+class ExtractionError(PermanentError):
     """Bad input or an exhausted resource limit; `code` is one of ERROR_CODES."""
 
     def __init__(self, reason: str, code: str) -> None:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageChops, ImageFilter, ImageOps
 
+from comms.errors import PermanentError
+
 from .errors import ExtractionError
 from .layout import PAGE_W, Word, scale_words
 
@@ -21,8 +23,8 @@ TARGET_WIDTH = 2550  # 8.5 in at 300 dpi
 InkProbe = Callable[[float, float, float, float], float]
 
 
-class OcrUnavailable(RuntimeError):
-    pass
+class OcrUnavailable(PermanentError, RuntimeError):
+    code = "ocr_unavailable"
 
 
 def prepare(img: Image.Image, threshold: int = 170) -> Image.Image:

@@ -12,6 +12,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 from imapclient.imapclient import SocketTimeout
 
+from comms.errors import TransientError
 from comms.redact import redact_email
 from comms.settings import Settings
 
@@ -26,8 +27,10 @@ CONNECTION_ERRORS: tuple[type[Exception], ...] = (
 _QUIET: tuple[type[Exception], ...] = (*CONNECTION_ERRORS, ValueError)
 
 
-class ConnectionLost(ConnectionError):
+class ConnectionLost(TransientError, ConnectionError):
     """The server closed the connection (BYE, end of stream) or stopped answering."""
+
+    code = "connection_lost"
 
 
 def mailbox_label(key: str) -> str:

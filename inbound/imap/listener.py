@@ -30,6 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from comms.db import make_engine
+from comms.errors import TransientError
 from comms.settings import Settings
 from comms.timeutil import utcnow
 from inbound.imap import disposal, lease
@@ -51,8 +52,10 @@ log = logging.getLogger(__name__)
 _NEW_MAIL = (b"EXISTS", b"RECENT")
 
 
-class LeaseBusy(RuntimeError):
+class LeaseBusy(TransientError, RuntimeError):
     """Another listener holds the mailbox's lease."""
+
+    code = "lease_busy"
 
     def __init__(self, mailbox: Mailbox, holder: str | None, expires_at: datetime | None) -> None:
         until = f" until {expires_at.isoformat(timespec='seconds')}" if expires_at else ""

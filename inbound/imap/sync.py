@@ -29,6 +29,7 @@ from imapclient import IMAPClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from comms.errors import TransientError
 from inbound import store
 from inbound.imap import checkpoint
 from inbound.imap.connection import mailbox_label
@@ -40,8 +41,10 @@ SIZE_CHUNK = 1000  # UIDs per RFC822.SIZE fetch
 SOURCE = "imap"
 
 
-class Interrupted(Exception):
+class Interrupted(TransientError):
     """Stop requested (shutdown, or the lease was lost) between two batches."""
+
+    code = "interrupted"
 
 
 @dataclass
