@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -129,68 +129,215 @@ def _coverage_end(candidates: Sequence[PolicyFacts], as_of: date) -> date | None
     return end
 
 
-def _check_policy(
-    key: str, req: CoverageRequirement, p: PolicyFacts, name: str
-) -> list[Deficiency]:
-    found: list[Deficiency] = []
-    for limit, required in req.limits.items():
-        actual = p.limits.get(limit)
+# --- the checks ----------------------------------------------------------------------------
+# Each required coverage goes through CHECKS in order. A check is one small function named by
+# the deficiency code it produces; a `final` check that finds something ends that coverage (a
+# coverage not on file has no limits to check). Add a rule by adding a function here.
+
+
+class Coverage:
+    """What the checks see of one required coverage: its policies on file, the newest of
+    them and the date continuous coverage ends (None: not in force on `as_of`)."""
+
+    __slots__ = (
+        "as_of",
+        "candidates",
+        "end",
+        "expiring_within_days",
+        "key",
+        "name",
+        "newest",
+        "req",
+    )
+
+    def __init__(
+        self,
+        key: str,
+        req: CoverageRequirement,
+        candidates: list[PolicyFacts],
+        as_of: date,
+        expiring_within_days: int,
+    ) -> None:
+        self.key = key
+        self.req = req
+        self.name = coverage_name(key, req.label)
+        self.candidates = candidates
+        self.as_of = as_of
+        self.expiring_within_days = expiring_within_days
+        self.newest = max(candidates, key=_sort_key) if candidates else None
+        self.end = _coverage_end(candidates, as_of) if candidates else None
+
+    def lapsed(self) -> date | None:
+        return max((p.expiration for p in self.candidates if p.expiration), default=None)
+
+    def deficiency(self, code: str, message: str, **found: Any) -> Deficiency:
+        return Deficiency(code=code, coverage=self.key, message=message, **found)
+
+
+Found = Sequence[Deficiency]
+CheckFn = Callable[[Coverage], Found]
+
+
+@dataclass(frozen=True)
+class Check:
+    code: str
+    run: CheckFn
+    final: bool = False
+
+
+CHECKS: list[Check] = []
+
+
+def check(code: str, *, final: bool = False) -> Callable[[CheckFn], CheckFn]:
+    """Register a check (in the order of definition) that produces deficiency `code`."""
+
+    def register(fn: CheckFn) -> CheckFn:
+        CHECKS.append(Check(code, fn, final))
+        return fn
+
+    return register
+
+
+@check("missing_coverage", final=True)
+def missing_coverage(c: Coverage) -> Found:
+    if c.candidates:
+        return ()
+    message = f"{c.name} coverage is not on the certificate"
+    return (c.deficiency("missing_coverage", message, required=True, actual=None),)
+
+
+@check("not_yet_effective", final=True)
+def not_yet_effective(c: Coverage) -> Found:
+    start = c.newest.effective if c.newest is not None else None
+    if c.end is not None or start is None or start <= c.as_of:
+        return ()
+    message = f"{c.name} policy does not start until {start:%B %-d, %Y}"
+    return (
+        c.deficiency(
+            "not_yet_effective", message, required=c.as_of.isoformat(), actual=start.isoformat()
+        ),
+    )
+
+
+@check("expired", final=True)
+def expired(c: Coverage) -> Found:
+    if c.end is not None:
+        return ()
+    lapsed = c.lapsed()
+    when = f"expired on {lapsed:%B %-d, %Y}" if lapsed else "has no expiration date"
+    return (
+        c.deficiency(
+            "expired",
+            f"{c.name} {when}",
+            required=c.as_of.isoformat(),
+            actual=lapsed.isoformat() if lapsed else None,
+        ),
+    )
+
+
+@check("limit_below_minimum")
+def limit_below_minimum(c: Coverage) -> Found:
+    assert c.newest is not None
+    found = []
+    for limit, required in c.req.limits.items():
+        actual = c.newest.limits.get(limit)
         if actual is None or actual < required:
+            message = (
+                f"{c.name} {limit_name(limit)} limit is {money(actual)}; "
+                f"{money(required)} is required"
+            )
             found.append(
-                Deficiency(
-                    code="limit_below_minimum",
-                    coverage=key,
-                    limit=limit,
-                    required=required,
-                    actual=actual,
-                    message=(
-                        f"{name} {limit_name(limit)} limit is {money(actual)}; "
-                        f"{money(required)} is required"
-                    ),
+                c.deficiency(
+                    "limit_below_minimum", message, limit=limit, required=required, actual=actual
                 )
             )
-    if req.additional_insured and p.additional_insured is not True:
-        found.append(
-            Deficiency(
-                code="additional_insured_missing",
-                coverage=key,
-                required=True,
-                actual=p.additional_insured,
-                message=f"{name} does not name the certificate holder as additional insured",
-            )
+    return found
+
+
+@check("additional_insured_missing")
+def additional_insured_missing(c: Coverage) -> Found:
+    assert c.newest is not None
+    if not c.req.additional_insured or c.newest.additional_insured is True:
+        return ()
+    message = f"{c.name} does not name the certificate holder as additional insured"
+    return (
+        c.deficiency(
+            "additional_insured_missing",
+            message,
+            required=True,
+            actual=c.newest.additional_insured,
+        ),
+    )
+
+
+@check("waiver_missing")
+def waiver_missing(c: Coverage) -> Found:
+    assert c.newest is not None
+    if not c.req.waiver_of_subrogation or c.newest.subrogation_waived is True:
+        return ()
+    message = f"{c.name} does not include a waiver of subrogation"
+    return (
+        c.deficiency("waiver_missing", message, required=True, actual=c.newest.subrogation_waived),
+    )
+
+
+@check("claims_made_not_accepted")
+def claims_made_not_accepted(c: Coverage) -> Found:
+    assert c.newest is not None
+    if not c.req.occurrence or c.newest.occurrence is not False:
+        return ()
+    message = f"{c.name} is written claims-made; an occurrence form is required"
+    return (
+        c.deficiency(
+            "claims_made_not_accepted", message, required="occurrence", actual="claims-made"
+        ),
+    )
+
+
+@check("endorsement_missing")
+def endorsement_missing(c: Coverage) -> Found:
+    assert c.newest is not None
+    if not c.req.endorsements:
+        return ()
+    held = {e.replace(" ", "").upper() for e in c.newest.endorsements}
+    return [
+        c.deficiency(
+            "endorsement_missing",
+            f"{c.name} endorsement {form} is not on file",
+            required=form,
+            actual=None,
         )
-    if req.waiver_of_subrogation and p.subrogation_waived is not True:
-        found.append(
-            Deficiency(
-                code="waiver_missing",
-                coverage=key,
-                required=True,
-                actual=p.subrogation_waived,
-                message=f"{name} does not include a waiver of subrogation",
-            )
-        )
-    if req.occurrence and p.occurrence is False:
-        found.append(
-            Deficiency(
-                code="claims_made_not_accepted",
-                coverage=key,
-                required="occurrence",
-                actual="claims-made",
-                message=f"{name} is written claims-made; an occurrence form is required",
-            )
-        )
-    for form in req.endorsements:
-        wanted = form.replace(" ", "").upper()
-        if not any(e.replace(" ", "").upper() == wanted for e in p.endorsements):
-            found.append(
-                Deficiency(
-                    code="endorsement_missing",
-                    coverage=key,
-                    required=form,
-                    actual=None,
-                    message=f"{name} endorsement {form} is not on file",
-                )
-            )
+        for form in c.req.endorsements
+        if form.replace(" ", "").upper() not in held
+    ]
+
+
+@check("expiring_soon")
+def expiring_soon(c: Coverage) -> Found:
+    assert c.end is not None
+    days_left = (c.end - c.as_of).days
+    if days_left > c.expiring_within_days:
+        return ()
+    message = f"{c.name} expires on {c.end:%B %-d, %Y}, in {days_left} days"
+    return (
+        c.deficiency(
+            "expiring_soon",
+            message,
+            required=c.expiring_within_days,
+            actual=c.end.isoformat(),
+        ),
+    )
+
+
+def check_coverage(c: Coverage) -> list[Deficiency]:
+    """Run CHECKS on one coverage, in order, up to the first final check that finds one."""
+    found: list[Deficiency] = []
+    for rule in CHECKS:
+        hits = rule.run(c)
+        if hits:
+            found.extend(hits)
+            if rule.final:
+                break
     return found
 
 
@@ -229,64 +376,17 @@ def evaluate(
     expired_dates: list[date] = []
     covered: list[str] = []
     for key, req in profile.coverages.items():
-        name = coverage_name(key, req.label)
         candidates = [p for p in all_policies if _matches(p, key, req)]
-        if not candidates:
-            deficiencies.append(
-                Deficiency(
-                    code="missing_coverage",
-                    coverage=key,
-                    required=True,
-                    actual=None,
-                    message=f"{name} coverage is not on the certificate",
-                )
-            )
-            continue
-        newest = max(candidates, key=_sort_key)
-        end = _coverage_end(candidates, as_of)
-        if end is None:
-            if newest.effective is not None and newest.effective > as_of:
-                deficiencies.append(
-                    Deficiency(
-                        code="not_yet_effective",
-                        coverage=key,
-                        required=as_of.isoformat(),
-                        actual=newest.effective.isoformat(),
-                        message=f"{name} policy does not start until {newest.effective:%B %-d, %Y}",
-                    )
-                )
-                continue
-            lapsed = max((p.expiration for p in candidates if p.expiration), default=None)
+        coverage = Coverage(key, req, candidates, as_of, profile.expiring_within_days)
+        found = check_coverage(coverage)
+        deficiencies.extend(found)
+        if coverage.end is not None:
+            ends.append(coverage.end)
+            covered.append(key)
+        elif found and found[-1].code == "expired":
+            lapsed = coverage.lapsed()
             if lapsed is not None:
                 expired_dates.append(lapsed)
-            deficiencies.append(
-                Deficiency(
-                    code="expired",
-                    coverage=key,
-                    required=as_of.isoformat(),
-                    actual=lapsed.isoformat() if lapsed else None,
-                    message=(
-                        f"{name} expired on {lapsed:%B %-d, %Y}"
-                        if lapsed
-                        else f"{name} has no expiration date"
-                    ),
-                )
-            )
-            continue
-        ends.append(end)
-        covered.append(key)
-        deficiencies.extend(_check_policy(key, req, newest, name))
-        days_left = (end - as_of).days
-        if days_left <= profile.expiring_within_days:
-            deficiencies.append(
-                Deficiency(
-                    code="expiring_soon",
-                    coverage=key,
-                    required=profile.expiring_within_days,
-                    actual=end.isoformat(),
-                    message=f"{name} expires on {end:%B %-d, %Y}, in {days_left} days",
-                )
-            )
 
     codes = {d.code for d in deficiencies}
     if "expired" in codes:
