@@ -9,7 +9,7 @@ with an out-of-office subject heuristic for the ones that carry none of these.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email.message import Message
 from typing import Literal
@@ -17,7 +17,7 @@ from typing import Literal
 from flufl.bounce import all_failures
 
 from inbound.attachments import is_document
-from inbound.dsn import prose_bounce
+from inbound.dsn import prose_bounce as find_prose_bounce
 from inbound.parse import header_values
 
 Kind = Literal["bounce", "auto_reply", "reply"]
@@ -35,6 +35,7 @@ class Classification:
     reason: str
     permanent_failures: frozenset[str] = field(default_factory=frozenset)
     temporary_failures: frozenset[str] = field(default_factory=frozenset)
+    classifier: str = ""  # the registered name of the classifier that answered
 
 
 def _addresses(values: Iterable[bytes | str]) -> frozenset[str]:
@@ -80,26 +81,63 @@ def _has_document(msg: Message) -> bool:
     return any(not p.is_multipart() and is_document(p) for p in msg.walk())
 
 
-def classify(msg: Message, text: str | None = None) -> Classification:
-    """Decide what kind of message ``msg`` (body ``text``) is (never raises on odd input)."""
+# --- the classifiers, in order -------------------------------------------------------------
+# Each is one small unit with its registered name: it answers a Classification (naming
+# itself) or None, and the first that answers wins. `inbound.pipeline` pairs each kind with
+# its handler. A new classifier is a function here and its place in CLASSIFIERS.
+
+
+def standard_bounce(msg: Message, text: str | None) -> Classification | None:
+    """A delivery status notification flufl.bounce can read."""
     try:
         temporary, permanent = all_failures(msg)
     except Exception:  # a detector choking on hostile MIME is not a bounce
-        temporary, permanent = frozenset(), frozenset()
+        return None
     if not (permanent or temporary):
-        prose = prose_bounce(msg)
-        if prose is not None:
-            return Classification(
-                "bounce", "bounce notice (no standard report)", prose.permanent, prose.temporary
-            )
-    if permanent or temporary:
-        return Classification(
-            "bounce",
-            "delivery status notification",
-            _addresses(permanent),
-            _addresses(temporary),
-        )
+        return None
+    return Classification(
+        "bounce",
+        "delivery status notification",
+        _addresses(permanent),
+        _addresses(temporary),
+        classifier="standard_bounce",
+    )
+
+
+def prose_bounce(msg: Message, text: str | None) -> Classification | None:
+    """A bounce written in prose, with no standard report (`inbound.dsn`)."""
+    found = find_prose_bounce(msg)
+    if found is None:
+        return None
+    return Classification(
+        "bounce",
+        "bounce notice (no standard report)",
+        found.permanent,
+        found.temporary,
+        classifier="prose_bounce",
+    )
+
+
+def auto_reply(msg: Message, text: str | None) -> Classification | None:
+    """An automatic reply (headers, then the out-of-office wording)."""
     reason = auto_reply_reason(msg, text)
-    if reason is not None:
-        return Classification("auto_reply", reason)
-    return Classification("reply", "human reply")
+    return None if reason is None else Classification("auto_reply", reason, classifier="auto_reply")
+
+
+def human_reply(msg: Message, text: str | None) -> Classification | None:
+    """Whatever is left: a person's reply."""
+    return Classification("reply", "human reply", classifier="human_reply")
+
+
+Classifier = Callable[[Message, str | None], Classification | None]
+CLASSIFIERS: tuple[Classifier, ...] = (standard_bounce, prose_bounce, auto_reply, human_reply)
+
+
+def classify(msg: Message, text: str | None = None) -> Classification:
+    """Decide what kind of message ``msg`` (body ``text``) is (never raises on odd input): the
+    answer of the first of CLASSIFIERS that answers."""
+    for classifier in CLASSIFIERS:
+        found = classifier(msg, text)
+        if found is not None:
+            return found
+    raise AssertionError("human_reply answers every message")

@@ -16,9 +16,18 @@ from sqlmodel import Session, col, select
 
 from comms import broker as broker_mod
 from comms.actors import enqueue_delivery
-from comms.cli.context import console, engine, fail, now_option, settings, setup_logging
+from comms.cli.context import (
+    console,
+    engine,
+    err_console,
+    fail,
+    now_option,
+    settings,
+    setup_logging,
+)
 from comms.dispatch import deliver
 from comms.models import Certificate, Vendor, audit
+from comms.redact import redact
 from inbound import dropbox
 from inbound.certificates import ReviewError, review_certificate
 from inbound.imap import cli as imap_cli
@@ -69,7 +78,9 @@ def _print_result(result: IngestResult, as_json: bool, note: str = "") -> None:
         for d in result.verdict["deficiencies"]:
             console.print(escape(f"    - {d['message']}"))
     if result.quarantined:
-        console.print(f"  [red]quarantined:[/red] {escape(result.quarantined)}")
+        kind = "permanent" if result.quarantine_permanent else "transient"
+        code = f" ({result.quarantine_code}, {kind})" if result.quarantine_code else ""
+        console.print(f"  [red]quarantined{code}:[/red] {escape(result.quarantined)}")
 
 
 def ingest_cmd(
@@ -120,6 +131,8 @@ def list_cmd(
             "vendor_id": r.vendor_id,
             "case_id": r.case_id,
             "reason": r.quarantine_reason,
+            "code": r.quarantine_code,
+            "permanent": r.quarantine_permanent if r.quarantine_code else None,
         }
         for r in rows
     ]
@@ -161,6 +174,8 @@ def show_cmd(
 def _requeue(session: Session, row: InboundEmail, *, now: datetime, note: str) -> None:
     row.status = InboundStatus.STORED.value
     row.quarantine_reason = None
+    row.quarantine_code = None
+    row.quarantine_permanent = False
     row.lease_until = None
     session.add(row)
     audit(
@@ -175,9 +190,14 @@ def _requeue(session: Session, row: InboundEmail, *, now: datetime, note: str) -
 
 def retry_cmd(
     ids: list[int] = typer.Argument(None, help="Quarantined message ids (default: all)."),
+    force: bool = typer.Option(
+        False, "--force", help="Retry the permanent ones too (after fixing their cause)."
+    ),
     now: str | None = typer.Option(None, "--now", help="Process as of this ISO time."),
 ) -> None:
-    """Run quarantined messages through the pipeline again."""
+    """Run quarantined messages through the pipeline again: the transient ones (a server
+    down, an internal error); the permanent ones (a refused attachment, a message too large)
+    are named and left unless --force. Exits 1 when a retried one is still in quarantine."""
     when = now_option(now)
     with Session(engine(), expire_on_commit=False) as session:
         query = select(InboundEmail).where(
@@ -189,16 +209,26 @@ def retry_cmd(
         missing = set(ids or []) - {r.id for r in rows}
         if missing:
             raise fail(f"not in quarantine: {', '.join(map(str, sorted(missing)))}")
+        held = [r for r in rows if r.quarantine_permanent and not force]
+        rows = [r for r in rows if force or not r.quarantine_permanent]
         for row in rows:
             _requeue(session, row, now=when, note="retry")
         session.commit()
+    for row in held:
+        err_console.print(
+            f"inbound {row.id} not retried: permanent ({row.quarantine_code}): "
+            f"{redact(row.quarantine_reason or '')}; --force retries it",
+            markup=False,
+            highlight=False,
+        )
     still = 0
     for row in rows:
         assert row.id is not None
         result = _process(row.id, when)
         still += result.status == InboundStatus.QUARANTINED.value
         _print_result(result, False)
-    console.print(f"{len(rows)} retried, {still} still in quarantine")
+    held_note = f", {len(held)} permanent not retried" if held else ""
+    console.print(f"{len(rows)} retried, {still} still in quarantine{held_note}")
     if still:
         raise typer.Exit(1)
 

@@ -11,7 +11,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, LargeBinary
+from sqlalchemy import Column, Index, LargeBinary, false
 from sqlmodel import Field, SQLModel
 
 from comms.models.base import created_field, json_field, ts_field
@@ -51,6 +51,8 @@ class InboundEmail(SQLModel, table=True):
     lease_until: datetime | None = ts_field()
     classification: str | None = None  # reply | bounce | auto_reply | unmatched
     quarantine_reason: str | None = None
+    quarantine_code: str | None = None  # a `comms.failures` code: why, for a program
+    quarantine_permanent: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     sender: str | None = None
     subject: str | None = None
     vendor_id: int | None = Field(default=None, foreign_key="vendor.id", index=True)

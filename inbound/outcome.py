@@ -28,11 +28,14 @@ class IngestResult:
     inbound_id: int
     status: str = "processed"  # processed | review | quarantined
     classification: str | None = None  # reply | bounce | auto_reply | unmatched
+    classifier: str | None = None  # the registered name of the classifier that decided
     reason: str = ""
     matched: dict[str, Any] | None = None
     certificates: list[dict[str, Any]] = field(default_factory=list)
     verdict: dict[str, Any] | None = None
     quarantined: str | None = None
+    quarantine_code: str | None = None  # `comms.failures`: what a retry can do about it
+    quarantine_permanent: bool = False
     reply_text: str | None = None
     cases: list[dict[str, Any]] = field(default_factory=list)
     acknowledgment: int | None = None
@@ -45,11 +48,14 @@ class IngestResult:
             "inbound_id": self.inbound_id,
             "status": self.status,
             "classification": self.classification,
+            "classifier": self.classifier,
             "reason": self.reason,
             "matched": self.matched,
             "certificates": self.certificates,
             "verdict": self.verdict,
             "quarantined": self.quarantined,
+            "quarantine_code": self.quarantine_code,
+            "quarantine_permanent": self.quarantine_permanent,
             "reply_text": self.reply_text,
             "cases": self.cases,
             "acknowledgment": self.acknowledgment,
@@ -68,4 +74,6 @@ class IngestResult:
         fields["status"] = row.status
         fields.setdefault("classification", row.classification)
         fields.setdefault("quarantined", row.quarantine_reason)
+        fields.setdefault("quarantine_code", row.quarantine_code)
+        fields.setdefault("quarantine_permanent", row.quarantine_permanent)
         return cls(**fields)

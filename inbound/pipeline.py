@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,6 +34,7 @@ from sqlmodel import Session, col, select
 
 from comms.actors import enqueue_delivery
 from comms.db import get_engine
+from comms.failures import Failure, failure_of
 from comms.models import Case, CaseEvent, Vendor, audit
 from comms.redact import redact
 from comms.settings import Settings, get_settings
@@ -40,7 +42,14 @@ from comms.verdicts import vendor_verdict
 from inbound.acknowledge import queue_acknowledgment
 from inbound.bounces import handle_bounce
 from inbound.certificates import Recorded, certificate_json, record_certificate
-from inbound.classify import classify
+from inbound.classify import (
+    Classification,
+    Classifier,
+    auto_reply,
+    human_reply,
+    prose_bounce,
+    standard_bounce,
+)
 from inbound.correlate import Match, correlate
 from inbound.documents import Documents, read_documents
 from inbound.models import InboundEmail, InboundStatus
@@ -53,6 +62,9 @@ from workflows.lifecycle import add_event, open_cases, sync_vendor
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=15)
+# the message itself is refused: retrying the same bytes cannot help
+TOO_LARGE = Failure("message_too_large", permanent=True)
+ATTACHMENT_REFUSED = Failure("attachment_refused", permanent=True)
 Enqueue = Callable[..., None]
 
 
@@ -91,6 +103,8 @@ def _finish(
     row.status = result.status
     row.classification = result.classification
     row.quarantine_reason = result.quarantined
+    row.quarantine_code = result.quarantine_code
+    row.quarantine_permanent = result.quarantine_permanent
     row.lease_until = None
     row.processed_at = now
     row.result = result.to_json()
@@ -100,16 +114,29 @@ def _finish(
 
 
 def quarantine(
-    session: Session, inbound_id: int, reason: str, *, now: datetime, **found: Any
+    session: Session,
+    inbound_id: int,
+    reason: str,
+    *,
+    now: datetime,
+    failure: Failure,
+    **found: Any,
 ) -> IngestResult:
-    """Put the row in quarantine with ``reason`` (committed)."""
+    """Put the row in quarantine with ``reason`` and its code (committed)."""
     row = session.get(InboundEmail, inbound_id, populate_existing=True)
     if row is None:
         raise LookupError(f"no inbound message {inbound_id}")
-    result = IngestResult(inbound_id=inbound_id, status="quarantined", quarantined=reason, **found)
+    result = IngestResult(
+        inbound_id=inbound_id,
+        status="quarantined",
+        quarantined=reason,
+        quarantine_code=failure.code,
+        quarantine_permanent=failure.permanent,
+        **found,
+    )
     if row.classification and not result.classification:
         result.classification = row.classification
-    log.warning("inbound %s quarantined: %s", inbound_id, redact(reason))
+    log.warning("inbound %s quarantined (%s): %s", inbound_id, failure.label, redact(reason))
     return _finish(session, row, result, now=now)
 
 
@@ -138,14 +165,26 @@ def process_message(
             session.rollback()
             log.exception("inbound %s failed", inbound_id)
             acks.clear()
-            result = quarantine(
-                session, inbound_id, f"internal error: {type(exc).__name__}: {exc}", now=now
-            )
+            reason = f"internal error: {type(exc).__name__}: {exc}"
+            result = quarantine(session, inbound_id, reason, now=now, failure=failure_of(exc))
     if acks:
         send = enqueue or enqueue_delivery
         for delivery_id in acks:
             send(delivery_id, now=now)
     return result
+
+
+@dataclass
+class _Job:
+    """One message being processed: what every handler works with."""
+
+    session: Session
+    row: InboundEmail
+    parsed: ParsedMail
+    result: IngestResult
+    now: datetime
+    settings: Settings
+    acks: list[int]
 
 
 def _process(
@@ -159,35 +198,65 @@ def _process(
             f"message is {len(row.raw)} bytes, over COMMS_MAX_MESSAGE_BYTES "
             f"({settings.max_message_bytes})",
             now=now,
+            failure=TOO_LARGE,
         )
     parsed = parse_mail(row.raw)
     row.sender = parsed.sender or None
     row.subject = parsed.subject or None
     row.message_id = row.message_id or parsed.message_id
-    kind = classify(parsed.msg, parsed.text)
-    base = IngestResult(inbound_id=row.id, defects=parsed.defects, reason=kind.reason)
-    if kind.kind == "bounce":
-        base.classification = "bounce"
-        report = handle_bounce(
-            session, parsed.msg, kind.permanent_failures, inbound_id=row.id, now=now
-        )
-        base.bounce = {**report.to_json(), "temporary": sorted(kind.temporary_failures)}
-        return _finish(session, row, base, now=now)
-    match = correlate(session, parsed.msg, settings)
+    base = IngestResult(inbound_id=row.id, defects=parsed.defects)
+    job = _Job(session, row, parsed, base, now, settings, acks)
+    for classifier, handler in ROUTES:
+        kind = classifier(parsed.msg, parsed.text)
+        if kind is not None:
+            base.reason = kind.reason
+            base.classifier = kind.classifier
+            return handler(job, kind)
+    raise AssertionError("the last classifier answers every message")
+
+
+def _bounce(job: _Job, kind: Classification) -> IngestResult:
+    """Suppress the failed addresses and tell the workflow (`inbound.bounces`)."""
+    assert job.row.id is not None
+    job.result.classification = "bounce"
+    report = handle_bounce(
+        job.session, job.parsed.msg, kind.permanent_failures, inbound_id=job.row.id, now=job.now
+    )
+    job.result.bounce = {**report.to_json(), "temporary": sorted(kind.temporary_failures)}
+    return _finish(job.session, job.row, job.result, now=job.now)
+
+
+def _correlated(job: _Job) -> Match | None:
+    """The message's vendor and case (or the vendor staff assigned it to), noted on the row;
+    the read transaction ends here, before the slow part."""
+    row = job.row
+    match = correlate(job.session, job.parsed.msg, job.settings)
     if match is None and row.match_method == "staff" and row.vendor_id is not None:
-        open_ids = [c.id for c in open_cases(session, row.vendor_id) if c.id is not None]
+        open_ids = [c.id for c in open_cases(job.session, row.vendor_id) if c.id is not None]
         match = Match(row.vendor_id, open_ids[0] if open_ids else None, "staff")
-    _matched(session, row, base, match)
-    session.commit()  # end the read transaction before the slow part
-    if kind.kind == "auto_reply":
-        base.classification = "auto_reply"
-        _timeline(session, row, match, "auto_reply", kind.reason, parsed, now=now)
-        return _finish(session, row, base, now=now)
+    _matched(job.session, row, job.result, match)
+    job.session.commit()
+    return match
+
+
+def _auto_reply(job: _Job, kind: Classification) -> IngestResult:
+    """Logged on the case, never taken as an answer."""
+    match = _correlated(job)
+    job.result.classification = "auto_reply"
+    _timeline(job.session, job.row, match, "auto_reply", kind.reason, job.parsed, now=job.now)
+    return _finish(job.session, job.row, job.result, now=job.now)
+
+
+def _reply(job: _Job, kind: Classification) -> IngestResult:
+    """A person's answer: its text on the case, its certificates read and recorded; one that
+    matches nothing goes on the review list."""
+    session, row, base, now, settings = job.session, job.row, job.result, job.now, job.settings
+    match = _correlated(job)
     base.classification = "reply" if match else "unmatched"
-    base.reply_text = new_text(parsed.text)
+    base.reply_text = new_text(job.parsed.text)
     row.reply_text = base.reply_text or None
     docs = read_documents(
-        parsed.msg,
+        job.parsed.msg,
         root=settings.documents_dir,
         max_part=settings.max_attachment_bytes,
         max_total=settings.max_message_bytes,
@@ -198,8 +267,20 @@ def _process(
         base.certificates = [_unrecorded(d) for d in docs.certificates]
         audit(session, action="inbound.unmatched", entity="inbound_email", entity_id=row.id, at=now)
         return _close(session, row, base, docs, now=now)
-    _apply(session, row, base, match, parsed, docs, now=now, settings=settings, acks=acks)
+    _apply(session, row, base, match, job.parsed, docs, now=now, settings=settings, acks=job.acks)
     return _close(session, row, base, docs, now=now)
+
+
+Handler = Callable[[_Job, Classification], IngestResult]
+
+# The classifiers in order (`inbound.classify.CLASSIFIERS`), each with what is done with the
+# messages it claims. The first classifier that answers decides.
+ROUTES: tuple[tuple[Classifier, Handler], ...] = (
+    (standard_bounce, _bounce),
+    (prose_bounce, _bounce),
+    (auto_reply, _auto_reply),
+    (human_reply, _reply),
+)
 
 
 def _close(
@@ -209,6 +290,8 @@ def _close(
     if reason is not None:
         result.status = InboundStatus.QUARANTINED.value
         result.quarantined = f"attachment refused: {reason}"
+        result.quarantine_code = ATTACHMENT_REFUSED.code
+        result.quarantine_permanent = ATTACHMENT_REFUSED.permanent
         log.info("inbound %s quarantined: %s", row.id, redact(result.quarantined))
     return _finish(session, row, result, now=now)
 

@@ -32,6 +32,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session
 
+from comms.failures import Failure, failure_of
 from comms.models import Agent, Vendor
 from comms.redact import redact
 from comms.settings import get_settings
@@ -46,6 +47,8 @@ log = logging.getLogger(__name__)
 KIND = "voice_inbound"  # the webhook-event kind of a quarantined call-log row
 SPILL_GLOB = "call-log-*.jsonl"
 UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout)  # try again later
+SPILLED = Failure("database_unavailable")  # a row written to a file: the database was down
+SPILLED_ERROR = "spilled: the database was unavailable"
 _LOG_FIELDS = ("from_number", "to_number", "action", "received_at", "vendor_id", "agent_id")
 _spill_names = itertools.count()
 
@@ -174,16 +177,16 @@ def store_rows(engine: Engine, rows: list[Row]) -> list[Row]:
         except UNAVAILABLE:
             return rows[index:]
         except Exception as exc:  # this row will never go in as it is
-            if not quarantine(engine, row, _reason(exc)):
+            if not quarantine(engine, row, _reason(exc), failure_of(exc)):
                 return rows[index:]
     return []
 
 
-def quarantine(engine: Engine, row: Row, error: str) -> bool:
+def quarantine(engine: Engine, row: Row, error: str, failure: Failure) -> bool:
     """Store a refused row as a `voice_inbound` webhook event. False: the database is down."""
     try:
         sid = str(row.get("sid") or "")
-        _store_refused(engine, sid, call_log_params(row), row["received_at"], error)
+        _store_refused(engine, sid, call_log_params(row), row["received_at"], error, failure)
     except Exception as exc:
         log.warning("call log: a refused row not quarantined: %s", _reason(exc))
         return False
@@ -192,7 +195,12 @@ def quarantine(engine: Engine, row: Row, error: str) -> bool:
 
 
 def _store_refused(
-    engine: Engine, sid: str, params: dict[str, str], received: datetime, error: str
+    engine: Engine,
+    sid: str,
+    params: dict[str, str],
+    received: datetime,
+    error: str,
+    failure: Failure,
 ) -> None:
     """A call-log row (as `call_log_params`) stored as a quarantined `voice_inbound` event,
     keyed by its call and receipt time, so the same row is never stored twice."""
@@ -204,6 +212,7 @@ def _store_refused(
         params,
         now=received,
         error=error,
+        failure=failure,
     )
 
 
@@ -285,7 +294,7 @@ def import_spilled(engine: Engine, directory: Path | None = None) -> int:
             received = events.route_arg(params, "received_at")
             when = datetime.fromisoformat(received) if received else utcnow()
             sid = params.get("CallSid", "")
-            _store_refused(engine, sid, params, when, "spilled: the database was unavailable")
+            _store_refused(engine, sid, params, when, SPILLED_ERROR, SPILLED)
             count += 1
         path.unlink()
     return count

@@ -119,10 +119,17 @@ def sms_optouts(
         console.print(table)
 
 
-def webhooks_rerun(now: str | None = typer.Option(None, "--now", help="ISO time.")) -> None:
-    """Re-run the stored Twilio callbacks not processed yet: the quarantined ones (their
-    processing failed), any left by a crash, and call-log rows the database refused. Exits 1
-    when some are still not processed (each named with its kind and reason)."""
+def webhooks_rerun(
+    force: bool = typer.Option(
+        False, "--force", help="Re-run the permanent failures too (after fixing their cause)."
+    ),
+    now: str | None = typer.Option(None, "--now", help="ISO time."),
+) -> None:
+    """Re-run the stored Twilio callbacks not processed yet: the quarantined ones whose
+    failure is transient (their processing failed), any left by a crash, and call-log rows
+    the database refused. A permanent failure (a setting, a template) is named and left
+    unless --force. Exits 1 when a re-run one is still not processed (each named with its
+    kind and reason)."""
     when = now_option(now)
     db = engine()
     try:
@@ -135,8 +142,15 @@ def webhooks_rerun(now: str | None = typer.Option(None, "--now", help="ISO time.
         ) from None
     if imported:
         console.print(f"{imported} call-log row(s) read from the quarantine folder.")
-    report = reprocess(db, Callbacks(settings()).handlers(), now=when)
+    report = reprocess(db, Callbacks(settings()).handlers(), now=when, force=force)
     console.print(f"{report.processed} callback(s) processed.")
+    for event_id, kind, code, error in report.held:
+        err_console.print(
+            f"callback {event_id} ({kind}) not re-run: permanent ({code}): {redact(error)}; "
+            "--force re-runs it",
+            markup=False,
+            highlight=False,
+        )
     for event_id, kind, error in report.failed:
         err_console.print(
             f"callback {event_id} ({kind}) still failing: {redact(error)}",

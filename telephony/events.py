@@ -4,8 +4,9 @@ Its raw parameters are stored and committed first, unique on (sid, status): a re
 the row and is not processed again, and a crash while processing leaves the row behind
 (`processed_at` empty) instead of losing it. Processing then runs in a transaction of its
 own that first claims the row (sets `processed_at` where it is still empty), so a re-run and
-the live request never both apply it. A callback whose processing raised keeps its error (the
-quarantine); `reprocess` runs every unprocessed row again with the handler of its kind."""
+the live request never both apply it. A callback whose processing raised keeps its error and
+its reason code (the quarantine, `comms.failures`); `reprocess` runs the unprocessed rows
+again with the handler of their kind: the transient ones, and the permanent ones on request."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, col, select
 
+from comms.failures import Failure, failure_of
 from comms.redact import redact
 from telephony.models import WebhookEvent
 
@@ -45,6 +47,7 @@ class Processed(Generic[T]):
     value: T | None = None  # what the handler returned (PROCESSED only)
     event_id: int | None = None
     error: str | None = None  # why it was quarantined
+    failure: Failure | None = None  # its reason code, and whether retrying can help
 
 
 @dataclass
@@ -54,6 +57,8 @@ class Rerun:
     processed: int = 0
     failed: list[tuple[int, str, str]] = field(default_factory=list)  # id, kind, error
     unhandled: Counter[str] = field(default_factory=Counter)  # kind → rows with no handler
+    # permanent failures left alone (no `force`): id, kind, code, error
+    held: list[tuple[int, str, str, str]] = field(default_factory=list)
 
 
 def store(
@@ -65,12 +70,20 @@ def store(
     *,
     now: datetime,
     error: str | None = None,
+    failure: Failure | None = None,
 ) -> int | None:
-    """Commit the raw callback, unprocessed (`error`: stored straight into quarantine). Its
-    row id, or None when (sid, status) was stored before."""
+    """Commit the raw callback, unprocessed (`error` and its `failure`: stored straight into
+    quarantine). Its row id, or None when (sid, status) was stored before."""
     with Session(engine, expire_on_commit=False) as session:
         event = WebhookEvent(
-            kind=kind, sid=sid, status=status, payload=dict(params), received_at=now, error=error
+            kind=kind,
+            sid=sid,
+            status=status,
+            payload=dict(params),
+            received_at=now,
+            error=error,
+            error_code=failure.code if failure is not None else None,
+            error_permanent=failure is not None and failure.permanent,
         )
         session.add(event)
         try:
@@ -95,7 +108,7 @@ def run(
         claim = session.execute(
             update(WebhookEvent)
             .where(col(WebhookEvent.id) == event_id, col(WebhookEvent.processed_at).is_(None))
-            .values(processed_at=now, error=None)
+            .values(processed_at=now, error=None, error_code=None, error_permanent=False)
         )
         if claim.rowcount != 1:  # type: ignore[attr-defined]
             session.rollback()
@@ -107,16 +120,17 @@ def run(
         except Exception as exc:  # quarantined: the row keeps its error, re-runnable
             session.rollback()
             error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
+            failure = failure_of(exc)
             trace = "".join(traceback.format_exception(exc))
-    log.error("%s callback %s quarantined: %s", kind, event_id, redact(trace))
+    log.error("%s callback %s quarantined (%s): %s", kind, event_id, failure.label, redact(trace))
     with Session(engine) as session:  # unless a re-run has processed it meanwhile
         session.execute(
             update(WebhookEvent)
             .where(col(WebhookEvent.id) == event_id, col(WebhookEvent.processed_at).is_(None))
-            .values(error=error)
+            .values(error=error, error_code=failure.code, error_permanent=failure.permanent)
         )
         session.commit()
-    return Processed(Outcome.QUARANTINED, event_id=event_id, error=error)
+    return Processed(Outcome.QUARANTINED, event_id=event_id, error=error, failure=failure)
 
 
 def process_once(
@@ -136,23 +150,34 @@ def process_once(
     return run(engine, event_id, kind, params, handler, now=now)
 
 
-def reprocess(engine: Engine, handlers: Mapping[str, Handler[object]], *, now: datetime) -> Rerun:
-    """Run every stored, unprocessed callback again: the quarantined ones and any left
-    behind by a crash. A kind without a handler is counted in `unhandled`, not skipped."""
+def reprocess(
+    engine: Engine,
+    handlers: Mapping[str, Handler[object]],
+    *,
+    now: datetime,
+    force: bool = False,
+) -> Rerun:
+    """Run the stored, unprocessed callbacks again: the quarantined ones and any left behind
+    by a crash. One whose failure is permanent is left in `held` unless `force` (its cause
+    fixed: a setting, a template). A kind without a handler is counted in `unhandled`."""
     with Session(engine) as session:
         pending = session.exec(
-            select(WebhookEvent.id, WebhookEvent.kind, WebhookEvent.payload)
+            select(WebhookEvent)
             .where(col(WebhookEvent.processed_at).is_(None))
             .order_by(col(WebhookEvent.id))
         ).all()
     report = Rerun()
-    for event_id, kind, payload in pending:
+    for event in pending:
+        event_id, kind = event.id, event.kind
         assert event_id is not None
+        if event.error_permanent and not force:
+            report.held.append((event_id, kind, event.error_code or "", event.error or ""))
+            continue
         handler = handlers.get(kind)
         if handler is None:
             report.unhandled[kind] += 1
             continue
-        params = {str(k): str(v) for k, v in payload.items()}
+        params = {str(k): str(v) for k, v in event.payload.items()}
         try:
             done = run(engine, event_id, kind, params, handler, now=now)
         except DBAPIError as exc:  # the claim itself failed (a lock, the connection): it waits

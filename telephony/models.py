@@ -7,7 +7,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, Text, UniqueConstraint
+from sqlalchemy import Index, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 from comms.models.base import created_field, json_field, ts_field
@@ -61,6 +61,8 @@ class WebhookEvent(SQLModel, table=True):
     received_at: datetime = created_field()
     processed_at: datetime | None = ts_field()
     error: str | None = None
+    error_code: str | None = None  # a `comms.failures` code: why, for a program
+    error_permanent: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 
 
 class SmsOptOut(SQLModel, table=True):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
@@ -162,7 +163,8 @@ def test_retrying_a_partly_processed_message_adds_nothing_twice(use_db: Engine) 
     assert out.status == "quarantined" and out.quarantined is not None
     assert "locked.pdf: encrypted" in out.quarantined
     assert [c["status"] for c in out.certificates] == ["accepted"]  # the readable one counts
-    result = CliRunner().invoke(app, ["inbound", "retry", "--now", WHEN.isoformat()])
+    assert (out.quarantine_code, out.quarantine_permanent) == ("attachment_refused", True)
+    result = CliRunner().invoke(app, ["inbound", "retry", "--force", "--now", WHEN.isoformat()])
     assert result.exit_code == 1 and "1 still in quarantine" in result.output
     with Session(use_db) as s:
         assert len(s.exec(select(Certificate).where(Certificate.source == "email")).all()) == 1
@@ -202,3 +204,71 @@ def test_bounce_for_an_address_we_never_wrote_to_changes_nothing(db: Engine) -> 
         assert s.exec(select(Suppression)).all() == []
         agent = s.get(Agent, world.agent_id)
         assert agent is not None and not agent.email_invalid
+
+
+def test_retry_runs_the_transient_ones_and_names_the_permanent_ones(
+    use_db: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_world(use_db)
+    import inbound.pipeline as pipeline
+
+    def down(*args: object, **kwargs: object) -> None:
+        raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(pipeline, "record_certificate", down)
+    transient = ingest(use_db, reply(attachments=[pdf()]))
+    monkeypatch.undo()
+    assert (transient.quarantine_code, transient.quarantine_permanent) == (
+        "database_unavailable",
+        False,
+    )
+    locked = ("locked.pdf", "application/pdf", encrypted_pdf())
+    permanent = ingest(use_db, reply(attachments=[locked], message_id="<locked@agency.example>"))
+    assert (permanent.quarantine_code, permanent.quarantine_permanent) == (
+        "attachment_refused",
+        True,
+    )
+    with Session(use_db) as s:  # the code is stored, not only the text
+        row = s.get(InboundEmail, permanent.inbound_id)
+        assert row is not None
+        assert (row.quarantine_code, row.quarantine_permanent) == ("attachment_refused", True)
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["inbound", "retry", "--now", WHEN.isoformat()])
+    assert result.exit_code == 0, result.output
+    assert "1 retried, 0 still in quarantine, 1 permanent not retried" in result.output
+    assert f"inbound {permanent.inbound_id} not retried: permanent (attachment_refused)" in (
+        result.stderr
+    )
+    with Session(use_db) as s:
+        done = s.get(InboundEmail, transient.inbound_id)
+        held = s.get(InboundEmail, permanent.inbound_id)
+        assert done is not None and done.status == "processed" and done.quarantine_code is None
+        assert held is not None and held.status == "quarantined" and held.attempts == 1
+
+    forced = runner.invoke(app, ["inbound", "retry", "--force", "--now", WHEN.isoformat()])
+    assert forced.exit_code == 1 and "1 retried, 1 still in quarantine" in forced.output
+    with Session(use_db) as s:
+        held = s.get(InboundEmail, permanent.inbound_id)
+        assert held is not None and held.attempts == 2 and held.quarantine_permanent
+
+
+def test_the_classifier_that_decided_is_recorded(db: Engine) -> None:
+    make_world(db)
+    raw = (
+        (WILD / "rfc3834-02.eml")
+        .read_bytes()
+        .replace(b"nekonyaan@example.org", AGENT_EMAIL.encode())
+    )
+    assert ingest(db, raw).classifier == "auto_reply"
+    assert ingest(db, reply(text="Thanks, on it.")).classifier == "human_reply"
+    with Session(db) as s:
+        rows = s.exec(select(InboundEmail).order_by(InboundEmail.id)).all()  # type: ignore[arg-type]
+        assert [r.result["classifier"] for r in rows] == ["auto_reply", "human_reply"]
+
+
+def test_the_routes_follow_the_classifiers_in_order() -> None:
+    from inbound.classify import CLASSIFIERS
+    from inbound.pipeline import ROUTES
+
+    assert tuple(classifier for classifier, _ in ROUTES) == CLASSIFIERS

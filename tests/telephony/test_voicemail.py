@@ -44,8 +44,8 @@ def _tasks(engine: Engine) -> list[CallTask]:
         return list(s.exec(select(CallTask)).all())
 
 
-def _rerun() -> None:
-    result = runner.invoke(cli, ["webhooks-rerun", "--now", "2026-11-02T15:00:00Z"])
+def _rerun(*options: str) -> None:
+    result = runner.invoke(cli, ["webhooks-rerun", *options, "--now", "2026-11-02T15:00:00Z"])
     assert result.exit_code == 0, result.output
     assert "1 callback(s) processed" in result.output
 
@@ -119,9 +119,18 @@ def test_press_3_with_unreadable_hours_is_quarantined_and_rerun(
         [event] = s.exec(select(WebhookEvent)).all()
     assert event.kind == "ivr_menu" and event.processed_at is None
     assert "COMMS_CALL_CENTER_HOURS" in (event.error or "")
+    assert (event.error_code, event.error_permanent) == ("call_center_hours", True)
     assert _tasks(use_db) == []
 
-    _rerun()
+    # a permanent failure is named, not re-run, until asked (the setting is fixed now)
+    held = runner.invoke(cli, ["webhooks-rerun", "--now", "2026-11-02T15:00:00Z"])
+    assert held.exit_code == 0, held.output
+    assert "0 callback(s) processed" in held.output
+    assert f"callback {event.id} (ivr_menu) not re-run: permanent (call_center_hours)" in (
+        held.stderr
+    )
+    assert _tasks(use_db) == []
+    _rerun("--force")
     [task] = _tasks(use_db)
     assert task.reason == "ivr_person" and task.vendor_id == world.vendor.id
     assert task.phone == VENDOR_PHONE
