@@ -1,10 +1,10 @@
 """The IVR line's menu choices and its voicemail.
 
-A choice that writes (1 resend to the agent, 2 text how to send, 3 a call-back task when the
-caller cannot be put through) and a recorded voicemail are stored raw before they are
-applied (`telephony.events`): `act` and `record_voicemail` are their handlers, run by the
-webhook and again by `comms webhooks-rerun` after a failure. `answer` and `voicemail_answer`
-build the TwiML, reading only."""
+The menu itself is data (`telephony.menus.IVR_MENU`). A choice that writes and a recorded
+voicemail are stored raw before they are applied (`telephony.events`): `act` and
+`record_voicemail` are their handlers, run by the webhook and again by
+`comms webhooks-rerun` after a failure. `answer` and `voicemail_answer` build the TwiML,
+reading only."""
 
 from __future__ import annotations
 
@@ -16,50 +16,33 @@ from twilio.twiml.voice_response import VoiceResponse
 from comms.context import template_context
 from comms.models import Vendor
 from comms.settings import Settings
-from telephony import actions, render
+from telephony import actions, menus, render
 from telephony.events import route_id, twilio_params
 from telephony.ivr import BASE, ask_code, org_context, status_menu
 from telephony.models import InboundMessage
 from telephony.phone import normalize
 from telephony.twiml import Voice, goodbye, xml
 
-ACTIONS = frozenset({"1", "2", "3"})  # the choices that write
-
 
 def act(
     session: Session, params: dict[str, str], now: datetime, *, settings: Settings
 ) -> list[int]:
-    """Apply choice 1, 2 or 3 of the vendor in the route (choice 3: the caller was not put
-    through, so a call-back task). The outbox rows to enqueue."""
+    """Apply the choice (`telephony.menus.IVR_MENU`) of the vendor in the route. The outbox
+    rows to enqueue."""
     vendor_id = route_id(params, "vendor")
     vendor = session.get(Vendor, vendor_id) if vendor_id is not None else None
     if vendor is None:  # the caller is asked for the vendor ID again
         return []
-    digits = params.get("Digits", "")
     sid = params.get("CallSid", "")
-    phone = normalize(params.get("From"), settings.default_region) or vendor.phone
-    if digits == "1" and vendor.agent_id is not None:
-        return actions.resend_to_agent(
-            session, vendor, key=f"ivr:{sid}:resend", now=now, settings=settings
-        )
-    if digits == "2":
-        if not phone:
-            return []
-        one = actions.queue_sms(
-            session,
-            key=f"ivr:{sid}:howto",
-            template="how_to_send",
-            vendor=vendor,
-            phone=phone,
-            now=now,
-            case=actions.open_case(session, vendor),
-            settings=settings,
-        )
-        return [one] if one is not None else []
-    if digits in ("1", "3"):  # no agent to resend to, or the caller was not put through
-        reason = "ivr_no_agent" if digits == "1" else "ivr_person"
-        actions.person_task(session, vendor, phone=phone, reason=reason, now=now, settings=settings)
-    return []
+    caller = menus.Caller(
+        vendor,
+        phone=normalize(params.get("From"), settings.default_region) or vendor.phone,
+        key=f"ivr:{sid}",
+        call_sid=sid,
+    )
+    return menus.apply(
+        session, menus.IVR_MENU, caller, params.get("Digits", ""), now, settings=settings
+    )
 
 
 def answer(
@@ -71,31 +54,19 @@ def answer(
     settings: Settings,
     connect: bool,
 ) -> str:
-    """The TwiML of a choice (`connect`: choice 3 dials the call center)."""
+    """The TwiML of a choice (`connect`: the caller is put through to the call center)."""
     vendor = session.get(Vendor, vendor_id)
     if vendor is None:
         return ask_code(VoiceResponse(), settings, 1)
     context = template_context(session, vendor, now=now, settings=settings)
-    voice = Voice(render.twilio_language(vendor.language))
 
     def say(name: str) -> str:
         return render.voice(name, context, vendor.language)
 
-    digits = params.get("Digits", "")
-    response = VoiceResponse()
-    if digits == "1":
-        done = say("ivr_no_agent") if vendor.agent_id is None else say("ivr_resent")
-        return xml(goodbye(response, voice, done, say("goodbye")))
-    if digits == "2":
-        return xml(goodbye(response, voice, say("ivr_texted"), say("goodbye")))
-    if digits == "3":
-        if connect:
-            voice.say(response, say("connecting"))
-            response.dial(settings.call_center_number)
-            return xml(response)
-        return xml(goodbye(response, voice, say("callback_task"), say("goodbye")))
-    if digits == "4":
-        voice.say(response, say("ivr_record"))
+    def again(response: VoiceResponse, _intro: bool) -> str:
+        return status_menu(session, vendor, response, now=now, settings=settings, welcome=False)
+
+    def record(response: VoiceResponse) -> None:
         response.record(
             action=f"{BASE}/recorded?vendor={vendor.id}",
             method="POST",
@@ -104,10 +75,18 @@ def answer(
             finish_on_key="#",
             timeout=5,
         )
-        return xml(goodbye(response, voice, say("goodbye")))
-    if digits != "9":
-        voice.say(response, say("invalid"))
-    return status_menu(session, vendor, response, now=now, settings=settings, welcome=False)
+
+    return menus.answer(
+        menus.IVR_MENU,
+        params.get("Digits", ""),
+        vendor=vendor,
+        voice=Voice(render.twilio_language(vendor.language)),
+        say=say,
+        again=again,
+        connect=connect,
+        settings=settings,
+        record=record,
+    )
 
 
 def voicemail_sid(params: dict[str, str]) -> str:

@@ -1,14 +1,14 @@
 """The automated reminder call: its TwiML, the keypad menu and the call's callbacks.
 
-Menu: 1 renewal on its way (snooze), 2 requirements by text and email, 3 a person (dial the
-call center when open, else a call-back task), 9 repeat. Choices 1-3 are stored before they
-are applied (`act`, re-runnable). No input: two re-prompts, then a
-polite goodbye. Async AMD: an answering machine gets the voicemail after the beep.
+Menu (data: `telephony.menus.REMINDER_MENU`): 1 renewal on its way (snooze), 2 requirements
+by text and email, 3 a person (dial the call center when open, else a call-back task), 9
+repeat. The choices that write are stored before they are applied (`act`, re-runnable). No
+input: two re-prompts, then a polite goodbye. Async AMD: an answering machine gets the
+voicemail after the beep.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,15 +19,12 @@ from twilio.twiml.voice_response import VoiceResponse
 from comms.context import template_context
 from comms.models import Case, Delivery, Vendor
 from comms.settings import Settings
-from telephony import actions, render
+from telephony import menus, render
 from telephony.events import route_id
+from telephony.outcomes import delivery_outcome
 from telephony.twiml import Voice, goodbye, menu, xml
-from workflows.lifecycle import record_outcome
-
-log = logging.getLogger(__name__)
 
 REPROMPTS = 2
-ACTIONS = frozenset({"1", "2", "3"})  # the menu choices that write
 MACHINE = frozenset({"machine_end_beep", "machine_end_silence", "machine_end_other", "fax"})
 CALL_FAILURES = {
     "busy": "busy",
@@ -127,30 +124,22 @@ def _target(session: Session, delivery_id: int | None) -> tuple[Delivery, Vendor
 def act(
     session: Session, params: dict[str, str], now: datetime, *, settings: Settings
 ) -> list[int]:
-    """Apply menu choice 1, 2 or 3 of the reminder call in the route (3: the caller was not
-    put through, so a call-back task). Stored first; the outbox rows to enqueue."""
+    """Apply the choice (`telephony.menus.REMINDER_MENU`) of the reminder call in the route.
+    Stored first; the outbox rows to enqueue."""
     target = _target(session, route_id(params, "delivery_id"))
     if target is None:
         return []
     delivery, vendor = target
-    digits = params.get("Digits", "")
-    if digits == "1":
-        _outcome(session, delivery, "renewal_on_way", now, {"call_sid": params.get("CallSid")})
-    elif digits == "2":
-        key = f"call:{delivery.id}:requirements"
-        return actions.send_requirements(
-            session, vendor, phone=delivery.recipient, key=key, now=now, settings=settings
-        )
-    elif digits == "3":
-        actions.person_task(
-            session,
-            vendor,
-            phone=delivery.recipient,
-            reason="reminder_call_person",
-            now=now,
-            settings=settings,
-        )
-    return []
+    caller = menus.Caller(
+        vendor,
+        phone=delivery.recipient,
+        key=f"call:{delivery.id}",
+        call_sid=params.get("CallSid"),
+        delivery=delivery,
+    )
+    return menus.apply(
+        session, menus.REMINDER_MENU, caller, params.get("Digits", ""), now, settings=settings
+    )
 
 
 def choice_answer(
@@ -162,28 +151,27 @@ def choice_answer(
     settings: Settings,
     connect: bool,
 ) -> str:
-    """The TwiML of the caller's choice (`act` has applied it; `connect`: dial for 3)."""
+    """The TwiML of the caller's choice (`act` has applied it; `connect`: put through)."""
     call = _load(session, delivery_id, now, settings)
     if call is None:
         return _unknown()
-    say = lambda name: render.voice(name, call.context, call.language)  # noqa: E731
-    response = VoiceResponse()
-    if digits == "1":
-        return xml(goodbye(response, call.voice, say("renewal_ack"), say("goodbye")))
-    if digits == "2":
-        return xml(goodbye(response, call.voice, say("requirements_sent"), say("goodbye")))
-    if digits == "3":
-        if connect:
-            call.voice.say(response, say("connecting"))
-            response.dial(
-                settings.call_center_number, caller_id=settings.twilio_from_number or None
-            )
-            return xml(response)
-        return xml(goodbye(response, call.voice, say("callback_task"), say("goodbye")))
-    if digits == "9":
-        return _menu(call, response, attempt=0, intro=True)
-    call.voice.say(response, say("invalid"))
-    return _menu(call, response, attempt=0, intro=False)
+
+    def say(name: str) -> str:
+        return render.voice(name, call.context, call.language)
+
+    def again(response: VoiceResponse, intro: bool) -> str:
+        return _menu(call, response, attempt=0, intro=intro)
+
+    return menus.answer(
+        menus.REMINDER_MENU,
+        digits,
+        vendor=call.vendor,
+        voice=call.voice,
+        say=say,
+        again=again,
+        connect=connect,
+        settings=settings,
+    )
 
 
 def voicemail_twiml(
@@ -211,13 +199,14 @@ def machine_answered(
     session.add(delivery)
     if answered_by not in MACHINE:
         return False
-    _outcome(session, delivery, "voicemail_left", now, {"answered_by": answered_by})
+    delivery_outcome(session, delivery, "voicemail_left", now, {"answered_by": answered_by})
     return True
 
 
 def apply_call_status(session: Session, params: dict[str, str], now: datetime) -> None:
     """A call status callback: progress on the delivery row; busy, no-answer and failed go to
     the workflow (which retries on the next business day inside quiet hours, up to a limit)."""
+
     sid, status = params.get("CallSid", ""), params.get("CallStatus", "")
     delivery = session.exec(select(Delivery).where(Delivery.provider_message_id == sid)).first()
     if delivery is None:
@@ -237,18 +226,4 @@ def apply_call_status(session: Session, params: dict[str, str], now: datetime) -
     if status in CALL_FAILURES:
         delivery.status, delivery.error_code = "failed", status
         delivery.error = f"call {status}"
-        _outcome(session, delivery, CALL_FAILURES[status], now, {"call_sid": sid})
-
-
-def _outcome(
-    session: Session, delivery: Delivery, outcome: str, now: datetime, data: dict[str, Any]
-) -> None:
-    if delivery.case_id is None:
-        return
-    payload = {**data, "delivery_id": delivery.id}
-    if delivery.step:
-        payload["step"] = delivery.step
-    try:
-        record_outcome(session, delivery.case_id, outcome, now=now, data=payload)
-    except (LookupError, ValueError) as exc:
-        log.warning("outcome %s not applied to case %s: %s", outcome, delivery.case_id, exc)
+        delivery_outcome(session, delivery, CALL_FAILURES[status], now, {"call_sid": sid})
