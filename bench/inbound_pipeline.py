@@ -17,7 +17,7 @@ Measured in the same run:
   thread, the worker's on `--workers` threads), on a copy of the same database:
   fetch (batched BODY.PEEK[]), store (`store_raw`), parse + classify + correlate + reply
   text, extract (attachments stored, the sandboxed ACORD 25 extractor), records + verdict +
-  acknowledgment (`inbound.pipeline._apply`, the pipeline's own step);
+  acknowledgment (`inbound.handlers._apply`, the pipeline's own step);
 - batched fetch against one UID FETCH per message (the baseline), alternating on one
   connection, on loopback and through a proxy that delays each direction by half of
   `--rtt-ms` (tests/support/tcp_proxy.py; the NOOP time printed is the round trip actually

@@ -234,9 +234,9 @@ def stage_records(engine: Any, settings: Any, item: tuple[int, Any, Any, Any, st
     """Certificates and policies, the verdict, the case, the acknowledgment (step 6)."""
     from sqlmodel import Session
 
+    from inbound.handlers import _apply
     from inbound.models import InboundEmail
     from inbound.outcome import IngestResult
-    from inbound.pipeline import _apply
 
     inbound_id, parsed, match, docs, text = item
     acks: list[int] = []

@@ -133,12 +133,12 @@ def test_a_failure_is_quarantined_and_retry_runs_it_again(
     use_db: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     make_world(use_db)
-    import inbound.pipeline as pipeline
+    import inbound.handlers as handlers
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(pipeline, "record_certificate", broken)
+    monkeypatch.setattr(handlers, "record_certificate", broken)
     out = ingest(use_db, reply(attachments=[pdf()]))
     assert out.status == "quarantined"
     assert out.quarantined == "internal error: RuntimeError: database went away"
@@ -210,12 +210,12 @@ def test_retry_runs_the_transient_ones_and_names_the_permanent_ones(
     use_db: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     make_world(use_db)
-    import inbound.pipeline as pipeline
+    import inbound.handlers as handlers
 
     def down(*args: object, **kwargs: object) -> None:
         raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
 
-    monkeypatch.setattr(pipeline, "record_certificate", down)
+    monkeypatch.setattr(handlers, "record_certificate", down)
     transient = ingest(use_db, reply(attachments=[pdf()]))
     monkeypatch.undo()
     assert (transient.quarantine_code, transient.quarantine_permanent) == (
