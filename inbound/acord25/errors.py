@@ -22,6 +22,8 @@ ERROR_CODES = frozenset(
 class ExtractionError(PermanentError):
     """Bad input or an exhausted resource limit; `code` is one of ERROR_CODES."""
 
+    code = "extraction"  # an instance's: one of ERROR_CODES
+
     def __init__(self, reason: str, code: str) -> None:
         if code not in ERROR_CODES:
             code = "corrupt"
