@@ -33,16 +33,9 @@ def act(
     vendor = session.get(Vendor, vendor_id) if vendor_id is not None else None
     if vendor is None:  # the caller is asked for the vendor ID again
         return []
-    sid = params.get("CallSid", "")
-    caller = menus.Caller(
-        vendor,
-        phone=normalize(params.get("From"), settings.default_region) or vendor.phone,
-        key=f"ivr:{sid}",
-        call_sid=sid,
-    )
-    return menus.apply(
-        session, menus.IVR_MENU, caller, params.get("Digits", ""), now, settings=settings
-    )
+    phone = normalize(params.get("From"), settings.default_region) or vendor.phone
+    caller = menus.Caller(vendor, phone, key=f"ivr:{params.get('CallSid', '')}")
+    return menus.apply(session, menus.IVR_MENU, caller, params, now, settings=settings)
 
 
 def answer(
@@ -60,9 +53,6 @@ def answer(
         return ask_code(VoiceResponse(), settings, 1)
     context = template_context(session, vendor, now=now, settings=settings)
 
-    def say(name: str) -> str:
-        return render.voice(name, context, vendor.language)
-
     def again(response: VoiceResponse, _intro: bool) -> str:
         return status_menu(session, vendor, response, now=now, settings=settings, welcome=False)
 
@@ -76,12 +66,12 @@ def answer(
             timeout=5,
         )
 
+    digits = params.get("Digits", "")
     return menus.answer(
         menus.IVR_MENU,
-        params.get("Digits", ""),
-        vendor=vendor,
-        voice=Voice(render.twilio_language(vendor.language)),
-        say=say,
+        digits,
+        vendor,
+        context,
         again=again,
         connect=connect,
         settings=settings,

@@ -11,16 +11,16 @@ to the menu's prompt in `templates/voice/<lang>/`).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from sqlmodel import Session
 from twilio.twiml.voice_response import VoiceResponse
 
 from comms.models import Delivery, Vendor
 from comms.settings import Settings
-from telephony import actions
+from telephony import actions, render
 from telephony.outcomes import delivery_outcome
 from telephony.twiml import Voice, goodbye, xml
 
@@ -80,13 +80,14 @@ MENUS = {menu.kind: menu for menu in (IVR_MENU, REMINDER_MENU)}
 @dataclass(frozen=True)
 class Caller:
     """Whom a choice acts for: the vendor, the number to text or call back, the prefix of the
-    idempotency keys of what it queues, and the reminder call's delivery (None on the IVR)."""
+    idempotency keys of what it queues, the reminder call's delivery (None on the IVR line)
+    and the call (set by `apply`)."""
 
     vendor: Vendor
     phone: str | None
     key: str
-    call_sid: str | None
     delivery: Delivery | None = None
+    call_sid: str | None = None
 
 
 Action = Callable[[Session, Caller, Choice, datetime, Settings], list[int]]
@@ -173,22 +174,22 @@ def apply(
     session: Session,
     menu: Menu,
     caller: Caller,
-    digits: str,
+    params: Mapping[str, str],
     now: datetime,
     *,
     settings: Settings,
 ) -> list[int]:
-    """Apply the caller's choice (a choice that connects was not put through when it is
+    """Apply the choice in `params` (a choice that connects was not put through when it is
     stored). The outbox rows to enqueue."""
-    choice = menu.choice(digits)
+    choice = menu.choice(params.get("Digits", ""))
     if choice is None or choice.action is None:
         return []
+    caller = replace(caller, call_sid=params.get("CallSid"))
     return ACTIONS[choice.action](session, caller, choice, now, settings)
 
 
 # --- the TwiML -----------------------------------------------------------------------------
 
-Say = Callable[[str], str]
 Again = Callable[[VoiceResponse, bool], str]  # the menu once more (True: with its intro)
 Record = Callable[[VoiceResponse], None]  # the <Record> verb of a voicemail
 
@@ -196,17 +197,21 @@ Record = Callable[[VoiceResponse], None]  # the <Record> verb of a voicemail
 def answer(
     menu: Menu,
     digits: str,
-    *,
     vendor: Vendor,
-    voice: Voice,
-    say: Say,
+    context: dict[str, Any],
+    *,
     again: Again,
     connect: bool,
     settings: Settings,
     record: Record | None = None,
 ) -> str:
-    """The TwiML of a choice (`connect`: it is put through now); an unknown digit hears
-    "invalid" and the menu again."""
+    """The TwiML of a choice, in the vendor's language (`context`: the templates'; `connect`:
+    it is put through now); an unknown digit hears "invalid" and the menu again."""
+    voice = Voice(render.twilio_language(vendor.language))
+
+    def say(name: str) -> str:
+        return render.voice(name, context, vendor.language)
+
     choice = menu.choice(digits)
     response = VoiceResponse()
     if choice is None:

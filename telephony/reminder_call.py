@@ -130,16 +130,8 @@ def act(
     if target is None:
         return []
     delivery, vendor = target
-    caller = menus.Caller(
-        vendor,
-        phone=delivery.recipient,
-        key=f"call:{delivery.id}",
-        call_sid=params.get("CallSid"),
-        delivery=delivery,
-    )
-    return menus.apply(
-        session, menus.REMINDER_MENU, caller, params.get("Digits", ""), now, settings=settings
-    )
+    caller = menus.Caller(vendor, delivery.recipient, key=f"call:{delivery.id}", delivery=delivery)
+    return menus.apply(session, menus.REMINDER_MENU, caller, params, now, settings=settings)
 
 
 def choice_answer(
@@ -156,18 +148,14 @@ def choice_answer(
     if call is None:
         return _unknown()
 
-    def say(name: str) -> str:
-        return render.voice(name, call.context, call.language)
-
     def again(response: VoiceResponse, intro: bool) -> str:
         return _menu(call, response, attempt=0, intro=intro)
 
     return menus.answer(
         menus.REMINDER_MENU,
         digits,
-        vendor=call.vendor,
-        voice=call.voice,
-        say=say,
+        call.vendor,
+        call.context,
         again=again,
         connect=connect,
         settings=settings,

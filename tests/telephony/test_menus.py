@@ -11,9 +11,9 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from comms.settings import Settings
-from telephony import menus, webhooks
+from telephony import menus, render, webhooks
+from telephony.ivr import org_context
 from telephony.render import voice_path
-from telephony.twiml import Voice
 
 ALL = [menus.IVR_MENU, menus.REMINDER_MENU]
 MENU_PROMPT = {"ivr_menu": "ivr_menu", "reminder_menu": "reminder_menu"}
@@ -54,9 +54,6 @@ def test_a_menu_is_read_from_its_data(settings: Settings) -> None:
     )
     from comms.models import Vendor
 
-    def say(name: str) -> str:
-        return f"<{name}>"
-
     def again(_response: object, intro: bool) -> str:
         return f"again intro={intro}"
 
@@ -64,23 +61,25 @@ def test_a_menu_is_read_from_its_data(settings: Settings) -> None:
         return menus.answer(
             menu,
             digits,
-            vendor=Vendor(name="V"),
-            voice=Voice(),
-            say=say,
+            Vendor(name="V"),
+            org_context(settings),
             again=again,
             connect=connect,
             settings=settings,
         )
 
-    dialed = ET.fromstring(answer("7", True))
-    assert dialed.find("Dial") is not None
-    assert [s.text for s in dialed.iter("Say")] == ["<connecting>"]
-    closed = ET.fromstring(answer("7", False))
-    assert closed.find("Dial") is None
-    assert [s.text for s in closed.iter("Say")] == ["<callback_task>", "<goodbye>"]
-    assert [s.text for s in ET.fromstring(answer("5", True)).iter("Say")] == [
-        "<renewal_ack>",
-        "<goodbye>",
-    ]
+    def spoken(twiml: str) -> list[str]:
+        return [s.text or "" for s in ET.fromstring(twiml).iter("Say")]
+
+    def said(name: str) -> str:
+        return render.voice(name, org_context(settings))
+
+    dialed = answer("7", True)
+    assert ET.fromstring(dialed).find("Dial") is not None
+    assert spoken(dialed) == [said("connecting")]
+    closed = answer("7", False)
+    assert ET.fromstring(closed).find("Dial") is None
+    assert spoken(closed) == [said("callback_task"), said("goodbye")]
+    assert spoken(answer("5", True)) == [said("renewal_ack"), said("goodbye")]
     assert answer("3", True) == "again intro=False"  # not on this menu: invalid, then the menu
     assert menus.acts(menu, "7") and not menus.acts(menu, "5") and not menus.acts(menu, "3")
