@@ -151,7 +151,7 @@ def list_cmd(
             str(i["sender"] or ""),
             str(i["subject"] or "")[:40],
             str(i["vendor_id"] or ""),
-            str(i["reason"] or "")[:60],
+            (f"{i['code']}: " if i["code"] else "") + str(i["reason"] or "")[:60],
         )
     console.print(table)
 
