@@ -1,18 +1,17 @@
-"""Advance a claimed batch of due cases in bulk: the scheduler's hot path.
+"""Advance a claimed batch of due cases in bulk: the scheduler's hot path, and the bulk
+applier of the one planner.
 
 A batch is claimed and what its cases read is loaded in a few queries (`workflows.batch_load`);
-each case is planned in memory by the rules of `workflows.engine.advance_case`
-(`workflows.batch_plan`): the verdict is recomputed before every step (a compliant vendor's
-case resolves and nothing is sent), campaign stop conditions, step conditions, recipients,
-quiet hours and business days. The results are written with one statement each for the
-delivery rows, the case events and the case updates (`comms.bulk_sql`; COPY on
-PostgreSQL). Content is not rendered here; the dispatcher renders each row when it sends it
-(`comms.deferred`).
+each case is planned in memory (`workflows.planner.plan_case`). The plans are written with one
+statement each for the delivery rows, the case events and the case updates (`comms.bulk_sql`;
+COPY on PostgreSQL). Content is not rendered here; the dispatcher renders each row when it
+sends it (`comms.deferred`).
 
-A case whose pass needs more than that goes through `advance_case` in the same transaction:
-opening, superseding or switching a compliance case, delivery failures still to absorb, a
-planned idempotency key that already exists, an unknown workflow or campaign. Every case of a
-vendor with such a case goes that way too, so the two paths never touch one vendor's cases.
+A case whose plan stopped for what only the per-case applier does (`plan.needs`: failures to
+absorb, a compliance case to open, supersede or switch, an unknown workflow or campaign), or
+whose planned idempotency key exists already, goes through `workflows.engine.advance_case` in
+the same transaction. Every case of a vendor with such a case goes that way too, so the two
+appliers never touch one vendor's cases.
 """
 
 from __future__ import annotations
@@ -45,9 +44,9 @@ from comms.models import Case, DeliveryStatus
 from comms.outbox_bulk import DELIVERY_COLUMNS, row_values, skip_state, suppressed_addresses
 from comms.settings import Settings
 from workflows.batch_load import claim_batch, load_batch, table
-from workflows.batch_plan import CasePlan, PlannedEvent, PlannedRow, plan_case
 from workflows.calendar import org_date
 from workflows.engine import advance_case
+from workflows.planner import CasePlan, PlannedEvent, PlannedRow, plan_case
 from workflows.records import CASE_CHANGES, CaseRow
 
 
@@ -75,7 +74,7 @@ def advance_batch(
     session: Session, *, now: datetime, settings: Settings, limit: int, bulk: bool = True
 ) -> BatchOutcome:
     """Claim up to `limit` due cases and advance them all, in the session's transaction.
-    `bulk=False` sends every case through `advance_case` (the reference the tests compare to).
+    `bulk=False` sends every case through the per-case applier (`advance_case`).
     """
     planned = plan_batch(session, now=now, settings=settings, limit=limit, bulk=bulk)
     return write_batch(session, planned, now=now, settings=settings)
@@ -91,7 +90,7 @@ def plan_batch(
         load_batch(session, cases, data, as_of=org_date(now, settings))
         for case in cases:
             plan = plan_case(case, data, now=now, settings=settings)
-            if plan is not None:
+            if plan.needs is None:
                 plans[case.id] = plan
         _drop_vendors(plans, {c.vendor_id for c in cases if c.id not in plans})
         _mark_skipped(session, plans)

@@ -1,4 +1,5 @@
-"""Claim a batch of due cases and load, in a few queries, everything planning them reads:
+"""Claim a batch of due cases (or read named ones, for the per-case path) and load, in a few
+queries, everything planning them (`workflows.planner`) reads:
 vendors, agents, verdicts (profiles, certificates and their policies), whether a vendor has
 another open compliance case, campaigns, unabsorbed delivery failures and, when a step's
 condition needs it, each case's newest delivery status per channel. The claim itself reads
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, Select, Table, bindparam, exists, func, select
+from sqlalchemy import BindParameter, Select, Subquery, Table, bindparam, exists, func, select
 from sqlmodel import Session, SQLModel, col
 from sqlmodel import select as orm_select
 
@@ -70,7 +71,18 @@ def claim_batch(session: Session, *, now: datetime, limit: int) -> tuple[list[Ca
     case's vendor and agent, its newest delivery-failure event, whether its vendor has
     another open compliance case, and the vendor's certificates that matter to its verdict."""
     postgres = session.get_bind().dialect.name == "postgresql"
-    query = claim_statement(now=now, limit=limit, skip_locked=postgres)
+    return _read(session, claim_statement(now=now, limit=limit, skip_locked=postgres))
+
+
+def read_cases(session: Session, case_ids: list[int]) -> tuple[list[CaseRow], BatchData]:
+    """What `claim_batch` reads, for the named cases (due or not, not locked: the caller
+    holds them), in the order of their ids. The per-case path plans with it."""
+    t = table("case")
+    chosen = select(*(t.c[n] for n in CASE_COLUMNS)).where(t.c.id.in_(case_ids))
+    return _read(session, _with_facts(chosen.subquery("chosen"), order=("id",)))
+
+
+def _read(session: Session, query: Select[Any]) -> tuple[list[CaseRow], BatchData]:
     cases: list[CaseRow] = []
     data = BatchData()
     nc, nv, na = len(CASE_COLUMNS), len(VENDOR_COLUMNS), len(AGENT_COLUMNS)
@@ -97,8 +109,7 @@ def claim_statement(*, now: datetime, limit: int, skip_locked: bool) -> Select[A
     """The claim of `claim_batch`: the due rows are taken (and locked) first, in the order of
     the `ix_case_due` index (due time, then id), and the joins and subqueries run for those
     rows only; the newest failure reads the partial `ix_case_event_failures` index."""
-    t, v, a = table("case"), table("vendor"), table("agent")
-    events, cert, other = table("case_event"), table("certificate"), table("case").alias("o")
+    t = table("case")
     claim = (
         select(*(t.c[n] for n in CASE_COLUMNS))
         .where(t.c.next_action_at <= now, t.c.state.in_(("active", "waiting")))
@@ -107,7 +118,13 @@ def claim_statement(*, now: datetime, limit: int, skip_locked: bool) -> Select[A
     )
     if skip_locked:
         claim = claim.with_for_update(skip_locked=True)
-    c = claim.subquery("claimed")
+    return _with_facts(claim.subquery("claimed"), order=("next_action_at", "id"))
+
+
+def _with_facts(c: Subquery, *, order: tuple[str, ...]) -> Select[Any]:
+    """The cases of `c` with their vendor, agent and the facts `_read` reads."""
+    v, a = table("vendor"), table("agent")
+    events, cert, other = table("case_event"), table("certificate"), table("case").alias("o")
     # the kinds inline, so that even a generic plan reads the small partial index of them
     kinds: BindParameter[str] = bindparam(
         "failure_kinds", FAILURE_KINDS, expanding=True, literal_execute=True
@@ -149,7 +166,7 @@ def claim_statement(*, now: datetime, limit: int, skip_locked: bool) -> Select[A
             counted,
         )
         .select_from(c.outerjoin(v, v.c.id == c.c.vendor_id).outerjoin(a, a.c.id == v.c.agent_id))
-        .order_by(c.c.next_action_at, c.c.id)
+        .order_by(*(c.c[n] for n in order))
     )
 
 

@@ -1,93 +1,112 @@
-"""Advance one case: recheck the verdict, run the due step, schedule the next one.
+"""Advance one case through the ORM: the per-case applier of the one planner.
 
-The same code runs under `comms tick` (real deliveries) and `comms simulate` (against a
-throwaway copy of the data), so the preview agrees with what a tick does. The scheduler plans
-most cases in bulk (`workflows.batch`), which follows these rules on loaded records and hands
-every case that needs more (opening or switching a case, outcomes to absorb) to
-`advance_case`; the pure pieces (`failed_condition`, `schedule_next`) are shared.
+A pass plans one step at a time (`workflows.planner.plan_case`) on the case as the database
+has it now (`workflows.batch_load.read_cases`), writes the plan through the session (delivery
+rows by `create_delivery`, which finds a row whose key exists; events; the case's fields) and
+does itself what a plan stops for: delivery failures are absorbed as workflow outcomes, and a
+compliance case is opened, superseded or switched (`sync_vendor`). The scheduler sends a case
+this way when the bulk applier (`workflows.batch`) cannot take it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from comms.models import Agent, Case, CaseEvent, Delivery, Vendor
+from comms.email.compose import skip_unsendable
+from comms.models import Case, CaseEvent, Delivery, Vendor
 from comms.models.cases import FAILURE_KINDS
+from comms.outbox import create_delivery
 from comms.settings import Settings
 from comms.verdicts import vendor_verdict
-from workflows.calendar import add_business_days, org_date
-from workflows.campaigns import campaign_stop_reason, workflow_for
-from workflows.definitions import Step, Workflow
-from workflows.lifecycle import add_event, record_outcome, set_state, sync_vendor
-from workflows.outputs import emit, recipient_for
-from workflows.records import AgentLike, CaseLike, VendorLike
-from workflows.timing import due_time, nominal_time
+from workflows.batch_load import load_batch, read_cases
+from workflows.calendar import org_date
+from workflows.campaigns import workflow_for
+from workflows.lifecycle import record_outcome, sync_vendor
+from workflows.planner import MAX_STEPS_PER_PASS, RECHECK, CasePlan, Needs, plan_case
+from workflows.records import CASE_CHANGES
 
 log = logging.getLogger(__name__)
 
 FAILURE_OUTCOMES = {"email": "email_bounced", "sms": "sms_failed", "call": "call_failed"}
-GRACE_BUSINESS_DAYS = 5  # after the last step, before the case is marked exhausted
-MAX_STEPS_PER_PASS = 50
 
 
 @dataclass
 class Advance:
     case_id: int
-    deliveries: list[Delivery] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)  # the rows it created
     steps: list[str] = field(default_factory=list)
 
 
-def failed_condition(
-    step: Step,
-    last_outcome: str | None,
-    vendor: VendorLike,
-    agent: AgentLike | None,
-    last_status: Callable[[str], str | None],
-) -> str | None:
-    """None when every condition of `step` holds, else the first that does not.
-    `last_status(channel)` is the status of the case's newest delivery on that channel."""
-    for cond in step.when:
-        ok: bool
-        if cond == "has_phone":
-            ok = bool(vendor.phone) and not vendor.phone_invalid
-        elif cond == "has_email":
-            ok = bool(vendor.email) and not vendor.email_invalid
-        elif cond == "has_agent":
-            ok = agent is not None
-        elif cond == "has_agent_email":
-            ok = agent is not None and bool(agent.email) and not agent.email_invalid
-        elif cond == "has_agent_phone":
-            ok = agent is not None and bool(agent.phone) and not agent.phone_invalid
-        elif cond in ("last_email_bounced", "last_sms_failed"):
-            ok = last_status("email" if cond == "last_email_bounced" else "sms") in (
-                "bounced",
-                "failed",
+def advance_case(session: Session, case: Case, *, now: datetime, settings: Settings) -> Advance:
+    """Run every step of `case` that is due at `now` (rechecking the verdict before each)."""
+    assert case.id is not None
+    result = Advance(case_id=case.id)
+    for _ in range(MAX_STEPS_PER_PASS):
+        session.flush()  # the plan reads the database: it must see this pass's changes
+        records, data = read_cases(session, [case.id])
+        load_batch(session, records, data, as_of=org_date(now, settings))
+        plan = plan_case(records[0], data, now=now, settings=settings, max_steps=1)
+        apply_plan(session, case, plan, now=now, result=result)
+        if plan.done:
+            break
+        if plan.needs is Needs.ABSORB:
+            absorb_failures(session, case, now=now)
+        elif plan.needs is Needs.SYNC:
+            if case not in _sync(session, case, now=now, settings=settings):
+                break
+        elif plan.needs is Needs.UNKNOWN:
+            vendor = session.get(Vendor, case.vendor_id)
+            assert vendor is not None, f"case {case.id}: vendor {case.vendor_id} is gone"
+            workflow_for(session, case)  # raises LookupError, naming what is missing
+            raise AssertionError(f"case {case.id}: planned as unknown, but all is there")
+    session.flush()
+    return result
+
+
+def _sync(session: Session, case: Case, *, now: datetime, settings: Settings) -> list[Case]:
+    """`sync_vendor` for the case's vendor: the open compliance cases after it."""
+    vendor = session.get(Vendor, case.vendor_id)
+    assert vendor is not None
+    verdict = vendor_verdict(session, vendor, org_date(now, settings))
+    return sync_vendor(session, vendor, verdict, now=now, reason=RECHECK, settings=settings)
+
+
+def apply_plan(
+    session: Session, case: Case, plan: CasePlan, *, now: datetime, result: Advance
+) -> None:
+    """Write `plan` through the session: its rows (a row whose key exists is found, not made
+    again), its events in order (a step's event names its rows' ids) and the case's fields."""
+    for event in plan.events:
+        made: list[int] = []
+        for row in event.deliveries or ():
+            delivery, created = create_delivery(session, row.planned.new, now=now)
+            if created:
+                skip_unsendable(delivery, row.planned.skip_reason)
+                session.add(delivery)
+                result.deliveries.append(delivery)
+            row.id, row.status = delivery.id, delivery.status
+            made.append(delivery.id or 0)
+        data = event.data if event.deliveries is None else {"deliveries": made, **event.data}
+        session.add(
+            CaseEvent(
+                case_id=plan.case.id,
+                at=now,
+                kind=event.kind,
+                step=event.step,
+                reason=event.reason,
+                from_state=event.from_state,
+                to_state=event.to_state,
+                data=data,
             )
-        else:  # no_reply
-            ok = last_outcome is None
-        if not ok:
-            return cond
-    return None
-
-
-def conditions_met(
-    session: Session, step: Step, case: Case, vendor: Vendor, agent: Agent | None
-) -> str | None:
-    """None when every condition holds, else the first that does not."""
-
-    def last_status(channel: str) -> str | None:
-        return session.exec(
-            select(Delivery.status)
-            .where(col(Delivery.case_id) == case.id, col(Delivery.channel) == channel)
-            .order_by(col(Delivery.id).desc())
-        ).first()
-
-    return failed_condition(step, case.last_outcome, vendor, agent, last_status)
+        )
+    for name in CASE_CHANGES:
+        setattr(case, name, getattr(plan.case, name))
+    result.steps.extend(plan.steps)
+    session.add(case)
 
 
 def absorb_failures(session: Session, case: Case, *, now: datetime) -> bool:
@@ -111,164 +130,3 @@ def absorb_failures(session: Session, case: Case, *, now: datetime) -> bool:
         if outcome and case.state in ("active", "waiting"):
             record_outcome(session, case.id or 0, outcome, now=now, data={"step": ev.step})
     return True
-
-
-def run_step(
-    session: Session,
-    case: Case,
-    wf: Workflow,
-    vendor: Vendor,
-    agent: Agent | None,
-    *,
-    now: datetime,
-    settings: Settings,
-    result: Advance,
-) -> None:
-    step = wf.steps[case.step_index]
-    failed = conditions_met(session, step, case, vendor, agent)
-    if failed is not None:
-        add_event(
-            session,
-            case,
-            "step_skipped",
-            now=now,
-            step=step.id,
-            reason=f"condition {failed} not met",
-        )
-    else:
-        made: list[int] = []
-        for kind in step.to:
-            rcpt = recipient_for(kind, step.channel, vendor, agent, settings)
-            if rcpt.address is None:
-                add_event(
-                    session,
-                    case,
-                    "recipient_skipped",
-                    now=now,
-                    step=step.id,
-                    reason=rcpt.skip_reason or "no address",
-                    data={"to": kind},
-                )
-                continue
-            delivery, created = emit(
-                session,
-                case_id=case.id or 0,
-                workflow=case.workflow,
-                step=step,
-                vendor=vendor,
-                agent=agent,
-                recipient=rcpt,
-                now=now,
-                attempt=case.step_attempts,
-                settings=settings,
-            )
-            made.append(delivery.id or 0)
-            if created:
-                result.deliveries.append(delivery)
-        add_event(
-            session,
-            case,
-            "step_done",
-            now=now,
-            step=step.id,
-            reason=f"{step.channel} to {', '.join(step.to)}",
-            data={
-                "deliveries": made,
-                "nominal": case.data.get("nominal"),
-                "attempt": case.step_attempts,
-            },
-        )
-        result.steps.append(step.id)
-    scheduled = case.next_action_at or now
-    case.step_index += 1
-    case.step_attempts = 0
-    schedule_next(case, wf, vendor, agent, base=scheduled, settings=settings)
-
-
-def schedule_next(
-    case: CaseLike,
-    wf: Workflow,
-    vendor: VendorLike,
-    agent: AgentLike | None,
-    *,
-    base: datetime,
-    settings: Settings,
-) -> None:
-    case.next_action_at, nominal = next_schedule(
-        case, wf, vendor, agent, base=base, settings=settings
-    )
-    case.data = {**case.data, "nominal": nominal}
-
-
-def next_schedule(
-    case: CaseLike,
-    wf: Workflow,
-    vendor: VendorLike,
-    agent: AgentLike | None,
-    *,
-    base: datetime,
-    settings: Settings,
-) -> tuple[datetime, str | None]:
-    """When the case's current step is due, and its nominal time (ISO; None after the last
-    step, when the grace period before `exhausted` runs). Reads the case's step index,
-    trigger date and snooze, the step's recipients' zones, and `base`."""
-    if case.step_index >= len(wf.steps):
-        return add_business_days(base, GRACE_BUSINESS_DAYS, settings), None
-    nominal = nominal_time(case, wf, case.step_index, base, settings)
-    if nominal < base:  # behind (after a snooze or promise): one missed step per business day
-        nominal = add_business_days(base, 1, settings)
-    if case.snoozed_until is not None and nominal < case.snoozed_until:
-        nominal = case.snoozed_until
-    step = wf.steps[case.step_index]
-    return due_time(step, nominal, vendor, agent, settings), nominal.isoformat()
-
-
-def advance_case(session: Session, case: Case, *, now: datetime, settings: Settings) -> Advance:
-    """Run every step of `case` that is due at `now` (rechecking the verdict before each)."""
-    result = Advance(case_id=case.id or 0)
-    for _ in range(MAX_STEPS_PER_PASS):
-        if case.state not in ("active", "waiting") or case.next_action_at is None:
-            break
-        if case.next_action_at > now:
-            break
-        if absorb_failures(session, case, now=now):
-            continue  # the outcome may have moved the case; look again
-        vendor = session.get(Vendor, case.vendor_id)
-        assert vendor is not None
-        wf = workflow_for(session, case)
-        verdict = vendor_verdict(session, vendor, org_date(now, settings))
-        if case.campaign_id == 0:
-            still_open = sync_vendor(
-                session,
-                vendor,
-                verdict,
-                now=now,
-                reason="verdict rechecked before the next step",
-                settings=settings,
-            )
-            if case not in still_open:
-                break
-        else:
-            why = campaign_stop_reason(session, case, vendor, verdict)
-            if why:
-                set_state(session, case, "resolved", now=now, reason=why)
-                break
-        if case.snoozed_until is not None and case.snoozed_until <= now:
-            case.snoozed_until = None
-        if case.state == "waiting":
-            case.state = "active"
-        if case.step_index >= len(wf.steps):
-            set_state(
-                session,
-                case,
-                "exhausted",
-                now=now,
-                reason="every step ran and the vendor is still not compliant",
-            )
-            break
-        agent = session.get(Agent, vendor.agent_id) if vendor.agent_id else None
-        run_step(session, case, wf, vendor, agent, now=now, settings=settings, result=result)
-        case.updated_at = now
-        session.add(case)
-    session.flush()
-    return result

@@ -1,9 +1,9 @@
 """Turning a planned step into outbox rows, one per recipient.
 
 `plan_delivery` describes the row of one step for one recipient without touching the
-database, so the bulk planner (`workflows.batch`) and the one-case path (`emit`) make the same
-rows. Content is rendered when the row is first sent, not here (`comms.deferred`): an email
-row names its template and recipient (`comms.email.compose.deferred_email`); an SMS, call or
+database; the planner (`workflows.planner`) puts it on a plan, and an applier writes it.
+Content is rendered when the row is first sent, not here (`comms.deferred`): an email row
+names its template and recipient (`comms.email.compose.deferred_email`); an SMS, call or
 call-task row names its text template under `templates/sms|voice|scripts` when that file
 exists, and records the planned step in `content`, which is what the sandbox sender records.
 """
@@ -15,11 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session
-
-from comms.email.compose import deferred_email, skip_unsendable
-from comms.models import Delivery
-from comms.outbox import NewDelivery, create_delivery
+from comms.email.compose import deferred_email
+from comms.outbox import NewDelivery
 from comms.render_spec import render_spec
 from comms.settings import Settings
 from workflows.definitions import Step
@@ -143,36 +140,3 @@ def plan_delivery(
         content=content,
     )
     return PlannedDelivery(new)
-
-
-def emit(
-    session: Session,
-    *,
-    case_id: int,
-    workflow: str,
-    step: Step,
-    vendor: VendorLike,
-    agent: AgentLike | None,
-    recipient: Recipient,
-    now: datetime,
-    attempt: int,
-    settings: Settings,
-) -> tuple[Delivery, bool]:
-    """Create (idempotently) the outbox row of one step for one recipient."""
-    planned = plan_delivery(
-        case_id=case_id,
-        workflow=workflow,
-        step=step,
-        vendor=vendor,
-        agent=agent,
-        recipient=recipient,
-        now=now,
-        attempt=attempt,
-        settings=settings,
-    )
-    row, created = create_delivery(session, planned.new, now=now)
-    if created and planned.skip_reason is not None:
-        skip_unsendable(row, planned.skip_reason)
-        session.add(row)
-        session.flush()
-    return row, created

@@ -1,32 +1,54 @@
-"""Plan one claimed case on records loaded for its batch: the rules of
-`workflows.engine.advance_case` (the verdict recomputed before every step, campaign stop
-conditions, step conditions, recipients, quiet hours and business days), with nothing written.
-`plan_case` returns None when the case needs what only the one-case path does (opening,
-superseding or switching a compliance case, delivery failures to absorb, an unknown workflow
-or campaign).
+"""The one planner of "advance a case": what a pass over one due case does, as a plan.
+
+`plan_case` reads a case record and what its batch loaded (`workflows.batch_load.BatchData`:
+vendor, agent, verdict, campaign, workflow, newest delivery statuses) and decides, with
+nothing written: the verdict rechecked before every step (a compliant vendor's case resolves
+and nothing is sent), campaign stop conditions, `exhausted` after the last step, step
+conditions, a row per recipient with an address, and when the next step is due (quiet hours,
+business days). The case record is changed in place; the rows and events to write are on the
+plan.
+
+Two appliers write a plan: the bulk one (`workflows.batch`, the scheduler's hot path, one
+statement per table for a batch) and the per-case ORM one (`workflows.engine`). A plan stops
+early, with `needs` set, where a pass needs what only the ORM path does: failures reported by
+the outbox to absorb as outcomes, a compliance case to open, supersede or switch, an unknown
+workflow or campaign (the ORM path raises the error).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from comms.compliance import Verdict
 from comms.models import DeliveryStatus
 from comms.settings import Settings
 from workflows.batch_load import BatchData
-from workflows.calendar import PHONE_CHANNELS
+from workflows.calendar import PHONE_CHANNELS, add_business_days
 from workflows.campaigns import stop_reason
-from workflows.definitions import Workflow, get_workflow
-from workflows.engine import MAX_STEPS_PER_PASS, failed_condition, next_schedule
+from workflows.definitions import Step, Workflow, get_workflow
 from workflows.lifecycle import COMPLIANCE_TRIGGERS, keeps, resolve_reason, wanted_for
 from workflows.outputs import PlannedDelivery, plan_delivery, recipient_for
-from workflows.records import AgentRow, CaseRow, VendorRow
-from workflows.timing import step_zones
+from workflows.records import AgentLike, AgentRow, CaseLike, CaseRow, VendorLike, VendorRow
+from workflows.timing import due_time, nominal_time, step_zones
 
+GRACE_BUSINESS_DAYS = 5  # after the last step, before the case is marked exhausted
+MAX_STEPS_PER_PASS = 50
 RECHECK = "verdict rechecked before the next step"
 EXHAUSTED = "every step ran and the vendor is still not compliant"
+CLOSING_STATES = ("resolved", "exhausted", "paused")  # no next action
+FINAL_STATES = ("resolved", "exhausted")
+
+
+class Needs(StrEnum):
+    """Why a plan stopped before its pass was done: what only the ORM path does."""
+
+    ABSORB = "absorb"  # delivery failures the outbox reported, to apply as outcomes
+    SYNC = "sync"  # a compliance case to open, supersede or switch (`sync_vendor`)
+    UNKNOWN = "unknown"  # the vendor, workflow or campaign could not be had
 
 
 @dataclass
@@ -35,7 +57,7 @@ class PlannedRow:
     status: str = DeliveryStatus.QUEUED.value
     error: str | None = None
     error_code: str | None = None
-    id: int | None = None
+    id: int | None = None  # set by the applier that writes it
 
 
 @dataclass
@@ -56,45 +78,60 @@ class CasePlan:
     events: list[PlannedEvent] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)
     newest: dict[str, str] = field(default_factory=dict)  # channel → status planned last
+    needs: Needs | None = None  # set when the pass stopped for the ORM path
+    done: bool = False  # the pass ended (not due, closed, resolved, exhausted)
 
     def set_state(self, state: str, *, now: datetime, reason: str) -> None:
-        """`workflows.lifecycle.set_state` on the record."""
+        """A state transition on the record, and its event (as `lifecycle.set_state`)."""
         case = self.case
         old, case.state, case.updated_at = case.state, state, now
-        if state in ("resolved", "exhausted", "paused"):
+        if state in CLOSING_STATES:
             case.next_action_at = None
-        if state in ("resolved", "exhausted"):
+        if state in FINAL_STATES:
             case.resolved_at = now
         self.events.append(PlannedEvent(state, reason=reason, from_state=old, to_state=state))
 
 
 def plan_case(
-    case: CaseRow, data: BatchData, *, now: datetime, settings: Settings
-) -> CasePlan | None:
-    """The pass `advance_case` would make, on the record; None when the case needs it."""
+    case: CaseRow,
+    data: BatchData,
+    *,
+    now: datetime,
+    settings: Settings,
+    max_steps: int = MAX_STEPS_PER_PASS,
+) -> CasePlan:
+    """Plan every step of `case` that is due at `now` (at most `max_steps` loop turns),
+    rechecking the verdict before each."""
     plan = CasePlan(case)
-    for _ in range(MAX_STEPS_PER_PASS):
+    for _ in range(max_steps):
         if case.state not in ("active", "waiting") or case.next_action_at is None:
+            plan.done = True
             break
         if case.next_action_at > now:
+            plan.done = True
             break
         if data.newest_failure.get(case.id, 0) > int(case.data.get("events_seen", 0)):
-            return None  # outcomes to absorb first
+            plan.needs = Needs.ABSORB
+            break
         vendor = data.vendors.get(case.vendor_id)
         wf = data.workflows.get(case.id)
         if vendor is None or wf is None:
-            return None
+            plan.needs = Needs.UNKNOWN
+            break
         verdict = data.verdicts[vendor.id]
         if case.campaign_id == 0:
-            kept = _recheck(plan, vendor, verdict, data, now=now)
+            kept = recheck(plan, vendor, verdict, data, now=now)
             if kept is None:
-                return None
+                plan.needs = Needs.SYNC
+                break
             if not kept:
+                plan.done = True
                 break
         else:
             why = stop_reason(data.campaigns.get(case.campaign_id), vendor.active, verdict)
             if why:
                 plan.set_state("resolved", now=now, reason=why)
+                plan.done = True
                 break
         if case.snoozed_until is not None and case.snoozed_until <= now:
             case.snoozed_until = None
@@ -102,19 +139,20 @@ def plan_case(
             case.state = "active"
         if case.step_index >= len(wf.steps):
             plan.set_state("exhausted", now=now, reason=EXHAUSTED)
+            plan.done = True
             break
         agent = data.agents.get(vendor.agent_id) if vendor.agent_id else None
-        _run_step(plan, wf, vendor, agent, data, now=now, settings=settings)
+        run_step(plan, wf, vendor, agent, data, now=now, settings=settings)
         case.updated_at = now
     return plan
 
 
-def _recheck(
+def recheck(
     plan: CasePlan, vendor: VendorRow, verdict: Verdict, data: BatchData, *, now: datetime
 ) -> bool | None:
-    """`sync_vendor` for a case that is its vendor's only open compliance case: True when the
-    verdict still calls for it, False when it resolved, None when a case must be opened or
-    switched (the one-case path)."""
+    """Whether the verdict still calls for this compliance case: True when it does, False when
+    it no longer calls for any (the case is resolved on the plan), None when a case must be
+    opened, superseded or switched, or the vendor has another open one (`sync_vendor`)."""
     case = plan.case
     if case.trigger not in COMPLIANCE_TRIGGERS or case.id in data.other_open:
         return None
@@ -134,7 +172,40 @@ def _recheck(
     return False
 
 
-def _run_step(
+def failed_condition(
+    step: Step,
+    last_outcome: str | None,
+    vendor: VendorLike,
+    agent: AgentLike | None,
+    last_status: Callable[[str], str | None],
+) -> str | None:
+    """None when every condition of `step` holds, else the first that does not.
+    `last_status(channel)` is the status of the case's newest delivery on that channel."""
+    for cond in step.when:
+        ok: bool
+        if cond == "has_phone":
+            ok = bool(vendor.phone) and not vendor.phone_invalid
+        elif cond == "has_email":
+            ok = bool(vendor.email) and not vendor.email_invalid
+        elif cond == "has_agent":
+            ok = agent is not None
+        elif cond == "has_agent_email":
+            ok = agent is not None and bool(agent.email) and not agent.email_invalid
+        elif cond == "has_agent_phone":
+            ok = agent is not None and bool(agent.phone) and not agent.phone_invalid
+        elif cond in ("last_email_bounced", "last_sms_failed"):
+            ok = last_status("email" if cond == "last_email_bounced" else "sms") in (
+                "bounced",
+                "failed",
+            )
+        else:  # no_reply
+            ok = last_outcome is None
+        if not ok:
+            return cond
+    return None
+
+
+def run_step(
     plan: CasePlan,
     wf: Workflow,
     vendor: VendorRow,
@@ -144,7 +215,8 @@ def _run_step(
     now: datetime,
     settings: Settings,
 ) -> None:
-    """`workflows.engine.run_step` on the record."""
+    """Run the case's current step on the plan (or skip it when a condition fails), then
+    schedule the next one."""
     case = plan.case
     step = wf.steps[case.step_index]
 
@@ -199,13 +271,36 @@ def _run_step(
     scheduled = case.next_action_at or now
     case.step_index += 1
     case.step_attempts = 0
-    case.next_action_at, nominal = _next_schedule(
+    case.next_action_at, nominal = _memo_schedule(
         data, case, wf, vendor, agent, base=scheduled, settings=settings
     )
     case.data = {**case.data, "nominal": nominal}
 
 
-def _next_schedule(
+def next_schedule(
+    case: CaseLike,
+    wf: Workflow,
+    vendor: VendorLike,
+    agent: AgentLike | None,
+    *,
+    base: datetime,
+    settings: Settings,
+) -> tuple[datetime, str | None]:
+    """When the case's current step is due, and its nominal time (ISO; None after the last
+    step, when the grace period before `exhausted` runs). Reads the case's step index,
+    trigger date and snooze, the step's recipients' zones, and `base`."""
+    if case.step_index >= len(wf.steps):
+        return add_business_days(base, GRACE_BUSINESS_DAYS, settings), None
+    nominal = nominal_time(case, wf, case.step_index, base, settings)
+    if nominal < base:  # behind (after a snooze or promise): one missed step per business day
+        nominal = add_business_days(base, 1, settings)
+    if case.snoozed_until is not None and nominal < case.snoozed_until:
+        nominal = case.snoozed_until
+    step = wf.steps[case.step_index]
+    return due_time(step, nominal, vendor, agent, settings), nominal.isoformat()
+
+
+def _memo_schedule(
     data: BatchData,
     case: CaseRow,
     wf: Workflow,
