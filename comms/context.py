@@ -1,197 +1,250 @@
-"""What templates see: one plain dict built from a vendor, its profile, verdict and case.
+"""Template contexts from the database: one loader for many deliveries or for one.
 
-`template_context` loads what it needs from the database; `build_context` is the pure part,
-used by `comms templates check` with sample objects and no database. Values that may be
-absent are None in the dict, so a template must test them (`{% if agent %}`); printing one
-that is None is refused by the template environment.
+`context_builders` loads, for a list of requests (vendor, case, moment, recipient), the
+vendors, agents, profiles, accepted certificates with their policies, cases and case
+histories in one query each, however many requests there are; each context is then built by
+`comms.context_view.build_context`. The dispatcher renders the rows it claims this way, and
+`template_context` is the same loader asked for one vendor.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, TypeVar
 
-from sqlmodel import Session, col, select
+from sqlalchemy import func
+from sqlmodel import Session, SQLModel, col, select
 
-from comms.compliance import Verdict
-from comms.coverage import coverage_name, limit_name
-from comms.models import Agent, Case, CaseEvent, Certificate, Policy, Vendor
-from comms.profiles import ProfileSpec
+from comms.compliance import PolicyFacts, Verdict, evaluate
+from comms.context_view import (
+    HISTORY_EVENTS,
+    ContextInputs,
+    build_context,
+    organization_view,
+    profile_view,
+)
+from comms.errors import PermanentError
+from comms.models import Agent, Case, CaseEvent, Certificate, Policy, RequirementProfile, Vendor
+from comms.profiles import ProfileSpec, spec_of
 from comms.settings import Settings, get_settings
-from comms.verdicts import profile_for, vendor_verdict
+from comms.verdicts import COUNTING_STATUSES, EMPTY_PROFILE, facts_of
 
-HISTORY_EVENTS = 20
+CHUNK = 500  # ids per IN list
+M = TypeVar("M", bound=SQLModel)
 
 
-@dataclass
-class ContextInputs:
-    """Everything a template context is made of, already loaded."""
+@dataclass(frozen=True)
+class ContextRequest:
+    """The context of `vendor_id` (and `case_id`) as of `as_of`, addressed to `recipient_kind`."""
 
-    vendor: Vendor
-    profile: ProfileSpec
-    verdict: Verdict
-    now: datetime
-    settings: Settings
-    agent: Agent | None = None
-    case: Case | None = None
-    events: Sequence[CaseEvent] = ()
-    certificate: Certificate | None = None
-    policies: Sequence[Policy] = field(default_factory=list)
+    vendor_id: int
+    as_of: datetime
+    case_id: int | None = None
     recipient_kind: str = "vendor"
-    # the parts many contexts share (`organization_view`, `profile_view`), when already built
-    organization: dict[str, Any] | None = None
-    profile_view: dict[str, Any] | None = None
+    verdict: Verdict | None = None  # the caller's, instead of the one computed as of `as_of`
 
 
-def requirements_of(profile: ProfileSpec) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for key, req in profile.coverages.items():
-        out.append(
-            {
-                "key": key,
-                "name": coverage_name(key, req.label),
-                "limits": [
-                    {"key": lk, "name": limit_name(lk), "amount": amount}
-                    for lk, amount in req.limits.items()
-                ],
-                "additional_insured": req.additional_insured,
-                "waiver_of_subrogation": req.waiver_of_subrogation,
-                "occurrence": req.occurrence,
-                "endorsements": list(req.endorsements),
-            }
-        )
+class VendorGone(PermanentError, LookupError):
+    """The request's vendor no longer exists."""
+
+    code = "vendor_gone"
+
+
+def _chunks(ids: set[int]) -> list[list[int]]:
+    ordered = sorted(ids)
+    return [ordered[i : i + CHUNK] for i in range(0, len(ordered), CHUNK)]
+
+
+def _by_id(session: Session, model: type[M], ids: set[int]) -> dict[int, M]:
+    out: dict[int, M] = {}
+    key = col(model.id)  # type: ignore[attr-defined]
+    for chunk in _chunks(ids):
+        for row in session.exec(select(model).where(key.in_(chunk))).all():
+            out[row.id] = row  # type: ignore[attr-defined]
     return out
 
 
-def _vendor(vendor: Vendor) -> dict[str, Any]:
-    return {
-        "id": vendor.id,
-        "name": vendor.name,
-        "contact_name": vendor.contact_name,
-        "greeting": vendor.contact_name or vendor.name,
-        "email": vendor.email,
-        "phone": vendor.phone,
-        "vendor_code": vendor.vendor_code,
-    }
+@dataclass
+class _Loaded:
+    vendors: dict[int, Vendor]
+    agents: dict[int, Agent]
+    profiles: dict[int, ProfileSpec]
+    facts: dict[int, list[PolicyFacts]]
+    with_certificate: set[int]
+    latest: dict[int, Certificate]
+    latest_policies: dict[int, list[Policy]]
+    cases: dict[int, Case]
+    events: dict[int, list[CaseEvent]]
 
 
-def _agent(agent: Agent | None) -> dict[str, Any] | None:
-    if agent is None:
-        return None
-    return {
-        "id": agent.id,
-        "name": agent.name,
-        "agency": agent.agency,
-        "greeting": agent.name,
-        "email": agent.email,
-        "phone": agent.phone,
-    }
+def _load(
+    session: Session,
+    requests: Sequence[ContextRequest],
+    *,
+    vendors: dict[int, Vendor] | None = None,
+    cases: dict[int, Case] | None = None,
+) -> _Loaded:
+    """What the contexts of `requests` read; `vendors` and `cases` the caller holds already
+    (as it holds them: they are not read again)."""
+    known = dict(vendors or {})
+    vendors = {**_by_id(session, Vendor, {r.vendor_id for r in requests} - set(known)), **known}
+    agents = _by_id(session, Agent, {v.agent_id for v in vendors.values() if v.agent_id})
+    profile_rows = _by_id(
+        session, RequirementProfile, {v.profile_id for v in vendors.values() if v.profile_id}
+    )
+    profiles = {pid: spec_of(row) for pid, row in profile_rows.items()}
+
+    facts: dict[int, list[PolicyFacts]] = defaultdict(list)
+    with_certificate: set[int] = set()
+    latest: dict[int, Certificate] = {}
+    for chunk in _chunks(set(vendors)):
+        certificates = session.exec(
+            select(Certificate)
+            .where(
+                col(Certificate.vendor_id).in_(chunk),
+                col(Certificate.status).in_(COUNTING_STATUSES),
+            )
+            .order_by(col(Certificate.received_at).desc(), col(Certificate.id).desc())
+        ).all()
+        for cert in certificates:
+            with_certificate.add(cert.vendor_id)
+            latest.setdefault(cert.vendor_id, cert)
+        for policy, cert in session.exec(
+            select(Policy, Certificate)
+            .join(Certificate, col(Certificate.id) == col(Policy.certificate_id))
+            .where(
+                col(Policy.vendor_id).in_(chunk),
+                col(Certificate.status).in_(COUNTING_STATUSES),
+            )
+        ).all():
+            facts[policy.vendor_id].append(facts_of(policy, cert))
+            with_certificate.add(policy.vendor_id)
+    latest_policies: dict[int, list[Policy]] = defaultdict(list)
+    for chunk in _chunks({c.id for c in latest.values() if c.id is not None}):
+        for policy in session.exec(
+            select(Policy).where(col(Policy.certificate_id).in_(chunk)).order_by(col(Policy.id))
+        ).all():
+            latest_policies[policy.certificate_id].append(policy)
+
+    held = dict(cases or {})
+    case_ids = {r.case_id for r in requests if r.case_id is not None} - set(held)
+    cases = {**_by_id(session, Case, case_ids), **held}
+    events: dict[int, list[CaseEvent]] = defaultdict(list)
+    for chunk in _chunks(set(cases)):
+        rank = (
+            func.row_number()
+            .over(
+                partition_by=col(CaseEvent.case_id),
+                order_by=(col(CaseEvent.at).desc(), col(CaseEvent.id).desc()),
+            )
+            .label("rank")
+        )
+        newest = (
+            select(col(CaseEvent.id).label("id"), rank)
+            .where(col(CaseEvent.case_id).in_(chunk))
+            .subquery()
+        )
+        for event in session.exec(
+            select(CaseEvent)
+            .join(newest, newest.c.id == col(CaseEvent.id))
+            .where(newest.c.rank <= HISTORY_EVENTS)
+            .order_by(col(CaseEvent.case_id), col(CaseEvent.at), col(CaseEvent.id))
+        ).all():
+            events[event.case_id].append(event)
+    return _Loaded(
+        vendors, agents, profiles, facts, with_certificate, latest, latest_policies, cases, events
+    )
 
 
-def _policy(policy: Policy) -> dict[str, Any]:
-    return {
-        "coverage": policy.coverage,
-        "name": coverage_name(policy.coverage, policy.label),
-        "insurer": policy.insurer,
-        "policy_number": policy.policy_number,
-        "effective_date": policy.effective_date,
-        "expiration_date": policy.expiration_date,
-        "limits": [
-            {"key": k, "name": limit_name(k), "amount": v} for k, v in (policy.limits or {}).items()
-        ],
-    }
+Builder = Callable[[], dict[str, Any]]
 
 
-def organization_view(s: Settings) -> dict[str, Any]:
-    return {
-        "name": s.organization_name,
-        "support_email": s.support_email,
-        "support_phone": s.support_phone or None,
-        "client_contact_email": s.client_contact_email or None,
-        "call_center_number": s.call_center_number or None,
-        "call_center_hours": s.call_center_hours,
-    }
+def context_builders(
+    session: Session,
+    requests: Sequence[ContextRequest],
+    *,
+    settings: Settings,
+    vendors: dict[int, Vendor] | None = None,
+    cases: dict[int, Case] | None = None,
+) -> list[Builder | VendorGone]:
+    """For each request, in order, a function that builds its template context from what
+    one load for all of them read (or `VendorGone`): the database work happens here, the
+    per-row work when a row is rendered. A vendor's verdict is computed once per day.
+    `vendors` and `cases` by id: objects the caller holds, used as they are."""
+    if not requests:
+        return []
+    loaded = _load(session, requests, vendors=vendors, cases=cases)
+    verdicts: dict[tuple[int, date], Verdict] = {}
+    views: dict[int, dict[str, Any]] = {}  # by id(profile): one for every context
+    organization = organization_view(settings)
+
+    def builder(request: ContextRequest, vendor: Vendor) -> Builder:
+        def build() -> dict[str, Any]:
+            assert vendor.id is not None
+            profile = (
+                loaded.profiles.get(vendor.profile_id, EMPTY_PROFILE)
+                if vendor.profile_id is not None
+                else EMPTY_PROFILE
+            )
+            day = request.as_of.astimezone(settings.zone).date()
+            verdict = request.verdict or verdicts.get((vendor.id, day))
+            if verdict is None:
+                verdict = verdicts[(vendor.id, day)] = evaluate(
+                    loaded.facts.get(vendor.id, []),
+                    profile,
+                    day,
+                    has_certificate=vendor.id in loaded.with_certificate,
+                )
+            view = views.get(id(profile))
+            if view is None:
+                view = views[id(profile)] = profile_view(profile)
+            certificate = loaded.latest.get(vendor.id)
+            case = loaded.cases.get(request.case_id) if request.case_id is not None else None
+            return build_context(
+                ContextInputs(
+                    vendor=vendor,
+                    profile=profile,
+                    verdict=verdict,
+                    now=request.as_of,
+                    settings=settings,
+                    agent=loaded.agents.get(vendor.agent_id) if vendor.agent_id else None,
+                    case=case,
+                    events=loaded.events.get(case.id, []) if case and case.id else [],
+                    certificate=certificate,
+                    policies=(
+                        loaded.latest_policies.get(certificate.id, [])
+                        if certificate is not None and certificate.id is not None
+                        else []
+                    ),
+                    recipient_kind=request.recipient_kind,
+                    organization=organization,
+                    profile_view=view,
+                )
+            )
+
+        return build
+
+    out: list[Builder | VendorGone] = []
+    for request in requests:
+        vendor = loaded.vendors.get(request.vendor_id)
+        if vendor is None or vendor.id is None:
+            out.append(VendorGone(f"vendor {request.vendor_id} is gone"))
+        else:
+            out.append(builder(request, vendor))
+    return out
 
 
-def profile_view(profile: ProfileSpec) -> dict[str, Any]:
-    return {
-        "name": profile.name,
-        "description": profile.description,
-        "expiring_within_days": profile.expiring_within_days,
-        "requirements": requirements_of(profile),
-    }
-
-
-def build_context(inputs: ContextInputs) -> dict[str, Any]:
-    """The template context from loaded objects (no database access)."""
-    s = inputs.settings
-    verdict = inputs.verdict
-    vendor = _vendor(inputs.vendor)
-    agent = _agent(inputs.agent)
-    recipient = agent if inputs.recipient_kind == "agent" and agent else vendor
-    deficiencies = [
-        {
-            "code": d.code,
-            "coverage": d.coverage,
-            "coverage_name": coverage_name(d.coverage) if d.coverage else "",
-            "limit": d.limit,
-            "message": d.message,
-        }
-        for d in verdict.deficiencies
+def template_contexts(
+    session: Session, requests: Sequence[ContextRequest], *, settings: Settings
+) -> list[dict[str, Any] | VendorGone]:
+    """The template context of each request, in order; `VendorGone` where its vendor is gone."""
+    return [
+        item if isinstance(item, VendorGone) else item()
+        for item in context_builders(session, requests, settings=settings)
     ]
-    case = inputs.case
-    return {
-        "now": inputs.now,
-        "today": inputs.now.astimezone(s.zone).date(),
-        "recipient_kind": inputs.recipient_kind,
-        "recipient": {"name": recipient["name"], "greeting": recipient["greeting"]},
-        "vendor": vendor,
-        "agent": agent,
-        "organization": inputs.organization or organization_view(s),
-        "profile": inputs.profile_view or profile_view(inputs.profile),
-        "verdict": {
-            "status": verdict.status.value,
-            "compliant": verdict.compliant,
-            "as_of": verdict.as_of,
-            "covered": [coverage_name(k) for k in verdict.covered],
-        },
-        "status": verdict.status.value,
-        "deficiencies": deficiencies,
-        # what blocks compliance (an expiring-soon notice is not something still missing)
-        "missing": [d for d in deficiencies if d["code"] != "expiring_soon"],
-        "next_expiration": verdict.next_expiration,
-        "expired_since": verdict.expired_since,
-        "certificate": (
-            {
-                "received_at": inputs.certificate.received_at,
-                "status": inputs.certificate.status,
-                "reference": inputs.certificate.reference,
-                "policies": [_policy(p) for p in inputs.policies],
-            }
-            if inputs.certificate is not None
-            else None
-        ),
-        "case": (
-            {
-                "id": case.id,
-                "trigger": case.trigger,
-                "workflow": case.workflow,
-                "state": case.state,
-                "step_index": case.step_index,
-                "trigger_date": case.trigger_date,
-                "opened_at": case.created_at,
-                "history": [
-                    {"at": e.at, "kind": e.kind, "step": e.step, "reason": e.reason}
-                    for e in inputs.events
-                ],
-                "contacts": sum(1 for e in inputs.events if e.kind == "step_sent"),
-            }
-            if case is not None
-            else None
-        ),
-    }
 
 
 def template_context(
@@ -204,49 +257,24 @@ def template_context(
     recipient_kind: str = "vendor",
     settings: Settings | None = None,
 ) -> dict[str, Any]:
-    """Load the vendor's agent, profile, verdict, latest certificate and case history."""
+    """The template context of one vendor (and case) at `now`: the loader above, for one."""
     s = settings or get_settings()
-    if verdict is None:
-        verdict = vendor_verdict(session, vendor, now.astimezone(s.zone).date())
-    agent = session.get(Agent, vendor.agent_id) if vendor.agent_id is not None else None
-    events: Sequence[CaseEvent] = ()
-    if case is not None and case.id is not None:
-        events = list(
-            reversed(
-                session.exec(
-                    select(CaseEvent)
-                    .where(CaseEvent.case_id == case.id)
-                    .order_by(col(CaseEvent.at).desc(), col(CaseEvent.id).desc())
-                    .limit(HISTORY_EVENTS)
-                ).all()
-            )
-        )
-    certificate = session.exec(
-        select(Certificate)
-        .where(Certificate.vendor_id == vendor.id, Certificate.status == "accepted")
-        .order_by(col(Certificate.received_at).desc(), col(Certificate.id).desc())
-    ).first()
-    policies: list[Policy] = []
-    if certificate is not None:
-        policies = list(
-            session.exec(
-                select(Policy)
-                .where(Policy.certificate_id == certificate.id)
-                .order_by(col(Policy.id))
-            ).all()
-        )
-    return build_context(
-        ContextInputs(
-            vendor=vendor,
-            profile=profile_for(session, vendor),
-            verdict=verdict,
-            now=now,
-            settings=s,
-            agent=agent,
-            case=case,
-            events=events,
-            certificate=certificate,
-            policies=policies,
-            recipient_kind=recipient_kind,
-        )
+    if vendor.id is None:
+        raise VendorGone("the vendor is not stored")
+    request = ContextRequest(
+        vendor_id=vendor.id,
+        as_of=now,
+        case_id=case.id if case is not None else None,
+        recipient_kind=recipient_kind,
+        verdict=verdict,
     )
+    (built,) = context_builders(
+        session,
+        [request],
+        settings=s,
+        vendors={vendor.id: vendor},
+        cases={case.id: case} if case is not None and case.id is not None else None,
+    )
+    if isinstance(built, VendorGone):
+        raise built
+    return built()

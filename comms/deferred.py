@@ -38,9 +38,9 @@ Contexts = dict[int, ContextBuilder | LookupError]  # by row id (`pending_contex
 
 def pending_contexts(session: Session, rows: Sequence[Delivery], *, settings: Settings) -> Contexts:
     """For each row of `rows` whose content waits for its send, by row id, the builder of its
-    template context, from one load for them all (`comms.context_batch`); a `LookupError`
+    template context, from one load for them all (`comms.context`); a `LookupError`
     for a row whose vendor is gone. Rows rendered when they were queued are not in it."""
-    from comms.context_batch import ContextRequest, context_builders
+    from comms.context import ContextRequest, context_builders
 
     out: Contexts = {}
     pending: list[Delivery] = []

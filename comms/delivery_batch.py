@@ -2,7 +2,7 @@
 
 `stream_deliveries` keeps every connection of a channel busy from the first row to the last.
 One producer claims the rows a batch at a time, loads the template contexts of the batch's
-deferred rows in a few queries (`comms.context_batch`) and renders them a row at a time,
+deferred rows in a few queries (`comms.context`) and renders them a row at a time,
 committing each small group before any of its rows is handed to a sender (the stored content
 is what leaves). Senders take rows as they come; their outcomes are recorded in the
 transaction that stores the next rendered group (by the senders themselves every

@@ -14,7 +14,7 @@ from typing import Any
 from sqlmodel import Session
 
 from comms.compliance import Verdict
-from comms.context import _policy as policy_context
+from comms.context_view import policy_view as policy_context
 from comms.email.compose import queue_email
 from comms.models import Agent, Case, Delivery, DeliveryStatus, Vendor
 from comms.outbox import is_suppressed

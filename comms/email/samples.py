@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from comms.compliance import PolicyFacts, evaluate
-from comms.context import ContextInputs, build_context
+from comms.context_view import ContextInputs, build_context
 from comms.models import Agent, Certificate, Policy, Vendor
 from comms.profiles import ProfileSpec
 from comms.settings import Settings

@@ -9,8 +9,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from comms.context import template_context
-from comms.context_batch import ContextRequest, VendorGone, template_contexts
+from comms.context import ContextRequest, VendorGone, template_context, template_contexts
 from comms.dispatch import deliver_many
 from comms.email.compose import EmailRequest, queue_emails
 from comms.models import Agent, Case, CaseEvent, Delivery, Vendor
@@ -69,7 +68,9 @@ def _queued_reminders(db: Engine, now: datetime, tag: str, count: int) -> list[i
     return [c.id for c in created]
 
 
-def test_batch_contexts_equal_one_by_one(db: Engine, now: datetime) -> None:
+def test_contexts_of_many_requests_equal_each_asked_alone(db: Engine, now: datetime) -> None:
+    """One loader: asked for many ids at once, each context is the one it gives for that id
+    alone (nothing leaks between vendors, cases or moments of one load)."""
     settings = get_settings()
     with Session(db, expire_on_commit=False) as s:
         vendors = _vendors(s, now)
