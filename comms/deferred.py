@@ -15,11 +15,14 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
-from comms.email.compose import rendered_email
+from comms.channel_spec import channel_spec
+from comms.context import ContextRequest, context_builders
+from comms.executemany import update_by_id
 from comms.models import Delivery
-from comms.render_spec import RENDER, rendered_spec
+from comms.render_spec import RENDER
 from comms.settings import Settings
 
 
@@ -40,8 +43,6 @@ def pending_contexts(session: Session, rows: Sequence[Delivery], *, settings: Se
     """For each row of `rows` whose content waits for its send, by row id, the builder of its
     template context, from one load for them all (`comms.context`); a `LookupError`
     for a row whose vendor is gone. Rows rendered when they were queued are not in it."""
-    from comms.context import ContextRequest, context_builders
-
     out: Contexts = {}
     pending: list[Delivery] = []
     for row in rows:
@@ -74,27 +75,17 @@ def pending_contexts(session: Session, rows: Sequence[Delivery], *, settings: Se
 def rendered_values(
     row: Delivery, context: dict[str, Any], *, settings: Settings
 ) -> dict[str, Any]:
-    """The column values of a pending row rendered with its context: subject and parts (and
-    for email the reply token, Message-ID and Reply-To), with the render entry marked done.
-    Pure: `store_rendered` writes them. Raises `comms.templating.TemplateError`."""
-    if row.channel == "email":
-        return rendered_email(row, context, settings=settings)
-    values: dict[str, Any] = {"body_text": row.body_text, "content": rendered_spec(row.content)}
-    path = row.content.get("template_path")
-    if path:
-        from comms.templating import render_text
-
-        values["body_text"] = render_text(str(path), context)
-    return values
+    """The column values of a pending row rendered with its context by its channel's renderer
+    (`comms.channel_spec`): subject and parts (and for email the reply token, Message-ID and
+    Reply-To), with the render entry marked done. Pure: `store_rendered` writes them. Raises
+    `comms.templating.TemplateError`."""
+    spec = channel_spec(row.channel)
+    return spec.render(spec, row, context, settings)
 
 
 def store_rendered(session: Session, rendered: Sequence[tuple[Delivery, dict[str, Any]]]) -> None:
     """Write rendered content (one executemany per set of columns) and set it on the row
     objects as their loaded state. Does not commit."""
-    from sqlalchemy.orm.attributes import set_committed_value
-
-    from comms.executemany import update_by_id
-
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row, values in rendered:
         groups.setdefault(tuple(values), []).append({"id": row.id, **values})

@@ -27,7 +27,8 @@ from typing import Any, TypeVar
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from comms.channels import ChannelSender, SendOutcome, sender_factory
+from comms.channel_spec import channel_spec
+from comms.channels import ChannelSender, SendOutcome
 from comms.db import get_engine
 from comms.delivery_batch import record_outcome, render_claimed, stream_deliveries
 from comms.models import Delivery
@@ -48,7 +49,7 @@ class Dispatcher:
     def sender(self, channel: str) -> ChannelSender:
         found = self.senders.get(channel)
         if found is None:
-            found = sender_factory(channel)(self.settings)
+            found = channel_spec(channel).sender(self.settings)
             self.senders[channel] = found
         return found
 

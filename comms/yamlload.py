@@ -73,8 +73,10 @@ def line_for(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | N
     return None
 
 
-def validate_file(model: type[M], path: Path, *, text: str | None = None) -> M:
-    """Read and validate one YAML file against a pydantic model."""
+def validate_file(
+    model: type[M], path: Path, *, text: str | None = None, context: dict[str, Any] | None = None
+) -> M:
+    """Read and validate one YAML file against a pydantic model (`context`: the validators')."""
     source = str(path)
     if text is None:
         try:
@@ -85,7 +87,7 @@ def validate_file(model: type[M], path: Path, *, text: str | None = None) -> M:
     if not isinstance(data, dict):
         raise DataFileError(source, 1, None, "expected a mapping at the top level")
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = tuple(part for part in err["loc"] if not (isinstance(part, str) and "[" in part))

@@ -82,8 +82,11 @@ def _unknown() -> str:
 def _menu(call: _Call, response: VoiceResponse, *, attempt: int, intro: bool) -> str:
     base = _base(call.delivery.id or 0)
     texts = []
-    if intro:
-        texts.append(render.voice("reminder_intro", call.context, call.language))
+    if intro:  # the prompt the call's step names (a row made otherwise: the standard one)
+        opening = call.delivery.template
+        if not render.has_voice(opening):
+            opening = "reminder_intro"
+        texts.append(render.voice(opening, call.context, call.language))
     texts.append(render.voice("reminder_menu", call.context, call.language))
     menu(response, call.voice, action=f"{base}/menu?attempt={attempt}", texts=texts)
     response.redirect(f"{base}/noinput?attempt={attempt + 1}", method="POST")

@@ -17,6 +17,12 @@ def voice_path(name: str, language: str | None) -> str:
     return path
 
 
+def has_voice(name: str | None) -> bool:
+    """Whether a voice prompt `name` exists (in the default language, the one every prompt
+    has)."""
+    return bool(name) and (templates_dir() / f"voice/{DEFAULT_LANGUAGE}/{name}.txt").is_file()
+
+
 def voice(name: str, context: dict[str, Any], language: str | None = None) -> str:
     return " ".join(render_text(voice_path(name, language), context).split())
 

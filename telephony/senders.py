@@ -1,6 +1,6 @@
 """Channel senders for sms, call and call_task: Twilio when configured, else the sandbox.
 
-Imported by `comms.channels.sender_factory`, which is how they register."""
+Named by the channel specifications in `telephony.channels`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 from sqlmodel import Session
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
-from comms.channels import ChannelSender, SendOutcome, register_sender
+from comms.channels import ChannelSender, SendOutcome
 from comms.db import get_engine
 from comms.models import Delivery
 from comms.redact import redact_phone
@@ -147,16 +147,11 @@ class CallTaskSender:
         return None
 
 
-def _sms(settings: Settings) -> ChannelSender:
+def sms_sender(settings: Settings) -> ChannelSender:
     return TwilioSmsSender(settings) if settings.twilio_configured else SandboxSmsSender(settings)
 
 
-def _call(settings: Settings) -> ChannelSender:
+def call_sender(settings: Settings) -> ChannelSender:
     if settings.twilio_configured:
         return TwilioCallSender(settings)
     return SandboxCallSender(settings)
-
-
-register_sender("sms", _sms)
-register_sender("call", _call)
-register_sender("call_task", CallTaskSender)

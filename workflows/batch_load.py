@@ -27,7 +27,7 @@ from comms.models import OPEN_STATES, Certificate, Policy, RequirementProfile
 from comms.models.cases import FAILURE_KINDS
 from comms.profiles import ProfileSpec, spec_of
 from comms.verdicts import COUNTING_STATUSES, EMPTY_PROFILE, facts_of
-from workflows.campaigns import campaign_workflow
+from workflows.case_workflow import campaign_workflow
 from workflows.definitions import Workflow, get_workflow
 from workflows.lifecycle import COMPLIANCE_TRIGGERS
 from workflows.models import Campaign

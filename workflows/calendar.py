@@ -16,10 +16,9 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 from phonenumbers import timezone as pn_timezone
 
+from comms.channel_spec import channel_spec
 from comms.settings import Settings
 
-PHONE_CHANNELS = frozenset({"sms", "call"})
-BUSINESS_CHANNELS = frozenset({"email", "call_task"})
 _MAX_SEARCH_DAYS = 30
 
 
@@ -164,19 +163,21 @@ def next_business_moment(at: datetime, settings: Settings) -> datetime:
 def next_allowed(
     channel: str, at: datetime, *, tz_names: Sequence[str], settings: Settings
 ) -> datetime:
-    """The first moment ≥ at when `channel` may be used for recipients in `tz_names`.
-
-    SMS and calls: inside quiet hours in every recipient zone. Emails and call tasks: on a
-    business day in the org zone.
+    """The first moment ≥ at when `channel` may be used for recipients in `tz_names`, as its
+    window says (`comms.channel_spec`): inside quiet hours in every recipient zone (SMS,
+    calls), or on a business day in the org zone (emails, call tasks).
     """
     if at.tzinfo is None:
         raise ValueError("next_allowed needs an aware datetime")
     at = at.astimezone(UTC)
-    if channel in PHONE_CHANNELS:
+    if uses_quiet_hours(channel):
         return next_quiet_window(at, tz_names, settings)
-    if channel in BUSINESS_CHANNELS:
-        return next_business_moment(at, settings)
-    raise ValueError(f"unknown channel {channel!r}")
+    return next_business_moment(at, settings)
+
+
+def uses_quiet_hours(channel: str) -> bool:
+    """Whether `channel` waits for the recipient's quiet hours (else for a business day)."""
+    return channel_spec(channel).window == "quiet_hours"
 
 
 def org_date(at: datetime, settings: Settings) -> date:

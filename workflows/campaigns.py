@@ -1,7 +1,8 @@
 """Campaigns: one-off or periodic outreach to a segment (by profile, by status, by
 expiring-within), riding the same cases, outbox, calendar and stop conditions as the ladders.
 
-A campaign's case runs a one-step workflow built from the campaign row; it resolves without
+A campaign's case runs a one-step workflow built from the campaign row
+(`workflows.case_workflow`); it resolves without
 sending when the vendor has become compliant (when the campaign says so) or the campaign was
 stopped.
 """
@@ -18,42 +19,10 @@ from comms.models import OPEN_STATES, Case, RequirementProfile, Vendor
 from comms.settings import Settings
 from comms.verdicts import all_verdicts
 from workflows.calendar import org_date
-from workflows.definitions import Step, Workflow
-from workflows.lifecycle import open_case, set_state
+from workflows.case_state import set_state
+from workflows.case_workflow import campaign_workflow
+from workflows.lifecycle import open_case
 from workflows.models import Campaign
-
-
-def campaign_workflow(campaign: Campaign) -> Workflow:
-    return Workflow(
-        name="campaign",
-        trigger="campaign",
-        steps=[
-            Step(
-                id="campaign",
-                channel=campaign.channel,
-                to=list(campaign.recipients or ["vendor"]),
-                template=campaign.template,
-                delay="0 days",
-            )
-        ],
-    )
-
-
-def workflow_for(session: Session, case: Case) -> Workflow:
-    from workflows.definitions import get_workflow
-
-    if case.campaign_id:
-        campaign = session.get(Campaign, case.campaign_id)
-        if campaign is None:
-            raise LookupError(f"case {case.id}: campaign {case.campaign_id} is gone")
-        return campaign_workflow(campaign)
-    return get_workflow(case.workflow)
-
-
-def campaign_stop_reason(
-    session: Session, case: Case, vendor: Vendor, verdict: Verdict
-) -> str | None:
-    return stop_reason(session.get(Campaign, case.campaign_id), vendor.active, verdict)
 
 
 def stop_reason(campaign: Campaign | None, vendor_active: bool, verdict: Verdict) -> str | None:

@@ -2,7 +2,10 @@
 
 Errors name the file, the line and the field (`comms.yamlload`). A ladder is a list of steps;
 each step names its channel, recipients, template, timing (an `offset_days` from the trigger
-date or a `delay` after the previous step), conditions, and what each outcome does.
+date or a `delay` after the previous step), conditions, and what each outcome does. Channel
+names come from the registered channels (`comms.channel_spec`) and a step's template must
+exist under its channel's pattern when the file loads; action names come from the table of
+outcome actions (`workflows.outcome_actions`).
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from comms.channel_spec import channel_names, channel_spec
 from comms.yamlload import DataFileError, validate_file
+from workflows.outcome_actions import ACTIONS
 
-ChannelName = Literal["email", "sms", "call", "call_task"]
 RecipientKind = Literal["vendor", "agent", "client"]
 Condition = Literal[
     "has_phone",
@@ -43,18 +47,7 @@ OutcomeName = Literal[
     "email_bounced",
     "opted_out",
 ]
-ActionName = Literal[
-    "snooze",  # wait `business_days`, then continue with the next step
-    "wait_until",  # wait until data["date"], then continue
-    "retry",  # repeat this step after `business_days` (up to `limit` attempts)
-    "next_channel",  # skip ahead to the next step on a different channel
-    "first_phone_step",  # skip ahead to the first sms/call/call_task step
-    "continue",  # note it; the ladder carries on as planned
-    "resolve",  # close the case
-    "update_phone",  # store data["phone"] on the vendor, then retry
-    "stop_channel",  # the recipient opted out of this channel: continue without it
-]
-
+CHECK_TEMPLATES = "check_templates"  # validation context: the step templates must exist
 _DELAY = re.compile(r"^\s*(\d+)\s+(business\s+days?|days?|hours?)\s*$", re.IGNORECASE)
 ROOT = Path(__file__).resolve().parent.parent / "config" / "workflows"
 
@@ -87,22 +80,51 @@ def parse_delay(text: str) -> Delay:
 class OutcomeRule(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    action: ActionName
+    action: str  # a name in `workflows.outcome_actions.ACTIONS`
     business_days: int = Field(default=1, ge=0, le=60)
     limit: int = Field(default=3, ge=1, le=10)
+
+    @field_validator("action")
+    @classmethod
+    def _known_action(cls, value: str) -> str:
+        if value not in ACTIONS:
+            raise ValueError(f"unknown action {value!r} (one of: {', '.join(ACTIONS)})")
+        return value
 
 
 class Step(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(pattern=r"^[a-z0-9_]+$", max_length=40)
-    channel: ChannelName
+    channel: str
     to: list[RecipientKind] = Field(min_length=1)
     template: str = Field(pattern=r"^[a-z0-9_]+$")
     offset_days: int | None = Field(default=None, ge=-365, le=365)
     delay: str | None = None
     when: list[Condition] = Field(default_factory=list)
     outcomes: dict[OutcomeName, OutcomeRule] = Field(default_factory=dict)
+
+    @field_validator("channel")
+    @classmethod
+    def _known_channel(cls, value: str) -> str:
+        names = channel_names()
+        if value not in names:
+            raise ValueError(f"unknown channel {value!r} (one of: {', '.join(names)})")
+        return value
+
+    @field_validator("template")
+    @classmethod
+    def _template_exists(cls, value: str, info: ValidationInfo) -> str:
+        """When a workflow file loads (`CHECK_TEMPLATES` in the context), the template must
+        exist under the step's channel's pattern."""
+        context = info.context or {}
+        if context.get(CHECK_TEMPLATES) and "channel" in info.data:
+            spec = channel_spec(info.data["channel"])
+            if not spec.has_template(value):
+                raise ValueError(
+                    f"no {spec.name} template {value!r} (templates/{spec.template_path(value)})"
+                )
+        return value
 
     @field_validator("delay")
     @classmethod
@@ -158,7 +180,7 @@ class Workflow(BaseModel):
 
 
 def load_workflow(path: Path) -> Workflow:
-    wf = validate_file(Workflow, path)
+    wf = validate_file(Workflow, path, context={CHECK_TEMPLATES: True})
     if wf.name != path.stem:
         raise DataFileError(str(path), 1, "name", f"must match the file name {path.stem!r}")
     return wf

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
+from comms.channel_spec import channel_spec
 from comms.email.compose import skip_unsendable
 from comms.models import Case, CaseEvent, Delivery, Vendor
 from comms.models.cases import FAILURE_KINDS
@@ -24,14 +25,12 @@ from comms.settings import Settings
 from comms.verdicts import vendor_verdict
 from workflows.batch_load import load_batch, read_cases
 from workflows.calendar import org_date
-from workflows.campaigns import workflow_for
+from workflows.case_workflow import workflow_for
 from workflows.lifecycle import record_outcome, sync_vendor
 from workflows.planner import MAX_STEPS_PER_PASS, RECHECK, CasePlan, Needs, plan_case
 from workflows.records import CASE_CHANGES
 
 log = logging.getLogger(__name__)
-
-FAILURE_OUTCOMES = {"email": "email_bounced", "sms": "sms_failed", "call": "call_failed"}
 
 
 @dataclass
@@ -126,7 +125,16 @@ def absorb_failures(session: Session, case: Case, *, now: datetime) -> bool:
     case.data = {**case.data, "events_seen": max(e.id or 0 for e in events)}
     session.add(case)
     for ev in events:
-        outcome = FAILURE_OUTCOMES.get(str(ev.data.get("channel")))
+        outcome = _failure_outcome(ev.data.get("channel"))
         if outcome and case.state in ("active", "waiting"):
             record_outcome(session, case.id or 0, outcome, now=now, data={"step": ev.step})
     return True
+
+
+def _failure_outcome(channel: object) -> str | None:
+    """The workflow outcome the channel reports for a failed delivery (None: none, or a
+    channel no longer registered)."""
+    try:
+        return channel_spec(str(channel)).failure_outcome
+    except LookupError:
+        return None

@@ -2,7 +2,7 @@
 
 A vendor has at most one open compliance case (expiring, deficient or missing); the database's
 partial unique index forbids two open cases of one trigger for one vendor. Every transition is
-recorded as a CaseEvent with its reason.
+recorded as a CaseEvent with its reason (`workflows.case_state`).
 """
 
 from __future__ import annotations
@@ -16,64 +16,24 @@ from sqlmodel import Session, col, select
 
 from comms.compliance import Status, Verdict
 from comms.errors import PermanentError
-from comms.models import OPEN_STATES, Agent, Case, CaseEvent, Certificate, Vendor, audit
+from comms.models import OPEN_STATES, Agent, Case, Certificate, Vendor, audit
 from comms.settings import Settings, get_settings
 from comms.verdicts import vendor_verdict
 from workflows.calendar import org_date
+from workflows.case_state import add_event, resolve_case, set_state
 from workflows.definitions import Workflow, get_workflow
+from workflows.outcomes import apply_case_outcome
 from workflows.timing import due_time, nominal_time, not_before_send_at, opening_index
 
 log = logging.getLogger(__name__)
 
 COMPLIANCE_TRIGGERS = ("expiring", "deficient", "missing")
-PHONE_STEP_CHANNELS = ("sms", "call", "call_task")
 
 
 class CaseError(PermanentError):
     """A staff action that does not apply to the case in its current state."""
 
     code = "case_state"
-
-
-def add_event(
-    session: Session,
-    case: Case,
-    kind: str,
-    *,
-    now: datetime,
-    reason: str = "",
-    step: str | None = None,
-    from_state: str | None = None,
-    to_state: str | None = None,
-    data: dict[str, Any] | None = None,
-) -> None:
-    assert case.id is not None
-    session.add(
-        CaseEvent(
-            case_id=case.id,
-            at=now,
-            kind=kind,
-            step=step,
-            reason=reason,
-            from_state=from_state,
-            to_state=to_state,
-            data=data or {},
-        )
-    )
-
-
-def set_state(
-    session: Session, case: Case, state: str, *, now: datetime, reason: str, kind: str | None = None
-) -> None:
-    old = case.state
-    case.state = state
-    case.updated_at = now
-    if state in ("resolved", "exhausted", "paused"):
-        case.next_action_at = None
-    if state in ("resolved", "exhausted"):
-        case.resolved_at = now
-    session.add(case)
-    add_event(session, case, kind or state, now=now, reason=reason, from_state=old, to_state=state)
 
 
 # --- what the verdict asks for ---------------------------------------------------------------
@@ -148,11 +108,6 @@ def open_cases(session: Session, vendor_id: int) -> list[Case]:
             )
         ).all()
     )
-
-
-def resolve_case(session: Session, case: Case, *, now: datetime, reason: str) -> None:
-    if case.state in OPEN_STATES:
-        set_state(session, case, "resolved", now=now, reason=reason)
 
 
 def open_case(
@@ -329,6 +284,21 @@ def record_outcome(
 ) -> Case:
     """Apply an outcome (IVR keypress, call-task result, delivery failure) to a case, as its
     workflow's rule for the last executed step says. See `workflows.outcomes`."""
-    from workflows.outcomes import apply_case_outcome
-
     return apply_case_outcome(session, case_id, outcome, now=now, data=data)
+
+
+__all__ = [
+    "COMPLIANCE_TRIGGERS",
+    "CaseError",
+    "add_event",
+    "open_case",
+    "open_cases",
+    "pause_case",
+    "record_outcome",
+    "reevaluate_vendor",
+    "resolve_case",
+    "resume_case",
+    "set_state",
+    "sync_vendor",
+    "wanted_case",
+]

@@ -27,8 +27,9 @@ from comms.compliance import Verdict
 from comms.models import DeliveryStatus
 from comms.settings import Settings
 from workflows.batch_load import BatchData
-from workflows.calendar import PHONE_CHANNELS, add_business_days
+from workflows.calendar import add_business_days, uses_quiet_hours
 from workflows.campaigns import stop_reason
+from workflows.case_state import CLOSING_STATES, FINAL_STATES
 from workflows.definitions import Step, Workflow, get_workflow
 from workflows.lifecycle import COMPLIANCE_TRIGGERS, keeps, resolve_reason, wanted_for
 from workflows.outputs import PlannedDelivery, plan_delivery, recipient_for
@@ -39,8 +40,6 @@ GRACE_BUSINESS_DAYS = 5  # after the last step, before the case is marked exhaus
 MAX_STEPS_PER_PASS = 50
 RECHECK = "verdict rechecked before the next step"
 EXHAUSTED = "every step ran and the vendor is still not compliant"
-CLOSING_STATES = ("resolved", "exhausted", "paused")  # no next action
-FINAL_STATES = ("resolved", "exhausted")
 
 
 class Needs(StrEnum):
@@ -317,7 +316,7 @@ def _memo_schedule(
     if index < len(wf.steps):
         step = wf.steps[index]
         zones: tuple[str, ...] = ()
-        if step.channel in PHONE_CHANNELS:
+        if uses_quiet_hours(step.channel):
             zones = tuple(step_zones(step, vendor, agent, settings))
         dated = case.trigger_date if step.offset_days is not None else None
         key = (*key, dated, case.snoozed_until, zones)

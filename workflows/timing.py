@@ -4,25 +4,28 @@ the previous step), then moved into its channel's window by the calendar."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from comms.settings import Settings
 from workflows.calendar import (
-    PHONE_CHANNELS,
     add_business_days,
     local_moment,
     next_allowed,
     phone_zones,
     recipient_zones,
+    uses_quiet_hours,
 )
-from workflows.definitions import Step, Workflow
 from workflows.records import AgentLike, CaseLike, VendorLike
+
+if TYPE_CHECKING:  # annotations only: the definitions check outcome actions, which use timing
+    from workflows.definitions import Step, Workflow
 
 
 def step_zones(
     step: Step, vendor: VendorLike, agent: AgentLike | None, settings: Settings
 ) -> list[str]:
     """The zones whose quiet hours gate a phone step: every phone recipient's zones."""
-    if step.channel not in PHONE_CHANNELS:
+    if not uses_quiet_hours(step.channel):
         return [settings.timezone]
     zones: list[str] = []
     for kind in step.to:

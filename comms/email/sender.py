@@ -17,7 +17,7 @@ from functools import lru_cache
 
 import aiosmtplib
 
-from comms.channels import ChannelSender, SendOutcome, register_sender
+from comms.channels import ChannelSender, SendOutcome
 from comms.email.message import envelope_sender, message_bytes, message_id_of, recipients_of
 from comms.email.pool import SmtpPool
 from comms.errors import CommsError
@@ -215,6 +215,3 @@ def email_sender(settings: Settings) -> ChannelSender:
     if settings.smtp_host:
         return SmtpSender(settings)
     return FileOutboxSender(settings)
-
-
-register_sender("email", email_sender)

@@ -16,7 +16,7 @@ import pytest
 from comms.compliance import Status, Verdict
 from comms.settings import Settings, get_settings
 from workflows.batch_load import BatchData
-from workflows.campaigns import campaign_workflow
+from workflows.case_workflow import campaign_workflow
 from workflows.definitions import Step, get_workflow
 from workflows.models import Campaign
 from workflows.planner import (

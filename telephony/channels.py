@@ -1,0 +1,76 @@
+"""The specifications (`comms.channel_spec`) of the channels telephony delivers: SMS, the
+automated reminder call and the call task for call-center staff. Each reaches the vendor's or
+the agent's phone; SMS and calls wait for the recipient's quiet hours, call tasks for a
+business day."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from comms.channel_spec import AddressFinder, ChannelSpec, Contact, Recipient
+from comms.settings import Settings
+from comms.text_channel import render_text_row, text_row
+from telephony.render import DEFAULT_LANGUAGE
+from telephony.senders import CallTaskSender, call_sender, sms_sender
+
+
+def phone_address(opt_out: str | None, opted_out: str) -> AddressFinder:
+    """The phone of the vendor or its agent, unless flagged invalid or (the vendor) opted out
+    through its flag `opt_out`; the client contact is reached by email only."""
+
+    def find(kind: str, vendor: Any, agent: Contact | None, settings: Settings) -> Recipient:
+        if kind == "client":
+            return Recipient(kind, None, "the client contact is reached by email only")
+        if kind == "agent":
+            if agent is None:
+                return Recipient(kind, None, "the vendor has no agent")
+            if agent.phone_invalid:
+                return Recipient(kind, None, "the agent's phone is flagged invalid")
+            return Recipient(kind, agent.phone, None if agent.phone else "the agent has no phone")
+        if vendor.phone_invalid:
+            return Recipient(kind, None, "the vendor's phone is flagged invalid")
+        if opt_out is not None and getattr(vendor, opt_out):
+            return Recipient(kind, None, f"the vendor opted out of {opted_out}")
+        return Recipient(kind, vendor.phone, None if vendor.phone else "the vendor has no phone")
+
+    return find
+
+
+SMS = ChannelSpec(
+    name="sms",
+    sender=sms_sender,
+    template="sms/{}.txt",
+    plan_row=text_row,
+    render=render_text_row,
+    window="quiet_hours",
+    find_address=phone_address("opt_out_sms", "SMS"),
+    failure_outcome="sms_failed",
+    opt_out="opt_out_sms",
+    by_phone=True,
+)
+
+CALL = ChannelSpec(
+    name="call",
+    sender=call_sender,
+    # the prompt the call opens with (`telephony.reminder_call`), in the default language on
+    # the row; the call itself speaks the vendor's
+    template=f"voice/{DEFAULT_LANGUAGE}/{{}}.txt",
+    plan_row=text_row,
+    render=render_text_row,
+    window="quiet_hours",
+    find_address=phone_address("opt_out_call", "calls"),
+    failure_outcome="call_failed",
+    opt_out="opt_out_call",
+    by_phone=True,
+)
+
+CALL_TASK = ChannelSpec(
+    name="call_task",
+    sender=CallTaskSender,
+    template="scripts/{}.md",
+    plan_row=text_row,
+    render=render_text_row,
+    window="business_days",
+    find_address=phone_address(None, ""),
+    by_phone=True,
+)
