@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from comms import broker as broker_mod
 from comms.actors import DeliveryBatches
+from comms.channel_spec import channel_names, channel_spec
 from comms.cli.context import console, engine, fail, now_option, settings, setup_logging
 from comms.db import session_scope
 from comms.models import Case, CaseEvent, Vendor
@@ -239,8 +240,11 @@ def campaign_start(
     }
     if not segment:
         raise fail("give a segment: --status, --profile or --expiring-within")
-    if channel not in ("email", "sms", "call", "call_task"):
-        raise fail(f"--channel: unknown channel {channel!r}")
+    if channel not in channel_names():
+        raise fail(f"--channel: unknown channel {channel!r} (one of: {', '.join(channel_names())})")
+    spec = channel_spec(channel)
+    if not spec.has_template(template):
+        raise fail(f"--template: no {channel} template templates/{spec.template_path(template)}")
     kinds = [k.strip() for k in to.split(",") if k.strip()]
     if not kinds or any(k not in ("vendor", "agent", "client") for k in kinds):
         raise fail(f"--to: expected vendor, agent and/or client, got {to!r}")

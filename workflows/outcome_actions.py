@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlmodel import Session
 
@@ -21,10 +21,8 @@ from comms.settings import Settings
 from comms.timeutil import parse_date
 from workflows.calendar import add_business_days, local_moment
 from workflows.case_state import add_event, resolve_case
+from workflows.records import RuleLike, StepLike, WorkflowLike
 from workflows.timing import due_time
-
-if TYPE_CHECKING:  # annotations only: the definitions import this table to check names
-    from workflows.definitions import OutcomeRule, Step, Workflow
 
 
 @dataclass
@@ -33,10 +31,10 @@ class OutcomeContext:
 
     session: Session
     case: Case
-    wf: Workflow
-    step: Step
+    wf: WorkflowLike
+    step: StepLike
     last: int  # the index of `step`
-    rule: OutcomeRule
+    rule: RuleLike
     outcome: str
     data: dict[str, Any]
     vendor: Vendor

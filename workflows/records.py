@@ -1,10 +1,13 @@
 """What the engine reads of vendors, agents and cases, as protocols, and the plain records the
-bulk planner loads instead of ORM objects (a `Vendor`, `Agent` or `Case` row fits too)."""
+bulk planner loads instead of ORM objects (a `Vendor`, `Agent` or `Case` row fits too); and
+what timing and the outcome actions read of a workflow's steps and rules (the models of
+`workflows.definitions` fit, which check their action names against those actions)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Any, NamedTuple, Protocol
 
 
@@ -58,6 +61,40 @@ class CaseLike(Protocol):
     next_action_at: datetime | None
     snoozed_until: datetime | None
     data: dict[str, Any]
+
+
+class DelayLike(Protocol):
+    @property
+    def amount(self) -> int: ...
+    @property
+    def unit(self) -> str: ...
+
+
+class StepLike(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def channel(self) -> str: ...
+    @property
+    def to(self) -> Sequence[str]: ...
+    @property
+    def offset_days(self) -> int | None: ...
+    @property
+    def delay_spec(self) -> DelayLike | None: ...
+
+
+class WorkflowLike(Protocol):
+    @property
+    def steps(self) -> Sequence[StepLike]: ...
+    @property
+    def send_at(self) -> time: ...
+
+
+class RuleLike(Protocol):
+    @property
+    def business_days(self) -> int: ...
+    @property
+    def limit(self) -> int: ...
 
 
 class VendorRow(NamedTuple):

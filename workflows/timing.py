@@ -4,7 +4,6 @@ the previous step), then moved into its channel's window by the calendar."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from comms.settings import Settings
 from workflows.calendar import (
@@ -15,14 +14,11 @@ from workflows.calendar import (
     recipient_zones,
     uses_quiet_hours,
 )
-from workflows.records import AgentLike, CaseLike, VendorLike
-
-if TYPE_CHECKING:  # annotations only: the definitions check outcome actions, which use timing
-    from workflows.definitions import Step, Workflow
+from workflows.records import AgentLike, CaseLike, StepLike, VendorLike, WorkflowLike
 
 
 def step_zones(
-    step: Step, vendor: VendorLike, agent: AgentLike | None, settings: Settings
+    step: StepLike, vendor: VendorLike, agent: AgentLike | None, settings: Settings
 ) -> list[str]:
     """The zones whose quiet hours gate a phone step: every phone recipient's zones."""
     if not uses_quiet_hours(step.channel):
@@ -40,7 +36,7 @@ def step_zones(
 
 
 def nominal_time(
-    case: CaseLike, wf: Workflow, index: int, base: datetime, settings: Settings
+    case: CaseLike, wf: WorkflowLike, index: int, base: datetime, settings: Settings
 ) -> datetime:
     """The planned time of step `index` before the calendar moves it."""
     step = wf.steps[index]
@@ -57,7 +53,7 @@ def nominal_time(
     return base + timedelta(hours=delay.amount)
 
 
-def not_before_send_at(at: datetime, wf: Workflow, settings: Settings) -> datetime:
+def not_before_send_at(at: datetime, wf: WorkflowLike, settings: Settings) -> datetime:
     """Delay-based steps keep office rhythm: never before the workflow's `send_at` (org zone)
     on their day."""
     local = at.astimezone(settings.zone)
@@ -67,7 +63,7 @@ def not_before_send_at(at: datetime, wf: Workflow, settings: Settings) -> dateti
 
 
 def due_time(
-    step: Step,
+    step: StepLike,
     at: datetime,
     vendor: VendorLike,
     agent: AgentLike | None,
@@ -78,7 +74,7 @@ def due_time(
     )
 
 
-def opening_index(case: CaseLike, wf: Workflow, now: datetime, settings: Settings) -> int:
+def opening_index(case: CaseLike, wf: WorkflowLike, now: datetime, settings: Settings) -> int:
     """Where a new case starts. Offset ladders opened late start at the latest step whose
     time has come (earlier ones are recorded as skipped); delay ladders start at step 0."""
     if wf.steps[0].offset_days is None:
