@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from comms.yamlload import DataFileError
-from workflows.definitions import load_workflow, load_workflows, parse_delay
+from workflows.definitions import OutcomeRule, load_workflow, load_workflows, parse_delay
+from workflows.outcome_actions import ACTIONS
 
 GOOD = """\
 name: {name}
@@ -46,6 +47,15 @@ def test_shipped_definitions_load() -> None:
         (("delay: 0 days", "delay: soon"), 8, "steps.0.delay"),
         (("to: [agent]", "to: [landlord]"), 6, "steps.0.to.0"),
         (("    delay: 0 days\n", "    delay: 0 days\n    offset_days: 3\n"), 4, "steps.0"),
+        (("template: deficiency_notice", "template: deficiency_notise"), 7, "steps.0.template"),
+        (
+            (
+                "    delay: 0 days\n",
+                "    delay: 0 days\n    outcomes:\n      busy: {action: dance}\n",
+            ),
+            10,
+            "steps.0.outcomes.busy.action",
+        ),
     ],
 )
 def test_bad_definition_names_file_line_field(
@@ -72,3 +82,35 @@ def test_delays() -> None:
     assert parse_delay("1 day").amount == 1
     with pytest.raises(ValueError):
         parse_delay("three days")
+
+
+CALL = """\
+name: calls
+trigger: expiring
+steps:
+  - id: ring
+    channel: call
+    to: [vendor]
+    template: {template}
+    offset_days: -7
+"""
+
+
+def test_a_call_step_names_a_voice_prompt_or_the_file_does_not_load(tmp_path: Path) -> None:
+    """The prompts live under templates/voice/<language>/: a call step's template is one of
+    them (it was silently ignored when the name matched nothing)."""
+    path = tmp_path / "calls.yaml"
+    path.write_text(CALL.format(template="renewal_reminder"))  # an SMS template, no prompt
+    with pytest.raises(DataFileError) as err:
+        load_workflow(path)
+    assert (err.value.line, err.value.field) == (7, "steps.0.template")
+    assert "templates/voice/en/renewal_reminder.txt" in err.value.message
+    path.write_text(CALL.format(template="reminder_intro"))
+    assert load_workflow(path).steps[0].template == "reminder_intro"
+
+
+def test_the_schema_takes_its_action_names_from_the_table() -> None:
+    for name in ACTIONS:
+        assert OutcomeRule(action=name).action == name
+    with pytest.raises(ValueError, match="unknown action 'dance'"):
+        OutcomeRule(action="dance")
