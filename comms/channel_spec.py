@@ -70,6 +70,17 @@ class RowRequest:
     settings: Settings
 
 
+def contact_address(
+    kind: str, contact: Contact, medium: Literal["email", "phone"], *, who: str
+) -> Recipient:
+    """`contact`'s email or phone for recipient role `kind`, unless it is flagged invalid or
+    missing (`who` names it in the reason: "the agent")."""
+    if getattr(contact, f"{medium}_invalid"):
+        return Recipient(kind, None, f"{who}'s {medium} is flagged invalid")
+    address: str | None = getattr(contact, medium)
+    return Recipient(kind, address, None if address else f"{who} has no {medium}")
+
+
 AddressFinder = Callable[[str, Any, Contact | None, Settings], Recipient]
 RowPlanner = Callable[["ChannelSpec", RowRequest], tuple[NewDelivery, str | None]]
 Renderer = Callable[["ChannelSpec", Delivery, dict[str, Any], Settings], dict[str, Any]]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from comms.channel_spec import AddressFinder, ChannelSpec, Contact, Recipient
+from comms.channel_spec import AddressFinder, ChannelSpec, Contact, Recipient, contact_address
 from comms.settings import Settings
 from comms.text_channel import render_text_row, text_row
 from telephony.render import DEFAULT_LANGUAGE
@@ -24,14 +24,10 @@ def phone_address(opt_out: str | None, opted_out: str) -> AddressFinder:
         if kind == "agent":
             if agent is None:
                 return Recipient(kind, None, "the vendor has no agent")
-            if agent.phone_invalid:
-                return Recipient(kind, None, "the agent's phone is flagged invalid")
-            return Recipient(kind, agent.phone, None if agent.phone else "the agent has no phone")
-        if vendor.phone_invalid:
-            return Recipient(kind, None, "the vendor's phone is flagged invalid")
-        if opt_out is not None and getattr(vendor, opt_out):
+            return contact_address(kind, agent, "phone", who="the agent")
+        if not vendor.phone_invalid and opt_out is not None and getattr(vendor, opt_out):
             return Recipient(kind, None, f"the vendor opted out of {opted_out}")
-        return Recipient(kind, vendor.phone, None if vendor.phone else "the vendor has no phone")
+        return contact_address(kind, vendor, "phone", who="the vendor")
 
     return find
 

@@ -46,7 +46,7 @@ from comms.settings import Settings
 from workflows.batch_load import claim_batch, load_batch, table
 from workflows.calendar import org_date
 from workflows.engine import advance_case
-from workflows.planner import CasePlan, PlannedEvent, PlannedRow, plan_case
+from workflows.planner import CasePlan, PlannedRow, plan_case
 from workflows.records import CASE_CHANGES, CaseRow
 
 
@@ -216,7 +216,7 @@ def prepare_write(
             table("delivery"), DELIVERY_COLUMNS, [_delivery_row(r, now) for r in rows], ids=ids
         ),
         events=prepare_copy(
-            table("case_event"), [_event_values(p.case.id, e, now) for p in plans for e in p.events]
+            table("case_event"), [e.values(p.case.id, now) for p in plans for e in p.events]
         ),
         cases=prepare_update(conn, table("case"), updates) if updates else None,
     )
@@ -263,7 +263,7 @@ def write_plans(
     insert_rows(
         conn,
         table("case_event"),
-        [_event_values(p.case.id, e, now) for p in plans for e in p.events],
+        [e.values(p.case.id, now) for p in plans for e in p.events],
     )
     update_rows(conn, table("case"), _case_updates(plans))
     return set()
@@ -296,19 +296,3 @@ def _delivery_row(row: PlannedRow, now: datetime) -> list[Any]:
 
 def _delivery_values(row: PlannedRow, now: datetime) -> dict[str, Any]:
     return dict(zip(DELIVERY_COLUMNS, _delivery_row(row, now), strict=True))
-
-
-def _event_values(case_id: int, event: PlannedEvent, now: datetime) -> dict[str, Any]:
-    data = event.data
-    if event.deliveries is not None:
-        data = {"deliveries": [r.id or 0 for r in event.deliveries], **data}
-    return {
-        "case_id": case_id,
-        "at": now,
-        "kind": event.kind,
-        "step": event.step,
-        "reason": event.reason,
-        "from_state": event.from_state,
-        "to_state": event.to_state,
-        "data": data,
-    }

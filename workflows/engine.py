@@ -26,7 +26,8 @@ from comms.verdicts import vendor_verdict
 from workflows.batch_load import load_batch, read_cases
 from workflows.calendar import org_date
 from workflows.case_workflow import workflow_for
-from workflows.lifecycle import record_outcome, sync_vendor
+from workflows.lifecycle import sync_vendor
+from workflows.outcomes import record_outcome
 from workflows.planner import MAX_STEPS_PER_PASS, RECHECK, CasePlan, Needs, plan_case
 from workflows.records import CASE_CHANGES
 
@@ -80,7 +81,6 @@ def apply_plan(
     """Write `plan` through the session: its rows (a row whose key exists is found, not made
     again), its events in order (a step's event names its rows' ids) and the case's fields."""
     for event in plan.events:
-        made: list[int] = []
         for row in event.deliveries or ():
             delivery, created = create_delivery(session, row.planned.new, now=now)
             if created:
@@ -88,20 +88,7 @@ def apply_plan(
                 session.add(delivery)
                 result.deliveries.append(delivery)
             row.id, row.status = delivery.id, delivery.status
-            made.append(delivery.id or 0)
-        data = event.data if event.deliveries is None else {"deliveries": made, **event.data}
-        session.add(
-            CaseEvent(
-                case_id=plan.case.id,
-                at=now,
-                kind=event.kind,
-                step=event.step,
-                reason=event.reason,
-                from_state=event.from_state,
-                to_state=event.to_state,
-                data=data,
-            )
-        )
+        session.add(CaseEvent(**event.values(plan.case.id, now)))
     for name in CASE_CHANGES:
         setattr(case, name, getattr(plan.case, name))
     result.steps.extend(plan.steps)

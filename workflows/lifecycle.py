@@ -22,7 +22,7 @@ from comms.verdicts import vendor_verdict
 from workflows.calendar import org_date
 from workflows.case_state import add_event, resolve_case, set_state
 from workflows.definitions import Workflow, get_workflow
-from workflows.outcomes import apply_case_outcome
+from workflows.outcomes import record_outcome  # applying outcomes, here with the lifecycle
 from workflows.timing import due_time, nominal_time, not_before_send_at, opening_index
 
 log = logging.getLogger(__name__)
@@ -272,19 +272,6 @@ def resume_case(
     case.next_action_at = max(planned, now)
     session.add(case)
     audit(session, actor=by, action="case.resume", entity="case", entity_id=case.id, at=now)
-
-
-def record_outcome(
-    session: Session,
-    case_id: int,
-    outcome: str,
-    *,
-    now: datetime,
-    data: dict[str, Any] | None = None,
-) -> Case:
-    """Apply an outcome (IVR keypress, call-task result, delivery failure) to a case, as its
-    workflow's rule for the last executed step says. See `workflows.outcomes`."""
-    return apply_case_outcome(session, case_id, outcome, now=now, data=data)
 
 
 __all__ = [

@@ -1,7 +1,7 @@
 """What an outcome does to a case: one small function per action, in a table by name.
 
 A workflow's rule names an action for an outcome (`outcomes: {no_answer: {action: retry}}`);
-`workflows.outcomes.apply_case_outcome` looks the rule up and runs `ACTIONS[rule.action]`.
+`workflows.outcomes.record_outcome` looks the rule up and runs `ACTIONS[rule.action]`.
 The workflow schema takes its action names from this table (`workflows.definitions`), so an
 action added here can be named in a workflow file, and a name not here is refused on load.
 """

@@ -17,7 +17,7 @@ from workflows.case_workflow import workflow_for
 from workflows.outcome_actions import ACTIONS, OutcomeContext
 
 
-def apply_case_outcome(
+def record_outcome(
     session: Session,
     case_id: int,
     outcome: str,

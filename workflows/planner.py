@@ -69,6 +69,22 @@ class PlannedEvent:
     data: dict[str, Any] = field(default_factory=dict)
     deliveries: list[PlannedRow] | None = None  # step_done: the rows it made, ids once written
 
+    def values(self, case_id: int, now: datetime) -> dict[str, Any]:
+        """The case_event row (its rows' ids set: once they are written)."""
+        data = self.data
+        if self.deliveries is not None:
+            data = {"deliveries": [r.id or 0 for r in self.deliveries], **data}
+        return {
+            "case_id": case_id,
+            "at": now,
+            "kind": self.kind,
+            "step": self.step,
+            "reason": self.reason,
+            "from_state": self.from_state,
+            "to_state": self.to_state,
+            "data": data,
+        }
+
 
 @dataclass
 class CasePlan:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from comms.channel_spec import ChannelSpec, Contact, Recipient, RowRequest
+from comms.channel_spec import ChannelSpec, Contact, Recipient, RowRequest, contact_address
 from comms.email.compose import deferred_email, rendered_email
 from comms.email.sender import email_sender
 from comms.models import Delivery
@@ -20,14 +20,10 @@ def email_address(kind: str, vendor: Any, agent: Contact | None, settings: Setti
     if kind == "agent":
         if agent is None:
             return Recipient(kind, None, "the vendor has no agent")
-        if agent.email_invalid:
-            return Recipient(kind, None, "the agent's email is flagged invalid")
-        return Recipient(kind, agent.email, None if agent.email else "the agent has no email")
+        return contact_address(kind, agent, "email", who="the agent")
     if vendor.opt_out_email:
         return Recipient(kind, None, "the vendor opted out of email")
-    if vendor.email_invalid:
-        return Recipient(kind, None, "the vendor's email is flagged invalid")
-    return Recipient(kind, vendor.email, None if vendor.email else "the vendor has no email")
+    return contact_address(kind, vendor, "email", who="the vendor")
 
 
 def email_row(spec: ChannelSpec, req: RowRequest) -> tuple[NewDelivery, str | None]:

@@ -5,7 +5,6 @@ from comms.models.cases import OPEN_STATES, Case, CaseEvent, CaseState
 from comms.models.certificates import Certificate, CertificateSource, CertificateStatus, Policy
 from comms.models.outbox import (
     FINAL_STATUSES,
-    Channel,
     Delivery,
     DeliveryStatus,
     Suppression,
@@ -23,7 +22,6 @@ __all__ = [
     "Certificate",
     "CertificateSource",
     "CertificateStatus",
-    "Channel",
     "Delivery",
     "DeliveryStatus",
     "Policy",

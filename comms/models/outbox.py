@@ -12,13 +12,6 @@ from sqlmodel import Field, SQLModel
 from comms.models.base import created_field, json_field, ts_field
 
 
-class Channel(enum.StrEnum):
-    EMAIL = "email"
-    SMS = "sms"
-    CALL = "call"
-    CALL_TASK = "call_task"
-
-
 class DeliveryStatus(enum.StrEnum):
     QUEUED = "queued"
     SENDING = "sending"
@@ -36,9 +29,9 @@ class Delivery(SQLModel, table=True):
     __tablename__ = "delivery"
     # Every index here is written for each planned row (a tick plans thousands). The ids a
     # provider or the SMTP send assigns are NULL until then and only looked up by value
-    # (`=`, `IN`, which imply NOT NULL), so their indexes are partial. The channel (four
-    # values) is only ever filtered next to a case, a Message-ID or a status, whose own
-    # indexes narrow the rows: it has none.
+    # (`=`, `IN`, which imply NOT NULL), so their indexes are partial. The channel (a name
+    # in `comms.channel_spec`, a few values) is only ever filtered next to a case, a
+    # Message-ID or a status, whose own indexes narrow the rows: it has none.
     __table_args__ = (
         Index("ix_delivery_status_lease", "status", "lease_until"),
         Index(
