@@ -7,7 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from comms.channel_spec import AddressFinder, ChannelSpec, Contact, Recipient, contact_address
+from comms.channel_spec import (
+    AddressFinder,
+    ChannelSpec,
+    Contact,
+    Recipient,
+    Window,
+    contact_address,
+)
+from comms.channels import SenderFactory
 from comms.settings import Settings
 from comms.text_channel import render_text_row, text_row
 from telephony.render import DEFAULT_LANGUAGE
@@ -32,41 +40,30 @@ def phone_address(opt_out: str | None, opted_out: str) -> AddressFinder:
     return find
 
 
-SMS = ChannelSpec(
-    name="sms",
-    sender=sms_sender,
-    template="sms/{}.txt",
-    plan_row=text_row,
-    render=render_text_row,
-    window="quiet_hours",
-    find_address=phone_address("opt_out_sms", "SMS"),
-    failure_outcome="sms_failed",
-    opt_out="opt_out_sms",
-    by_phone=True,
-)
+def _by_phone(
+    name: str, sender: SenderFactory, template: str, window: Window, opt_out: str | None,
+    opted_out: str, failure_outcome: str | None,
+) -> ChannelSpec:  # fmt: skip
+    """A channel whose row is one text template and whose recipient is a phone number."""
+    return ChannelSpec(
+        name=name,
+        sender=sender,
+        template=template,
+        plan_row=text_row,
+        render=render_text_row,
+        window=window,
+        find_address=phone_address(opt_out, opted_out),
+        failure_outcome=failure_outcome,
+        opt_out=opt_out,
+        by_phone=True,
+    )
 
-CALL = ChannelSpec(
-    name="call",
-    sender=call_sender,
-    # the prompt the call opens with (`telephony.reminder_call`), in the default language on
-    # the row; the call itself speaks the vendor's
-    template=f"voice/{DEFAULT_LANGUAGE}/{{}}.txt",
-    plan_row=text_row,
-    render=render_text_row,
-    window="quiet_hours",
-    find_address=phone_address("opt_out_call", "calls"),
-    failure_outcome="call_failed",
-    opt_out="opt_out_call",
-    by_phone=True,
-)
 
-CALL_TASK = ChannelSpec(
-    name="call_task",
-    sender=CallTaskSender,
-    template="scripts/{}.md",
-    plan_row=text_row,
-    render=render_text_row,
-    window="business_days",
-    find_address=phone_address(None, ""),
-    by_phone=True,
-)
+SMS = _by_phone("sms", sms_sender, "sms/{}.txt", "quiet_hours", "opt_out_sms", "SMS", "sms_failed")
+# the prompt the call opens with (`telephony.reminder_call`), in the default language on the
+# row; the call itself speaks the vendor's
+CALL = _by_phone(
+    "call", call_sender, f"voice/{DEFAULT_LANGUAGE}/{{}}.txt", "quiet_hours", "opt_out_call",
+    "calls", "call_failed",
+)  # fmt: skip
+CALL_TASK = _by_phone("call_task", CallTaskSender, "scripts/{}.md", "business_days", None, "", None)

@@ -73,15 +73,7 @@ def _wait(ctx: OutcomeContext, until: datetime) -> None:
         nxt = ctx.wf.steps[case.step_index]
         base = max(until, case.next_action_at or until)
         case.next_action_at = due_time(nxt, base, ctx.vendor, ctx.agent, ctx.settings)
-    add_event(
-        ctx.session,
-        case,
-        "snoozed",
-        now=ctx.now,
-        reason=f"{ctx.outcome}: until {until.isoformat()}",
-        from_state=old,
-        to_state="waiting",
-    )
+    _note(ctx, "snoozed", f"until {until.isoformat()}", from_state=old, to_state="waiting")
 
 
 def retry(ctx: OutcomeContext) -> None:
@@ -90,14 +82,7 @@ def retry(ctx: OutcomeContext) -> None:
     tried = dict(case.data.get("attempts") or {})
     attempts = int(tried.get(step.id, 0)) + 1  # attempts of this step so far
     if attempts >= ctx.rule.limit:
-        add_event(
-            ctx.session,
-            case,
-            "retries_exhausted",
-            now=ctx.now,
-            step=step.id,
-            reason=f"{ctx.outcome}: {attempts} attempts",
-        )
+        _note(ctx, "retries_exhausted", f"{attempts} attempts", step=step.id)
         return
     case.step_attempts = attempts
     tried[step.id] = attempts
@@ -106,14 +91,7 @@ def retry(ctx: OutcomeContext) -> None:
     at = add_business_days(ctx.now, max(ctx.rule.business_days, 1), ctx.settings)
     case.next_action_at = due_time(step, at, ctx.vendor, ctx.agent, ctx.settings)
     case.data = {**case.data, "retry_of": step.id}
-    add_event(
-        ctx.session,
-        case,
-        "retry_planned",
-        now=ctx.now,
-        step=step.id,
-        reason=f"{ctx.outcome}: attempt {attempts + 1}",
-    )
+    _note(ctx, "retry_planned", f"attempt {attempts + 1}", step=step.id)
 
 
 def update_phone(ctx: OutcomeContext) -> None:
@@ -164,6 +142,11 @@ def stop_channel(ctx: OutcomeContext) -> None:
     if field:
         setattr(ctx.vendor, field, True)
         ctx.session.add(ctx.vendor)
+
+
+def _note(ctx: OutcomeContext, kind: str, what: str, **fields: Any) -> None:
+    """An event on the case's timeline: `<outcome>: <what>`."""
+    add_event(ctx.session, ctx.case, kind, now=ctx.now, reason=f"{ctx.outcome}: {what}", **fields)
 
 
 ACTIONS: dict[str, Action] = {

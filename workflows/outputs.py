@@ -15,7 +15,7 @@ from comms.channel_spec import Recipient, RowRequest, channel_spec
 from comms.outbox import NewDelivery
 from comms.settings import Settings
 from workflows.definitions import Step
-from workflows.records import AgentLike, VendorLike
+from workflows.records import AgentLike, CaseRow, VendorLike
 
 __all__ = ["PlannedDelivery", "Recipient", "idempotency_key", "plan_delivery", "recipient_for"]
 
@@ -39,34 +39,31 @@ def recipient_for(
 
 
 def plan_delivery(
-    *,
-    case_id: int,
-    workflow: str,
+    case: CaseRow,
     step: Step,
     vendor: VendorLike,
     agent: AgentLike | None,
     recipient: Recipient,
+    *,
     now: datetime,
-    attempt: int,
     settings: Settings,
 ) -> PlannedDelivery:
-    """The outbox row of one step for one recipient (not yet created)."""
+    """The outbox row of the case's `step` for one recipient (not yet created), at the
+    case's current attempt of it."""
     assert recipient.address is not None
     spec = channel_spec(step.channel)
-    new, reason = spec.plan_row(
-        spec,
-        RowRequest(
-            idempotency_key=idempotency_key(case_id, step.id, recipient.kind, attempt),
-            workflow=workflow,
-            step=step.id,
-            template=step.template,
-            attempt=attempt,
-            vendor=vendor,
-            agent=agent,
-            recipient=recipient,
-            case_id=case_id,
-            now=now,
-            settings=settings,
-        ),
+    key = idempotency_key(case.id, step.id, recipient.kind, case.step_attempts)
+    request = RowRequest(
+        idempotency_key=key,
+        workflow=case.workflow,
+        step=step.id,
+        template=step.template,
+        attempt=case.step_attempts,
+        vendor=vendor,
+        agent=agent,
+        recipient=recipient,
+        case_id=case.id,
+        now=now,
+        settings=settings,
     )
-    return PlannedDelivery(new, reason)
+    return PlannedDelivery(*spec.plan_row(spec, request))

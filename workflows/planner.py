@@ -258,17 +258,7 @@ def run_step(
                 )
                 continue
             row = PlannedRow(
-                plan_delivery(
-                    case_id=case.id,
-                    workflow=case.workflow,
-                    step=step,
-                    vendor=vendor,
-                    agent=agent,
-                    recipient=rcpt,
-                    now=now,
-                    attempt=case.step_attempts,
-                    settings=settings,
-                )
+                plan_delivery(case, step, vendor, agent, rcpt, now=now, settings=settings)
             )
             plan.rows.append(row)
             made.append(row)
