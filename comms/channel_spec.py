@@ -53,7 +53,7 @@ class Recipient:
     skip_reason: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RowRequest:
     """One planned step for one recipient with an address: what a channel's row is made of."""
 
@@ -75,9 +75,13 @@ def contact_address(
 ) -> Recipient:
     """`contact`'s email or phone for recipient role `kind`, unless it is flagged invalid or
     missing (`who` names it in the reason: "the agent")."""
-    if getattr(contact, f"{medium}_invalid"):
+    invalid, address = (
+        (contact.email_invalid, contact.email)
+        if medium == "email"
+        else (contact.phone_invalid, contact.phone)
+    )
+    if invalid:
         return Recipient(kind, None, f"{who}'s {medium} is flagged invalid")
-    address: str | None = getattr(contact, medium)
     return Recipient(kind, address, None if address else f"{who} has no {medium}")
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from comms.channel_spec import Recipient, RowRequest, channel_spec
+from comms.channel_spec import ChannelSpec, Recipient, RowRequest, channel_spec
 from comms.outbox import NewDelivery
 from comms.settings import Settings
 from workflows.definitions import Step
@@ -39,6 +39,7 @@ def recipient_for(
 
 
 def plan_delivery(
+    spec: ChannelSpec,
     case: CaseRow,
     step: Step,
     vendor: VendorLike,
@@ -48,10 +49,9 @@ def plan_delivery(
     now: datetime,
     settings: Settings,
 ) -> PlannedDelivery:
-    """The outbox row of the case's `step` for one recipient (not yet created), at the
-    case's current attempt of it."""
+    """The outbox row of the case's `step` (on channel `spec`) for one recipient, not yet
+    created, at the case's current attempt of the step."""
     assert recipient.address is not None
-    spec = channel_spec(step.channel)
     key = idempotency_key(case.id, step.id, recipient.kind, case.step_attempts)
     request = RowRequest(
         idempotency_key=key,

@@ -23,6 +23,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from comms.channel_spec import channel_spec
 from comms.compliance import Verdict
 from comms.models import DeliveryStatus
 from comms.settings import Settings
@@ -32,7 +33,7 @@ from workflows.campaigns import stop_reason
 from workflows.case_state import CLOSING_STATES, FINAL_STATES
 from workflows.definitions import Step, Workflow, get_workflow
 from workflows.lifecycle import COMPLIANCE_TRIGGERS, keeps, resolve_reason, wanted_for
-from workflows.outputs import PlannedDelivery, plan_delivery, recipient_for
+from workflows.outputs import PlannedDelivery, plan_delivery
 from workflows.records import AgentLike, AgentRow, CaseLike, CaseRow, VendorLike, VendorRow
 from workflows.timing import due_time, nominal_time, step_zones
 
@@ -245,8 +246,9 @@ def run_step(
         )
     else:
         made: list[PlannedRow] = []
+        spec = channel_spec(step.channel)
         for kind in step.to:
-            rcpt = recipient_for(kind, step.channel, vendor, agent, settings)
+            rcpt = spec.find_address(kind, vendor, agent, settings)
             if rcpt.address is None:
                 plan.events.append(
                     PlannedEvent(
@@ -258,7 +260,7 @@ def run_step(
                 )
                 continue
             row = PlannedRow(
-                plan_delivery(case, step, vendor, agent, rcpt, now=now, settings=settings)
+                plan_delivery(spec, case, step, vendor, agent, rcpt, now=now, settings=settings)
             )
             plan.rows.append(row)
             made.append(row)
