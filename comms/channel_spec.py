@@ -124,9 +124,8 @@ def channel_spec(name: str) -> ChannelSpec:
     try:
         return _SPECS[name]
     except KeyError:
-        raise LookupError(
-            f"no channel named {name!r} (registered: {', '.join(sorted(_SPECS)) or 'none'})"
-        ) from None
+        known = ", ".join(sorted(_SPECS)) or "none: is the project installed (make setup)?"
+        raise LookupError(f"no channel named {name!r} (registered: {known})") from None
 
 
 def channel_names() -> tuple[str, ...]:
