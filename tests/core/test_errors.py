@@ -54,7 +54,7 @@ def test_each_has_its_own_code() -> None:
 @pytest.mark.parametrize(
     ("module", "name", "builtin"),
     [
-        ("comms.context_batch", "VendorGone", LookupError),
+        ("comms.context", "VendorGone", LookupError),
         ("inbound.imap.connection", "ConnectionLost", ConnectionError),
         ("inbound.imap.listener", "LeaseBusy", RuntimeError),
         ("inbound.acord25.ocr", "OcrUnavailable", RuntimeError),
