@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .collector import Collector
 from .normalize import clean_text, parse_date, parse_mark, parse_money
-from .reader import Collector
 
 _A = "_A"
 SCALAR_FIELDS: dict[str, tuple[str, ...]] = {

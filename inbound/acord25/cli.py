@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from . import extract_certificate
 from .errors import ExtractionError
 from .schema import Extraction, flatten
 
@@ -50,8 +51,6 @@ def register(app: typer.Typer) -> None:
         timeout: float = typer.Option(60.0, help="time limit in seconds"),
     ) -> None:
         """Extract an ACORD 25 certificate of liability insurance."""
-        from . import extract_certificate
-
         console = Console()
         err = Console(stderr=True)
         try:

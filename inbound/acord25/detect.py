@@ -1,11 +1,9 @@
-"""Cheap checks before any rendering: file kind, PDF sanity, bombs, image size; ACORD detection."""
+"""Cheap checks before any rendering: file kind, image size; ACORD form detection."""
 
 from __future__ import annotations
 
 import io
 import re
-import zlib
-from typing import Any
 
 from PIL import Image
 
@@ -13,10 +11,7 @@ from .errors import ExtractionError
 from .layout import compact
 
 MAX_BYTES = 40 * 1024 * 1024
-MAX_PAGES = 50
 MAX_PIXELS = 60_000_000
-MAX_INFLATED = 64 * 1024 * 1024
-MAX_RATIO = 400
 
 _IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"II*\x00", b"MM\x00*", b"GIF8", b"BM")
 _MARKERS = (
@@ -70,67 +65,6 @@ def open_image(data: bytes) -> Image.Image:
         reason = f"truncated or corrupt image: {type(exc).__name__}"
         raise ExtractionError(reason, "corrupt") from exc
     return img
-
-
-def open_pdf(data: bytes) -> Any:
-    """pypdf reader after encryption, page count and flate-bomb checks."""
-    from pypdf import PdfReader
-
-    try:
-        reader = PdfReader(io.BytesIO(data), strict=False)
-        encrypted = reader.is_encrypted
-    except Exception as exc:
-        raise ExtractionError(f"unreadable PDF: {type(exc).__name__}", "corrupt") from exc
-    if encrypted:
-        raise ExtractionError("the PDF is encrypted (password protected)", "encrypted")
-    try:
-        n = len(reader.pages)
-    except Exception as exc:
-        raise ExtractionError(f"PDF page tree unreadable: {type(exc).__name__}", "corrupt") from exc
-    if n == 0:
-        raise ExtractionError("the PDF has no pages", "empty")
-    if n > MAX_PAGES:
-        raise ExtractionError(f"the PDF has {n} pages (limit {MAX_PAGES})", "too_many_pages")
-    check_streams(reader)
-    return reader
-
-
-def check_streams(reader: Any) -> None:
-    """Inflate each Flate stream incrementally; refuse absurd sizes or ratios (zip bombs)."""
-    from pypdf.generic import IndirectObject, StreamObject
-
-    seen = 0
-    for gen, nums in list(reader.xref.items()):
-        for num in list(nums)[:5000]:
-            try:
-                obj = reader.get_object(IndirectObject(num, gen, reader))
-            except Exception:
-                continue
-            if not isinstance(obj, StreamObject) or "FlateDecode" not in str(obj.get("/Filter")):
-                continue
-            raw = obj._data
-            inflated = _inflated_size(raw, MAX_INFLATED + 1)
-            seen += inflated
-            if (
-                inflated > MAX_INFLATED
-                or seen > 4 * MAX_INFLATED
-                or (inflated > 8 * 2**20 and inflated > MAX_RATIO * max(1, len(raw)))
-            ):
-                raise ExtractionError("a compressed stream inflates to an absurd size", "bomb")
-
-
-def _inflated_size(raw: bytes, cap: int) -> int:
-    d = zlib.decompressobj()
-    total = 0
-    chunk = raw
-    try:
-        while chunk and total <= cap:
-            out = d.decompress(chunk, 1 << 20)
-            total += len(out)
-            chunk = d.unconsumed_tail
-    except zlib.error:
-        return total
-    return total
 
 
 def acord_score(words_text: str) -> float:

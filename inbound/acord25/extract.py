@@ -6,11 +6,17 @@ import io
 import logging
 from typing import Any
 
+import pdfplumber
+import pypdfium2 as pdfium
+
 from .acroform import field_values, read_acroform
-from .detect import acord_score, form_numbers, open_image, open_pdf, sniff
+from .collector import Collector
+from .detect import acord_score, form_numbers, open_image, sniff
 from .errors import ExtractionError
 from .layout import Word, line_text
-from .reader import Collector, read_page
+from .ocr import OcrUnavailable, ocr_page
+from .pdfopen import open_pdf
+from .reader import read_page
 from .schema import Extraction, empty_data
 from .textlayer import has_values, page_words
 
@@ -74,8 +80,6 @@ def _not_acord(score: float, warnings: list[str], endorsements: list[dict[str, A
 
 
 def _from_image(data: bytes) -> Extraction:
-    from .ocr import OcrUnavailable, ocr_page
-
     img = open_image(data)
     if getattr(img, "n_frames", 1) > 1:
         img.seek(0)
@@ -98,8 +102,6 @@ def _read_ocr(
 
 
 def _from_pdf(data: bytes) -> Extraction:
-    import pdfplumber
-
     reader = open_pdf(data)
     warnings: list[str] = []
     endorsements: list[dict[str, Any]] = []
@@ -146,10 +148,6 @@ def _ocr_pdf(
     warnings: list[str],
     endorsements: list[dict[str, Any]],
 ) -> Extraction:
-    import pypdfium2 as pdfium
-
-    from .ocr import OcrUnavailable, ocr_page
-
     if score >= IS_ACORD:
         candidates = [best]
     else:

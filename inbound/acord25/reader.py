@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
 
+from .collector import Collector, word_conf
 from .layout import PAGE_W, Box, Page, Word, compact, group_lines, line_text, within
 from .normalize import clean_text, parse_date, repair_digits
-from .schema import INSURER_LETTERS, empty_data
+from .schema import INSURER_LETTERS
 from .table import find_remarks_label, read_policies
 
 InkProbe = Callable[[float, float, float, float], float]
@@ -20,35 +20,6 @@ Rescan = Callable[[float, float, float, float, str, int], list[Word]]
 _STREET = re.compile(r"^(\d+[A-Za-z\-]*|P\.?O\.?|PO)$")
 _ADDR_START = re.compile(r"^(c/o|c/0|clo|c\.o\.|attn:?|p\.?\s?o\.?\s+box)\b", re.I)
 _EMAIL = re.compile(r"[\w.+\-]+@[\w\-]+(\.[\w\-]+)+")
-
-
-class Collector:
-    """Holds extracted values with their confidences under dotted paths."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, Any] = empty_data()
-        self.conf: dict[str, float] = {}
-
-    def put(self, path: str, value: Any, conf: float) -> None:
-        if value is None or value == "":
-            return
-        node: Any = self.data
-        parts = path.split(".")
-        for p in parts[:-1]:
-            m = re.fullmatch(r"(\w+)\[(\d+)\]", p)
-            if m:
-                lst = node.setdefault(m.group(1), [])
-                while len(lst) <= int(m.group(2)):
-                    lst.append({})
-                node = lst[int(m.group(2))]
-            else:
-                node = node.setdefault(p, {})
-        node[parts[-1]] = value
-        self.conf[path] = round(max(0.0, min(1.0, conf)), 3)
-
-
-def word_conf(words: Sequence[Word]) -> float:
-    return min((w.conf for w in words), default=0.0)
 
 
 def read_page(

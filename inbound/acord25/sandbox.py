@@ -13,14 +13,6 @@ from .errors import ExtractionError
 from .schema import Extraction
 
 
-def _apply_limits(cpu_s: int, memory_mb: int) -> None:
-    import resource
-
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 2))
-    limit = memory_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-
 def run_sandboxed(
     data: bytes, filename: str | None, timeout_s: float, memory_mb: int
 ) -> Extraction:
@@ -28,7 +20,7 @@ def run_sandboxed(
     cmd = [
         sys.executable,
         "-m",
-        "inbound.acord25.sandbox",
+        "inbound.acord25.child",
         str(max(1, int(timeout_s))),
         str(memory_mb),
     ]
@@ -54,29 +46,3 @@ def run_sandboxed(
     if "MemoryError" in err or "alloc" in err.lower() or proc.returncode == -signal.SIGSEGV:
         raise ExtractionError(f"extraction exceeded {memory_mb} MB of memory", "memory")
     raise ExtractionError(f"extraction process failed (exit {proc.returncode})", "corrupt")
-
-
-def _child(argv: list[str]) -> int:
-    cpu_s, memory_mb = int(argv[0]), int(argv[1])
-    filename = argv[2] if len(argv) > 2 and argv[2] else None
-    _apply_limits(cpu_s, memory_mb)
-    data = sys.stdin.buffer.read()
-    out: dict[str, Any]
-    try:
-        from .extract import extract_in_process
-
-        result = extract_in_process(data, filename)
-        out = {"ok": True, "extraction": result.to_json()}
-    except ExtractionError as exc:
-        out = {"ok": False, "code": exc.code, "reason": exc.reason}
-    except MemoryError:
-        out = {"ok": False, "code": "memory", "reason": f"exceeded {memory_mb} MB of memory"}
-    except Exception as exc:  # any parser crash on hostile input is a corrupt file
-        out = {"ok": False, "code": "corrupt", "reason": f"unreadable input: {type(exc).__name__}"}
-    sys.stdout.write(json.dumps(out))
-    sys.stdout.flush()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(_child(sys.argv[1:]))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .collector import Collector
 from .columns import Columns, find_columns
 from .layout import PAGE_W, Box, Page, Word, compact, group_lines, line_text, within
 from .normalize import clean_text, parse_date, parse_mark, parse_money, repair_digits
@@ -20,9 +21,6 @@ def find_remarks_label(page: Page, top: float) -> Box | None:
         or page.find("(ACORD 101, Additional Remarks", x1=260, top=top)
     )
 
-
-if TYPE_CHECKING:
-    from .reader import Collector
 
 InkProbe = Callable[[float, float, float, float], float]
 Rescan = Callable[[float, float, float, float, str, int], list[Word]]
