@@ -1,7 +1,11 @@
 """ACORD 25 extraction accuracy and speed, per path, on a generated corpus + the real samples.
 
-Usage: .venv/bin/python bench/acord25_accuracy.py [--n 34] [--seed 25]
-Writes bench/results/acord25_accuracy.json. Baselines are run side by side in the same
+Usage: .venv/bin/python bench/acord25_accuracy.py [--n 34] [--seed 25] [--variants 6]
+       [--extra DIR ...] [--skip-generated]
+Writes bench/results/acord25_accuracy.json. The real-world part (bench/acord25_wild.py) grades
+the committed samples (tests/samples/acord25, tests/samples/acord25_wild) and any local set
+given with --extra, per input kind, with image variants derived at run time, the calibration
+of the confidences, crashes and non-ACORD-25 documents accepted. Baselines are run side by side in the same
 process: a bare pdfplumber open + extract_words (text), pypdf get_fields (fillable) and a bare
 `tesseract` TSV run on the same image (scans).
 """
@@ -23,11 +27,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from acord25_wild import Tally, evaluate, load_set, print_summary  # noqa: E402
+from acord25_wild import summarize as summarize_wild  # noqa: E402
+
 from inbound.acord25 import extract_in_process  # noqa: E402
 from inbound.acord25.grading import grade  # noqa: E402
 from tests.support.acord25_corpus import generate  # noqa: E402
 
 SAMPLES = ROOT / "tests" / "samples" / "acord25"
+WILD = ROOT / "tests" / "samples" / "acord25_wild"
 REAL = (
     "acord_25_2016_03_sample.pdf",
     "acord_25_2010_05_2014_01_sample.pdf",
@@ -115,9 +123,20 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=34, help="certificates per kind (3 kinds)")
     ap.add_argument("--seed", type=int, default=25)
+    ap.add_argument("--variants", type=int, default=6, help="positives per set given variants")
+    ap.add_argument("--extra", type=Path, action="append", default=[], help="a local set dir")
+    ap.add_argument("--skip-generated", action="store_true")
     args = ap.parse_args(argv)
+    wild: dict[str, Any] = {}
+    for name, docs in [("committed", load_set(SAMPLES) + load_set(WILD))] + [
+        (f"local:{d.name}", load_set(d)) for d in args.extra
+    ]:
+        tally = Tally()
+        evaluate(name, docs, args.variants, tally)
+        wild[name] = {"summary": summarize_wild(tally.rows), "rows": tally.rows}
+        print_summary(f"real-world set {name}", wild[name]["summary"])
     rows: list[dict[str, Any]] = []
-    for i, s in enumerate(generate(args.n, seed=args.seed)):
+    for i, s in enumerate(generate(0 if args.skip_generated else args.n, seed=args.seed)):
         rows.append(
             run_one(s.kind, s.name, s.data, s.expected, 1 if s.kind != "scan" else 3, i // 3)
         )
@@ -146,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
                 "n_per_kind": args.n,
                 "seed": args.seed,
                 "summary": summary,
+                "real_world": wild,
                 "real_samples": [r for r in rows if r["kind"].startswith("real:")],
                 "generated_failures": [
                     {k: r[k] for k in ("name", "wrong")}

@@ -80,3 +80,26 @@ def form_numbers(text: str) -> list[str]:
         if num not in seen:
             seen.append(num)
     return seen
+
+
+# Printed titles of the ACORD forms most often sent instead of a 25 (compact, upper case).
+_TITLES: tuple[tuple[str, str], ...] = (
+    ("CERTIFICATEOFLIABILITYINSURANCE", "ACORD 25"),
+    ("EVIDENCEOFCOMMERCIALPROPERTYINSURANCE", "ACORD 28"),
+    ("EVIDENCEOFPROPERTYINSURANCE", "ACORD 27"),
+    ("CERTIFICATEOFPROPERTYINSURANCE", "ACORD 24"),
+    ("VEHICLEOREQUIPMENTCERTIFICATEOFINSURANCE", "ACORD 23"),
+    ("ADDITIONALREMARKSSCHEDULE", "ACORD 101"),
+)
+# the footer "ACORD 28 (2016/03)": a form number followed by its edition
+_FOOTER = re.compile(r"ACORD\s?([1-9]\d{1,2})\s?\(\s?(?:19|20)\d\d\s?/\s?[01]\d\s?\)", re.I)
+
+
+def identify_form(text: str) -> str | None:
+    """'ACORD 25', 'ACORD 28', ... from the page's footer form number, else its title."""
+    footers = [f"ACORD {m.group(1)}" for m in _FOOTER.finditer(text)]
+    c = compact(text)
+    titled = [form for title, form in _TITLES if title in c]
+    if "ACORD 25" in footers or "ACORD 25" in titled:
+        return "ACORD 25"  # its remarks label names ACORD 101: a 25's own title wins
+    return next(iter(footers + titled), None)

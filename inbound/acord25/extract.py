@@ -11,19 +11,21 @@ import pypdfium2 as pdfium
 
 from .acroform import field_values, read_acroform
 from .collector import Collector
-from .detect import acord_score, form_numbers, open_image, sniff
+from .detect import acord_score, form_numbers, identify_form, open_image, sniff
 from .errors import ExtractionError
-from .layout import Word, line_text
-from .ocr import OcrUnavailable, ocr_page
+from .layout import PAGE_W, Word, line_text
+from .ocr import OcrUnavailable, ink_probe, ocr_page, remove_rules
 from .pdfopen import open_pdf
 from .reader import read_page
 from .schema import Extraction, empty_data
 from .textlayer import has_values, page_words
+from .visible import keep_visible
 
 log = logging.getLogger(__name__)
 OCR_DPI = 300
 MAX_OCR_PAGES = 3
 IS_ACORD = 0.5
+RENDER_SCALE = 2.0  # 144 dpi: enough to see which words carry ink and which boxes are marked
 
 
 def extract_in_process(data: bytes, filename: str | None = None) -> Extraction:
@@ -68,11 +70,21 @@ def _finish(
     return result
 
 
-def _not_acord(score: float, warnings: list[str], endorsements: list[dict[str, Any]]) -> Extraction:
-    warnings.append("the document does not look like an ACORD 25 certificate")
+def _not_acord(
+    score: float,
+    warnings: list[str],
+    endorsements: list[dict[str, Any]],
+    form: str | None = None,
+) -> Extraction:
+    data = empty_data()
+    if form is not None and form != "ACORD 25":
+        data["form"] = form
+        warnings.append(f"the document is an {form}, not an ACORD 25 certificate")
+    else:
+        warnings.append("the document does not look like an ACORD 25 certificate")
     return Extraction(
         is_acord25=False,
-        data=empty_data(),
+        data=data,
         confidence={"is_acord25": round(min(score, 0.3), 3)},
         warnings=warnings,
         endorsements=endorsements,
@@ -95,8 +107,9 @@ def _read_ocr(
 ) -> Extraction:
     text = " ".join(w.text for w in ocr.words)
     score = acord_score(text)
-    if score < IS_ACORD:
-        return _not_acord(score, warnings, endorsements)
+    form = identify_form(text)
+    if score < IS_ACORD or (form is not None and form != "ACORD 25"):
+        return _not_acord(score, warnings, endorsements, form)
     col = read_page(ocr.words, 0.9, ocr.ink, ocr.rescan)
     return _finish(col, "ocr", score, warnings, endorsements, page)
 
@@ -106,6 +119,7 @@ def _from_pdf(data: bytes) -> Extraction:
     warnings: list[str] = []
     endorsements: list[dict[str, Any]] = []
     pages: list[tuple[float, list[Word]]] = []
+    forms: list[str | None] = []
     try:
         with pdfplumber.open(io.BytesIO(data)) as pdf:
             for i, pg in enumerate(pdf.pages):
@@ -113,6 +127,7 @@ def _from_pdf(data: bytes) -> Extraction:
                 text = " ".join(line_text([w]) for w in words)
                 score = acord_score(text)
                 pages.append((score, words))
+                forms.append(identify_form(text))
                 nums = form_numbers(text)
                 if nums and score < IS_ACORD:
                     endorsements.append({"page": i, "forms": nums})
@@ -122,6 +137,8 @@ def _from_pdf(data: bytes) -> Extraction:
         raise ExtractionError(f"PDF content unreadable: {type(exc).__name__}", "corrupt") from exc
     best = max(range(len(pages)), key=lambda i: pages[i][0])
     score, words = pages[best]
+    if forms[best] not in (None, "ACORD 25") and has_values(words):
+        return _not_acord(score, warnings, endorsements, forms[best])
     values = field_values(reader)
     form = read_acroform(values) if values else None
     if form is not None and score >= 0.3:
@@ -136,8 +153,27 @@ def _from_pdf(data: bytes) -> Extraction:
             form.put("form", "ACORD 25", 0.9)
         return _finish(form, "acroform", max(score, 0.9), warnings, endorsements, best, from_text)
     if score >= IS_ACORD and has_values(words):
-        return _finish(read_page(words, 0.95), "text", score, warnings, endorsements, best)
+        words, ink = _rendered_view(data, best, words)
+        col = read_page(words, 0.95, ink)
+        return _finish(col, "text", score, warnings, endorsements, best)
     return _ocr_pdf(data, pages, score, best, warnings, endorsements)
+
+
+def _rendered_view(data: bytes, index: int, words: list[Word]) -> tuple[list[Word], Any]:
+    """The text-layer words a reader sees on the rendered page, and an ink probe of that page."""
+    doc = pdfium.PdfDocument(data)
+    try:
+        img = doc[index].render(scale=RENDER_SCALE, grayscale=True).to_pil().convert("L")
+    finally:
+        doc.close()
+    img = img.resize(
+        (round(PAGE_W * RENDER_SCALE), round(img.height * PAGE_W * RENDER_SCALE / img.width))
+    )
+    kept, _ = keep_visible(words, img, img.width / PAGE_W)
+    marks = remove_rules(
+        img.point(lambda v: 255 if v > 170 else 0), run=round(45 * RENDER_SCALE / 2)
+    )
+    return kept, ink_probe(marks)
 
 
 def _ocr_pdf(

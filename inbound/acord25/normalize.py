@@ -26,6 +26,9 @@ _D = r"[0-9OoIlS|]"
 _DATE_RE = re.compile(rf"({_D}{{1,2}})\s*[/\-.]\s*({_D}{{1,2}})\s*[/\-.]\s*({_D}{{2,4}})")
 
 
+_ISO_RE = re.compile(r"(?<!\d)((?:19|20)\d\d)-(\d{2})-(\d{2})(?!\d)")
+
+
 def repair_digits(text: str) -> str:
     """Replace letters commonly misread for digits (O->0, l/I->1, S->5) in numeric context."""
     return text.translate(_DIGIT_SLIPS)
@@ -35,6 +38,12 @@ def parse_date(text: str | None) -> str | None:
     """MM/DD/YYYY, M/D/YYYY or MM/DD/YY -> ISO date string, else None."""
     if not text:
         return None
+    iso = _ISO_RE.search(text)
+    if iso:  # 2025-01-15, as some agency systems print it
+        try:
+            return date(int(iso.group(1)), int(iso.group(2)), int(iso.group(3))).isoformat()
+        except ValueError:
+            return None
     m = _DATE_RE.search(text)
     if not m:
         return None
@@ -108,7 +117,7 @@ def parse_mark(text: str | None) -> bool | None:
     t = re.sub(r"[\s\[\]\(\)|]", "", text).upper()
     if not t:
         return None
-    if t in {"X", "Y", "YES", "XX", "✓", "✔", "×", "K", "><"}:
+    if t in {"X", "Y", "YES", "XX", "✓", "✔", "×", "K", "><", "✖", "✕", "✗", "✘", "☒"}:
         return True
     if t in {"N", "NO"}:
         return False

@@ -23,8 +23,8 @@ def open_pdf(data: bytes) -> Any:
         encrypted = reader.is_encrypted
     except Exception as exc:
         raise ExtractionError(f"unreadable PDF: {type(exc).__name__}", "corrupt") from exc
-    if encrypted:
-        raise ExtractionError("the PDF is encrypted (password protected)", "encrypted")
+    if encrypted and not _opens_without_password(reader):
+        raise ExtractionError("the PDF needs a password to open", "encrypted")
     try:
         n = len(reader.pages)
     except Exception as exc:
@@ -35,6 +35,14 @@ def open_pdf(data: bytes) -> Any:
         raise ExtractionError(f"the PDF has {n} pages (limit {MAX_PAGES})", "too_many_pages")
     check_streams(reader)
     return reader
+
+
+def _opens_without_password(reader: Any) -> bool:
+    """An owner password only (printing/copying restrictions): the empty user password opens it."""
+    try:
+        return bool(reader.decrypt(""))
+    except Exception:
+        return False
 
 
 def check_streams(reader: Any) -> None:

@@ -20,6 +20,8 @@ Rescan = Callable[[float, float, float, float, str, int], list[Word]]
 _STREET = re.compile(r"^(\d+[A-Za-z\-]*|P\.?O\.?|PO)$")
 _ADDR_START = re.compile(r"^(c/o|c/0|clo|c\.o\.|attn:?|p\.?\s?o\.?\s+box)\b", re.I)
 _EMAIL = re.compile(r"[\w.+\-]+@[\w\-]+(\.[\w\-]+)+")
+# a phone number or an e-mail address printed above the holder's name
+_PHONE_OR_EMAIL = re.compile(r"\(?\d{3}\)?[\s.\-]?\d{3}[\s.\-]?\d{4}|[\w.+\-]+@[\w\-]+(\.[\w\-]+)+")
 
 
 def read_page(
@@ -71,27 +73,39 @@ def _header(page: Page, out: Collector, base: float, rescan: Rescan | None) -> N
         out.put("form", "ACORD 25", base * 0.9)
     cert = page.find("CERTIFICATE NUMBER", x0=80, top=limit_y, bottom=500)
     if cert:
-        rev = page.find("REVISION NUMBER", top=cert.top - 4, bottom=cert.bottom + 4)
-        right = rev.x0 - 2 if rev else PAGE_W
-        vals = [
-            w
-            for w in within(
-                page.words, x0=cert.x1 + 1, x1=right, top=cert.top - 4, bottom=cert.bottom + 4
-            )
-            if w.text not in {":", "#"}
-        ]
-        if vals:
-            out.put(
-                "certificate_number",
-                clean_text(" ".join(w.text for w in vals)),
-                base * word_conf(vals),
-            )
+        _certificate_number(page, out, base, cert)
     if "certificate_number" not in out.conf:
         for line in page.lines:
             m = re.search(r"CERT\s*(?:NO|#)\s*[:.]?\s*(\S+)", line_text(line), re.I)
             if m and line[0].cy > 650:
                 out.put("certificate_number", m.group(1), base * word_conf(line) * 0.9)
                 break
+
+
+_NOT_A_NUMBER = {"REVISION", "REVISON", "NUMBER", "NUMBER:", "#", ":"}
+
+
+def _certificate_number(page: Page, out: Collector, base: float, cert: Box) -> None:
+    """The value right of CERTIFICATE NUMBER, up to REVISION NUMBER (never that label)."""
+    rev = page.find("REVISION NUMBER", top=cert.top - 4, bottom=cert.bottom + 4) or page.find(
+        "REVISON NUMBER", top=cert.top - 4, bottom=cert.bottom + 4
+    )
+    right = rev.x0 - 2 if rev else PAGE_W * 0.66
+    label = within(
+        page.words, x0=cert.x0 - 1, x1=cert.x1 + 1, top=cert.top - 1, bottom=cert.bottom + 1
+    )
+    # "CERTIFICATE NUMBER:CL251750113": the value glued to the label
+    glued = re.sub(r"^CERTIFICATE\s*NUMBER\s*[:#]?\s*", "", line_text(label), flags=re.I)
+    vals = [
+        w
+        for w in within(
+            page.words, x0=cert.x1 + 1, x1=right, top=cert.top - 4, bottom=cert.bottom + 4
+        )
+        if compact(w.text) not in _NOT_A_NUMBER
+    ]
+    text = clean_text(" ".join([glued] * (glued != line_text(label)) + [w.text for w in vals]))
+    if text and any(c.isdigit() for c in text):
+        out.put("certificate_number", text, base * word_conf(vals or label))
 
 
 def repair_digits_in_parens(text: str) -> str:
@@ -186,7 +200,7 @@ def _contact(page: Page, out: Collector, base: float, contact: Box) -> None:
     name_bottom = phone.top - 1 if phone else contact.bottom + 4
     vals = [
         w
-        for w in within(page.words, x0=region_x, top=contact.top - 4, bottom=name_bottom)
+        for w in within(page.words, x0=region_x, top=contact.top - 1.5, bottom=name_bottom)
         if not (w.text.isupper() and compact(w.text) in _LABEL_WORDS)
     ]
     out.put(
@@ -202,11 +216,26 @@ def _contact(page: Page, out: Collector, base: float, contact: Box) -> None:
             out.put("producer.phone", tel, base * word_conf(vals))
     if email:
         em_bottom = header.top - 1 if header else email.bottom + 8
-        vals = within(page.words, x0=region_x, top=email.top - 3, bottom=em_bottom)
-        text = "".join(w.text for w in vals)
+        lines = group_lines(within(page.words, x0=region_x, top=email.top - 3, bottom=em_bottom))
+        vals = next((ln for ln in lines if any("@" in w.text for w in ln)), [])
+        text = "".join(w.text for w in vals if not _is_label(w))
         m = _EMAIL.search(text.replace(" ", ""))
         if m:
             out.put("producer.email", m.group(0), base * word_conf(vals))
+
+
+def _is_label(w: Word) -> bool:
+    """A printed form label (capitals, a label word), not part of a typed value."""
+    return compact(w.text).strip(":#") in {
+        "AFFORDING",
+        "COVERAGE",
+        "INSURER(S)",
+        "INSURERS",
+        "NAIC",
+        "FAX",
+        "PHONE",
+        "ADDRESS",
+    }
 
 
 def _insurers(page: Page, out: Collector, base: float) -> None:
@@ -267,9 +296,11 @@ def _fill_missing_rows(rows: dict[str, Box]) -> None:
 
 def _remarks(page: Page, out: Collector, base: float) -> None:
     desc = find_remarks_label(page, 350)
-    holder = page.find("CERTIFICATE HOLDER", x1=60, upper=True, top=450)
+    holder = page.find("CERTIFICATE HOLDER", x1=100, upper=True, top=450)
     if desc:
-        lower = holder.top - 2 if holder else desc.bottom + 80
+        cancel = page.find("CANCELLATION", x0=PAGE_W * 0.35, upper=True, top=desc.bottom + 10)
+        ends = [b.top - 2 for b in (holder, cancel) if b is not None]
+        lower = min(ends) if ends else desc.bottom + 80
         words = within(page.words, top=desc.bottom + 1, bottom=lower)
         lines = [ln for ln in group_lines(words, tol=4) if len(compact(line_text(ln))) > 1]
         words = [w for ln in lines for w in ln]
@@ -284,10 +315,11 @@ def _remarks(page: Page, out: Collector, base: float) -> None:
         copy = page.find("©", top=holder.bottom + 20)
         lower = min([b.top for b in (foot, copy) if b] or [holder.top + 110]) - 2
         lines = [
-            ln
+            [w for w in ln if not _PHONE_OR_EMAIL.fullmatch(w.text)]
             for ln in group_lines(within(page.words, x1=right, top=holder.bottom + 1, bottom=lower))
             if len(compact(line_text(ln))) > 1
         ]
+        lines = [ln for ln in lines if ln]
         name, addr, conf = split_name_address(lines)
         out.put("certificate_holder.name", name, base * conf)
         out.put("certificate_holder.address", addr, base * conf * 0.95)

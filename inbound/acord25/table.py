@@ -292,6 +292,9 @@ def _read_block(
         vals = [parse_mark(w.text) for w in marks]
         pol[name] = True in vals
         conf[name] = min((w.conf for w in marks if parse_mark(w.text)), default=0.9)
+        if False in vals and True not in vals:  # a printed "N": answered no, not a mark
+            conf[name] = min(w.conf for w in marks if parse_mark(w.text) is False)
+            continue
         if (
             not pol[name]
             and ink is not None
