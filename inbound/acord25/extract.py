@@ -15,7 +15,7 @@ from .detect import acord_score, form_numbers, identify_form, open_image, sniff
 from .errors import ExtractionError
 from .layout import PAGE_W, Word, line_text
 from .ocr import OcrUnavailable, ink_probe, ocr_page, remove_rules
-from .pdfopen import open_pdf
+from .pdfopen import flatten_markup, has_markup, open_pdf
 from .reader import read_page
 from .schema import Extraction, empty_data
 from .textlayer import has_values, page_words
@@ -116,6 +116,8 @@ def _read_ocr(
 
 def _from_pdf(data: bytes) -> Extraction:
     reader = open_pdf(data)
+    if has_markup(reader):  # typed-on notes are part of what the page shows
+        data = flatten_markup(data)
     warnings: list[str] = []
     endorsements: list[dict[str, Any]] = []
     pages: list[tuple[float, list[Word]]] = []

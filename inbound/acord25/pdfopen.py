@@ -6,6 +6,8 @@ import io
 import zlib
 from typing import Any
 
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
 from pypdf import PdfReader
 from pypdf.generic import IndirectObject, StreamObject
 
@@ -79,3 +81,34 @@ def _inflated_size(raw: bytes, cap: int) -> int:
     except zlib.error:
         return total
     return total
+
+
+_MARKUP = {"/FreeText", "/Stamp", "/Square", "/Ink"}
+
+
+def has_markup(reader: Any) -> bool:
+    """Whether a page carries typed-on annotations (a typewriter note adding a policy row)."""
+    try:
+        for page in reader.pages:
+            for ref in page.get("/Annots") or []:
+                annot = ref.get_object()
+                if annot.get("/Subtype") in _MARKUP and annot.get("/AP") is not None:
+                    return True
+    except Exception:
+        return False
+    return False
+
+
+def flatten_markup(data: bytes) -> bytes:
+    """The PDF with its annotations drawn into the page contents, as a viewer shows them."""
+    doc = pdfium.PdfDocument(data)
+    try:
+        for i in range(len(doc)):
+            page = doc[i]
+            pdfium_c.FPDFPage_Flatten(page.raw, pdfium_c.FLAT_NORMALDISPLAY)
+            page.close()
+        buf = io.BytesIO()
+        doc.save(buf)
+        return buf.getvalue()
+    finally:
+        doc.close()

@@ -117,7 +117,9 @@ def split_name_address(lines: list[list[Word]]) -> tuple[str | None, str | None,
     name_words: list[Word] = []
     addr_lines: list[str] = []
     in_addr = False
-    for line in lines:
+    # a number inside a line starts the address only if no later line starts it ("EMP 3 Inc")
+    starts = [bool(_STREET.match(ln[0].text) or _ADDR_START.match(line_text(ln))) for ln in lines]
+    for i, line in enumerate(lines):
         if in_addr:
             addr_lines.append(line_text(line))
             continue
@@ -125,10 +127,11 @@ def split_name_address(lines: list[list[Word]]) -> tuple[str | None, str | None,
             in_addr = True
             addr_lines.append(line_text(line))
             continue
-        for i, w in enumerate(line):
-            if name_words and _STREET.match(w.text):
+        later = any(starts[i + 1 :])
+        for j, w in enumerate(line):
+            if name_words and _STREET.match(w.text) and (j == 0 or not later):
                 in_addr = True
-                addr_lines.append(line_text(line[i:]))
+                addr_lines.append(line_text(line[j:]))
                 break
             name_words.append(w)
     name = clean_text(" ".join(w.text for w in name_words))
@@ -144,11 +147,13 @@ def _parties(page: Page, out: Collector, base: float) -> None:
         insured = page.find(
             "INSURED", x1=90, upper=True, top=producer.bottom + 5, bottom=producer.top + 200
         )
-    ins_b = page.find("INSURER B", x0=PAGE_W * 0.35, top=100, bottom=400, fuzzy=False)
+    ins_b = page.find("INSURER B", x0=PAGE_W * 0.35, top=100, bottom=400, fuzzy=False, upper=True)
     if insured is None and producer and ins_b:  # the label sits level with INSURER B
         insured = Box(producer.x0, ins_b.top - 3, producer.x1, ins_b.top + 3)
     coverages = page.find("COVERAGES", x1=60, upper=True, top=150, bottom=500)
-    insurer_a = page.find("INSURER A", x0=PAGE_W * 0.35, top=100, bottom=400, fuzzy=False)
+    insurer_a = page.find(
+        "INSURER A", x0=PAGE_W * 0.35, top=100, bottom=400, fuzzy=False, upper=True
+    )
     if contact is None and producer and insurer_a:  # CONTACT is level with PRODUCER
         contact = Box(insurer_a.x0, producer.top - 2.5, insurer_a.x0 + 30, producer.top + 3)
     right_edge = (contact.x0 if contact else insurer_a.x0 if insurer_a else PAGE_W * 0.5) - 3
@@ -241,7 +246,9 @@ def _is_label(w: Word) -> bool:
 def _insurers(page: Page, out: Collector, base: float) -> None:
     header = page.find("INSURER(S) AFFORDING", x0=PAGE_W * 0.35, top=80, bottom=400)
     if not header:
-        first = page.find("INSURER A", x0=PAGE_W * 0.35, top=100, bottom=400, fuzzy=False)
+        first = page.find(
+            "INSURER A", x0=PAGE_W * 0.35, top=100, bottom=400, fuzzy=False, upper=True
+        )
         if not first:
             return
         header = Box(first.x0 + 60, first.top - 12, first.x0 + 160, first.top - 6)
@@ -254,6 +261,7 @@ def _insurers(page: Page, out: Collector, base: float) -> None:
             top=header.bottom,
             bottom=header.bottom + 110,
             fuzzy=False,
+            upper=True,
         )
         if box:
             rows[letter] = box

@@ -10,10 +10,18 @@ from .visible import covered_chars, disagree
 
 def _words(page: Any) -> list[Word]:
     raw = page.extract_words(keep_blank_chars=False, use_text_flow=False, x_tolerance=1.5)
-    return [
-        Word(str(w["text"]), float(w["x0"]), float(w["top"]), float(w["x1"]), float(w["bottom"]))
-        for w in raw
-    ]
+    words: list[Word] = []
+    for w in raw:
+        x0, top, x1, bottom = (float(w[k]) for k in ("x0", "top", "x1", "bottom"))
+        last = words[-1] if words else None
+        if last is not None and abs(last.top - top) < 0.5 and -0.5 < x0 - last.x1 < 0.3:
+            # letters placed one by one (character spacing) touch: one word, not five
+            words[-1] = Word(
+                last.text + str(w["text"]), last.x0, last.top, x1, max(bottom, last.bottom)
+            )
+        else:
+            words.append(Word(str(w["text"]), x0, top, x1, bottom))
+    return words
 
 
 def page_words(page: Any) -> list[Word]:
