@@ -156,6 +156,14 @@ def _get(values: dict[str, str], name: str) -> str | None:
     return None
 
 
+def _policy_rows() -> list[tuple[str, tuple[str, ...], str]]:
+    """(coverage, field names, label field) per row; the form has two "other" rows (_A, _B)."""
+    rows = [(cov, names, OTHER_LABEL) for cov, names in POLICY_FIELDS.items()]
+    other = POLICY_FIELDS["other"]
+    second = tuple(re.sub(r"_A$", "_B", n) for n in other)
+    return [*rows, ("other", second, re.sub(r"_A$", "_B", OTHER_LABEL))]
+
+
 def read_acroform(values: dict[str, str]) -> Collector | None:
     """Collector from AcroForm values, or None when the form carries no ACORD 25 fields."""
     known = sum(1 for k in values if k.endswith(_A) or re.search(r"_[A-F]$", k))
@@ -179,7 +187,7 @@ def read_acroform(values: dict[str, str]) -> Collector | None:
             f"insurers.{letter}.naic", clean_text(values.get(f"Insurer_NAICCode_{letter}")), CONF
         )
     i = 0
-    for coverage, names in POLICY_FIELDS.items():
+    for coverage, names, label_field in _policy_rows():
         ltr, addl, subr, number, eff, exp, occ, claims = (_get(values, n) for n in names)
         if not (number or eff):
             continue
@@ -189,7 +197,7 @@ def read_acroform(values: dict[str, str]) -> Collector | None:
             cov = "excess_liability"
         out.put(f"{p}.coverage", cov, CONF)
         if coverage == "other":
-            out.put(f"{p}.label", clean_text(values.get(OTHER_LABEL)), CONF)
+            out.put(f"{p}.label", clean_text(values.get(label_field)), CONF)
         out.put(f"{p}.insurer", (ltr or "").strip().upper()[:1] or None, CONF)
         out.put(f"{p}.policy_number", clean_text(number), CONF)
         out.put(f"{p}.effective", parse_date(eff), CONF)

@@ -10,6 +10,7 @@ import pdfplumber
 import pypdfium2 as pdfium
 
 from .acroform import field_values, read_acroform
+from .checks import flag_shapes
 from .collector import Collector
 from .detect import acord_score, form_numbers, identify_form, open_image, sniff
 from .errors import ExtractionError
@@ -60,6 +61,8 @@ def _finish(
     )
     if not data.get("policies"):
         warnings.append("no policy rows were read from the coverages table")
+    for reason in flag_shapes(data, result.confidence, source):
+        warnings.append(f"doubtful value {reason}")
     doubtful = result.doubtful_fields()
     if doubtful:
         warnings.append(f"{len(doubtful)} field(s) read with low confidence")
