@@ -15,7 +15,7 @@ from .collector import Collector
 from .detect import acord_score, form_numbers, identify_form, open_image, sniff
 from .errors import ExtractionError
 from .layout import PAGE_W, Word, line_text
-from .ocr import OcrUnavailable, ink_probe, ocr_page, remove_rules
+from .ocr import OcrUnavailable, ink_probe, ocr_page, remove_rules, upright
 from .pdfopen import flatten_markup, has_markup, open_pdf
 from .reader import read_page
 from .schema import Extraction, empty_data
@@ -98,21 +98,49 @@ def _from_image(data: bytes) -> Extraction:
     img = open_image(data)
     if getattr(img, "n_frames", 1) > 1:
         img.seek(0)
+    return _ocr_upright(img, [], [], 0)
+
+
+def _ocr_upright(
+    img: Any,
+    warnings: list[str],
+    endorsements: list[dict[str, Any]],
+    page: int,
+    note_forms: bool = False,
+) -> Extraction:
+    """OCR a page image; a landscape page, or one that does not read as a form, is turned."""
     try:
-        ocr = ocr_page(img)
+        turned = 0
+        if img.width > img.height * 1.1:  # a letter page lying on its side
+            img, turned = upright(img)
+        result = _read_ocr(ocr_page(img), warnings, endorsements, page, note_forms)
+        if not result.is_acord25 and result.data.get("form") is None and not turned:
+            flipped, turned = upright(img, portrait_first=False)
+            if turned:
+                again = _read_ocr(ocr_page(flipped), list(warnings), endorsements, page)
+                result = again if again.is_acord25 else result
     except OcrUnavailable as exc:
         raise ExtractionError(str(exc), "unsupported") from exc
-    return _read_ocr(ocr, [], [], 0)
+    if turned and result.is_acord25:
+        result.warnings.append(f"the page was turned {turned} degrees to read it")
+    return result
 
 
 def _read_ocr(
-    ocr: Any, warnings: list[str], endorsements: list[dict[str, Any]], page: int
+    ocr: Any,
+    warnings: list[str],
+    endorsements: list[dict[str, Any]],
+    page: int,
+    note_forms: bool = False,
 ) -> Extraction:
     text = " ".join(w.text for w in ocr.words)
     score = acord_score(text)
     form = identify_form(text)
     if score < IS_ACORD or (form is not None and form != "ACORD 25"):
-        return _not_acord(score, warnings, endorsements, form)
+        nums = form_numbers(text) if note_forms else []
+        if nums:  # an endorsement page of a scanned certificate
+            endorsements.append({"page": page, "forms": nums})
+        return _not_acord(score, list(warnings), endorsements, form)
     col = read_page(ocr.words, 0.9, ocr.ink, ocr.rescan)
     return _finish(col, "ocr", score, warnings, endorsements, page)
 
@@ -200,16 +228,9 @@ def _ocr_pdf(
         best_result: Extraction | None = None
         for i in candidates:
             img = doc[i].render(scale=OCR_DPI / 72).to_pil()
-            try:
-                ocr = ocr_page(img)
-            except OcrUnavailable as exc:
-                raise ExtractionError(str(exc), "unsupported") from exc
-            result = _read_ocr(ocr, list(warnings), endorsements, i)
+            result = _ocr_upright(img, list(warnings), endorsements, i, note_forms=True)
             if result.is_acord25:
                 return result
-            nums = form_numbers(" ".join(w.text for w in ocr.words))
-            if nums:
-                endorsements.append({"page": i, "forms": nums})
             best_result = best_result or result
         assert best_result is not None
         return best_result

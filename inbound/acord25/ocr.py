@@ -223,3 +223,34 @@ def ocr_page(img: Image.Image, threshold: int = 170, psm: int = 11) -> OcrPage:
         ink_probe(prepared),
         Rescanner(source, upscaled),
     )
+
+
+_TOP_WORDS = ("CERTIFICATE", "LIABILITY", "INSURANCE", "INFORMATION", "HOLDER", "PRODUCER")
+
+
+def _top_words(img: Image.Image) -> int:
+    """How many of the form's top-of-page words OCR finds in the top fifth of `img`."""
+    band = img.crop((0, 0, img.width, max(1, img.height // 5)))
+    words = run_tesseract(prepare(band), psm=6, timeout=20)
+    text = " ".join(w.text for w in words).upper()
+    return sum(word in text for word in _TOP_WORDS)
+
+
+def upright(img: Image.Image, portrait_first: bool = True) -> tuple[Image.Image, int]:
+    """The page turned upright (and the angle turned, counter-clockwise), by trying orientations.
+
+    A portrait page is upright or upside down; a landscape one lies on either side. The
+    orientation whose top band reads like the form's top wins; ties keep the page as it is.
+    """
+    angles = (0, 180) if img.height >= img.width else (90, 270)
+    if not portrait_first:
+        angles = (angles[1], angles[0])
+    best, best_hits = angles[0], -1
+    for angle in angles:
+        turned = img.rotate(angle, expand=True) if angle else img
+        hits = _top_words(turned)
+        if hits > best_hits:
+            best, best_hits = angle, hits
+        if hits >= 3:
+            break
+    return (img.rotate(best, expand=True) if best else img), best
