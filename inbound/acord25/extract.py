@@ -15,12 +15,12 @@ from .collector import Collector
 from .detect import acord_score, form_numbers, identify_form, open_image, sniff
 from .errors import ExtractionError
 from .layout import PAGE_W, Word, line_text
-from .ocr import OcrUnavailable, ink_probe, ocr_page, remove_rules, upright
+from .ocr import OcrUnavailable, ocr_page, upright
 from .pdfopen import flatten_markup, has_markup, open_pdf
 from .reader import read_page
 from .schema import Extraction, empty_data
 from .textlayer import has_values, page_words
-from .visible import keep_visible
+from .visible import keep_visible, mark_probe
 
 log = logging.getLogger(__name__)
 OCR_DPI = 300
@@ -203,10 +203,7 @@ def _rendered_view(data: bytes, index: int, words: list[Word]) -> tuple[list[Wor
         (round(PAGE_W * RENDER_SCALE), round(img.height * PAGE_W * RENDER_SCALE / img.width))
     )
     kept, _ = keep_visible(words, img, img.width / PAGE_W)
-    marks = remove_rules(
-        img.point(lambda v: 255 if v > 170 else 0), run=round(45 * RENDER_SCALE / 2)
-    )
-    return kept, ink_probe(marks)
+    return kept, mark_probe(img, img.width / PAGE_W)
 
 
 def _ocr_pdf(

@@ -102,3 +102,31 @@ def disagree(kept: list[Word], dropped: list[Word]) -> list[Word]:
             w = Word(w.text, w.x0, w.top, w.x1, w.bottom, min(w.conf, DISAGREE_CONF))
         out.append(w)
     return out
+
+
+def mark_probe(img: Image.Image, scale: float) -> Any:
+    """Ink share inside a box (page points), ignoring rows and columns that are a ruling line.
+
+    A check mark is a short stroke; a rule crossing the box darkens a whole pixel row or column
+    of it, so such rows and columns are left out before counting.
+    """
+
+    def probe(x0: float, top: float, x1: float, bottom: float) -> float:
+        box = (
+            max(0, int(x0 * scale)),
+            max(0, int(top * scale)),
+            min(img.width, int(x1 * scale)),
+            min(img.height, int(bottom * scale)),
+        )
+        w, h = box[2] - box[0], box[3] - box[1]
+        if w <= 0 or h <= 0:
+            return 0.0
+        px = img.crop(box).tobytes()
+        dark = [[px[r * w + c] < 128 for c in range(w)] for r in range(h)]
+        rows = [r for r in range(h) if sum(dark[r]) < 0.8 * w]
+        cols = [c for c in range(w) if sum(dark[r][c] for r in range(h)) < 0.8 * h]
+        if not rows or not cols:
+            return 0.0
+        return sum(dark[r][c] for r in rows for c in cols) / (len(rows) * len(cols))
+
+    return probe
