@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .layout import Word, scale_words
-from .visible import covered_chars, disagree
+from .visible import char_key, covered_chars, disagree
 
 
 def _words(page: Any) -> list[Word]:
@@ -37,17 +37,16 @@ def page_words(page: Any) -> list[Word]:
     if not covered:
         words = _words(page)
     else:
+        count: dict[tuple[str, float, float], int] = {}
+        hidden_ids: set[int] = set()
+        for ch in page.chars:  # the same drawing order as the layout walk
+            key = char_key(ch)
+            count[key] = count.get(key, 0) + 1
+            if (key, count[key]) in covered:
+                hidden_ids.add(id(ch))
 
         def hidden(obj: dict[str, Any]) -> bool:
-            return (
-                obj.get("object_type") == "char"
-                and (
-                    str(obj.get("text")),
-                    round(float(obj.get("x0", 0)), 1),
-                    round(float(obj.get("y0", 0)), 1),
-                )
-                in covered
-            )
+            return id(obj) in hidden_ids
 
         words = disagree(_words(page.filter(lambda o: not hidden(o))), _words(page.filter(hidden)))
     return scale_words(words, float(page.width), float(page.height))

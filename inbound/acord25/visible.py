@@ -40,23 +40,31 @@ def _walk(objs: Iterable[Any]) -> Iterator[Any]:
             yield obj
 
 
-def covered_chars(layout: Any) -> set[_Key]:
-    """Keys (text, x0, y0) of characters that an opaque fill drawn later paints over."""
-    seen: list[tuple[_Key, float, float]] = []
-    covered: set[_Key] = set()
+def covered_chars(layout: Any) -> set[tuple[_Key, int]]:
+    """(key, n): the n-th character with key (text, x0, y0), in drawing order, that an opaque
+    fill drawn later paints over. Retyped text often sits exactly on the old, hence the n."""
+    seen: list[tuple[tuple[_Key, int], float, float]] = []
+    count: dict[_Key, int] = {}
+    covered: set[tuple[_Key, int]] = set()
     for obj in _walk(getattr(layout, "_objs", [])):
         name = type(obj).__name__
         if name == "LTChar":
             x0, y0, x1, y1 = obj.bbox
-            seen.append((_key(obj.get_text(), x0, y0), (x0 + x1) / 2, (y0 + y1) / 2))
+            key = _key(obj.get_text(), x0, y0)
+            count[key] = count.get(key, 0) + 1
+            seen.append(((key, count[key]), (x0 + x1) / 2, (y0 + y1) / 2))
         elif name in {"LTRect", "LTCurve"} and getattr(obj, "fill", False):
             x0, y0, x1, y1 = obj.bbox
             if x1 - x0 < 3 or y1 - y0 < 3:
                 continue  # a rule or a tick, not a cover
-            for key, cx, cy in seen:
+            for ident, cx, cy in seen:
                 if x0 <= cx <= x1 and y0 <= cy <= y1:
-                    covered.add(key)
+                    covered.add(ident)
     return covered
+
+
+def char_key(obj: dict[str, Any]) -> _Key:
+    return _key(str(obj.get("text")), float(obj.get("x0", 0)), float(obj.get("y0", 0)))
 
 
 def inked(img: Image.Image, scale: float, w: Word) -> float:

@@ -450,13 +450,19 @@ def _slots(
     return out
 
 
-def make_pdf(v: dict[str, Any], seed: int, fillable: bool) -> bytes:
+def make_pdf(
+    v: dict[str, Any],
+    seed: int,
+    fillable: bool,
+    extra: list[tuple[str, float, float, str]] | None = None,
+) -> bytes:
+    """The certificate; `extra` adds (field name, x, top, text) slots (a second "other" row)."""
     rng = random.Random(seed * 7 + 1)
     buf = io.BytesIO()
     c = canvas.Canvas(buf, pagesize=letter)
     c.setTitle("ACORD 25")
     _draw_form(c, v["edition"])
-    for name, x, top, text in _slots(v, rng, fillable):
+    for name, x, top, text in _slots(v, rng, fillable) + list(extra or []):
         size = 7.0
         if fillable and v["edition"] == "2010/05":  # that edition's GL row used generic names
             name = ALIASES.get(name, (name,))[0]

@@ -1,0 +1,227 @@
+"""One test per failure class of issue 19, each on a document that shows the class.
+
+Generated documents come from tests/support/acord25_cases.py; real ones from tests/samples.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from inbound.acord25 import ExtractionError, extract_in_process
+from inbound.acord25.acroform import field_values, read_acroform
+from inbound.acord25.grading import grade
+from inbound.acord25.pdfopen import open_pdf
+from inbound.acord25.schema import DOUBT_THRESHOLD
+from tests.support import acord25_cases as cases
+from tests.support.pdfs import encrypted_pdf
+
+from .conftest import real_sample
+
+WILD = Path(__file__).resolve().parents[1] / "samples" / "acord25_wild" / "negatives"
+
+
+@pytest.fixture(scope="module")
+def v() -> dict[str, Any]:
+    return cases.values()
+
+
+@pytest.fixture(scope="module")
+def pdf(v: dict[str, Any]) -> bytes:
+    return cases.certificate(v)
+
+
+def _gl(result: Any) -> dict[str, Any]:
+    return next(p for p in result.data["policies"] if p["coverage"] == "general_liability")
+
+
+# 1. encrypted with an owner password only: opens; a user password is still refused
+
+
+def test_owner_password_only_opens(v: dict[str, Any], pdf: bytes) -> None:
+    result = extract_in_process(cases.owner_password_only(pdf))
+    right, total, wrong = grade(v, result.data)
+    assert result.is_acord25 and wrong == [] and right == total
+
+
+def test_real_owner_password_only_pdf_opens() -> None:
+    data = (WILD / "acord_45_2016_03_sample.pdf").read_bytes()
+    assert open_pdf(data) is not None  # ACORD's own form is encrypted for editing only
+
+
+def test_user_password_is_still_refused() -> None:
+    with pytest.raises(ExtractionError) as err:
+        extract_in_process(encrypted_pdf())
+    assert err.value.code == "encrypted"
+
+
+# 2. edited PDFs: only visible text; where the views disagree the confidence drops
+
+
+def test_text_painted_over_is_not_read(v: dict[str, Any], pdf: bytes) -> None:
+    edited = cases.overlay(
+        pdf,
+        cases.steps(
+            cases.paint_over(350, 173, 200),
+            cases.paint_over(548, 173, 40),
+            cases.text(352, 174, "Clear Blue Insurance Company"),
+            cases.text(550, 174, "28860"),
+        ),
+    )
+    result = extract_in_process(edited)
+    assert result.data["insurers"]["A"] == {"name": "Clear Blue Insurance Company", "naic": "28860"}
+    assert result.confidence["insurers.A.name"] < DOUBT_THRESHOLD
+    assert result.data["insurers"]["B"] == v["insurers"]["B"]
+
+
+def test_invisible_and_clipped_text_is_not_read(v: dict[str, Any], pdf: bytes) -> None:
+    edited = cases.overlay(
+        pdf,
+        cases.steps(
+            cases.invisible_text(572, 186, "99999"),
+            cases.clipped_text(27, 599, "OLD REMARK THAT WAS CUT AWAY"),
+        ),
+    )
+    result = extract_in_process(edited)
+    assert result.data["insurers"]["B"]["naic"] == v["insurers"]["B"]["naic"]
+    assert result.data["description_of_operations"] == v["description_of_operations"]
+
+
+# 4. check-box columns: a printed N is no; X, Y, U+2716 and drawn crosses are marks
+
+
+def test_printed_n_is_false_in_text_and_on_a_scan(pdf: bytes) -> None:
+    with_n = cases.overlay(pdf, cases.text(cases.COLS["addl"], 315, "N"))
+    assert _gl(extract_in_process(with_n))["additional_insured"] is False
+    assert _gl(extract_in_process(cases.render(with_n, 300)))["additional_insured"] is False
+
+
+@pytest.mark.parametrize(
+    "mark",
+    [
+        cases.text(120, 316, "\u2716", font="DejaVuSans"),
+        cases.drawn_cross(120, 316),
+    ],
+    ids=["heavy-multiplication-x", "vector-cross"],
+)
+def test_occurrence_mark_as_glyph_or_drawing(v: dict[str, Any], mark: cases.Draw) -> None:
+    unmarked = cases.certificate(cases.without(v, "policies.0.occurrence"))
+    result = extract_in_process(cases.overlay(unmarked, mark))
+    assert _gl(result).get("occurrence") is True
+
+
+# 5. fields bounded by the form: an empty box is null, never a neighbour or a label
+
+
+def test_empty_boxes_are_null(v: dict[str, Any]) -> None:
+    empty = dict(v, certificate_number="", description_of_operations="")
+    data = cases.certificate(empty)
+    for doc in (data, cases.render(data, 300)):
+        result = extract_in_process(doc)
+        assert result.data["certificate_number"] is None
+        assert result.data["description_of_operations"] is None
+        assert result.data["certificate_holder"]["name"] == v["certificate_holder"]["name"]
+
+
+def test_number_glued_to_its_label_and_holder_under_a_phone_line(
+    v: dict[str, Any], pdf: bytes
+) -> None:
+    edited = cases.overlay(
+        pdf,
+        cases.steps(
+            cases.paint_over(156, 242, 150, 11),
+            cases.text(158, 243, "CERTIFICATE NUMBER:CL251750113", size=8),
+            cases.text(28, 673, "(615)459-6753   holder.desk@example.com"),
+        ),
+    )
+    result = extract_in_process(edited)
+    assert result.data["certificate_number"] == "CL251750113"
+    assert result.data["certificate_holder"]["name"] == v["certificate_holder"]["name"]
+
+
+# 7. rows dropped: a typed-on row, the fillable form's second "other" row
+
+
+def test_row_typed_on_with_an_annotation_is_read(pdf: bytes) -> None:
+    noted = cases.typewriter_note(
+        pdf,
+        cases.OTHER_TOP,
+        [
+            (cases.COLS["ltr"], "A"),
+            (43, "Property"),
+            (cases.COLS["number"], "10176227110"),
+            (cases.COLS["eff"], "12/26/2025"),
+            (cases.COLS["exp"], "12/26/2026"),
+        ],
+    )
+    result = extract_in_process(noted)
+    other = [p for p in result.data["policies"] if p["coverage"] == "other"]
+    assert [(p.get("label"), p.get("policy_number"), p.get("expiration")) for p in other] == [
+        ("Property", "10176227110", "2026-12-26")
+    ]
+
+
+def test_second_other_row_of_the_fillable_form(v: dict[str, Any]) -> None:
+    extra = cases.other_row_fields("A", "Inland Marine", "IM100200", cases.OTHER_TOP)
+    extra += cases.other_row_fields("B", "Cyber Liability", "CY300400", cases.OTHER_TOP + 12)
+    data = cases.make_pdf(v, 1, fillable=True, extra=extra)
+    form = read_acroform(field_values(open_pdf(data)))
+    assert form is not None
+    other = [p for p in form.data["policies"] if p["coverage"] == "other"]
+    assert [(p["label"], p["policy_number"]) for p in other] == [
+        ("Inland Marine", "IM100200"),
+        ("Cyber Liability", "CY300400"),
+    ]
+    result = extract_in_process(data)
+    assert len([p for p in result.data["policies"] if p["coverage"] == "other"]) == 2
+
+
+# 8. values with a known shape are checked and flagged, never corrected
+
+
+def test_values_of_the_wrong_shape_are_flagged_not_corrected(v: dict[str, Any]) -> None:
+    odd = cases.values()
+    odd["edition"] = "2018/03"
+    odd["insurers"]["A"]["naic"] = "1228487620"
+    odd["policies"][0]["limits"]["each_occurrence"] = 1_000_008
+    odd["policies"][1]["expiration"] = "2031-07-15"
+    result = extract_in_process(cases.certificate(odd))
+    flagged = {
+        "edition": "2018/03",
+        "insurers.A.naic": "1228487620",
+        "policies[0].limits.each_occurrence": 1_000_008,
+        "policies[1].expiration": "2031-07-15",
+    }
+    for path, printed in flagged.items():
+        node: Any = result.data
+        for part in path.replace("[", ".").replace("]", "").split("."):
+            node = node[int(part)] if part.isdigit() else node[part]
+        assert node == printed, path  # as printed: not "corrected"
+        assert result.confidence[path] < DOUBT_THRESHOLD, path
+    assert result.confidence["insurers.B.naic"] >= DOUBT_THRESHOLD
+
+
+# 9. other ACORD forms are recognised and not taken for an ACORD 25
+
+
+@pytest.mark.parametrize("form", ["24", "27", "28"])
+def test_other_acord_forms_are_not_acord25(form: str) -> None:
+    data = (WILD / f"acord_{form}_2016_03_sample.pdf").read_bytes()
+    result = extract_in_process(data)
+    assert result.is_acord25 is False
+    assert result.data["form"] == f"ACORD {form}"
+    assert any(f"ACORD {form}" in w for w in result.warnings)
+
+
+# 3. a scan lying on its side or upside down is turned upright before it is read
+
+
+@pytest.mark.slow
+def test_rotated_scan_is_turned_upright() -> None:
+    data, expected = real_sample("acord_25_2016_03_sample")
+    result = extract_in_process(cases.render(data, 200, angle=180))
+    right, total, _ = grade(expected, result.data)
+    assert result.is_acord25 and right / total >= 0.85
+    assert any("turned 180" in w for w in result.warnings)

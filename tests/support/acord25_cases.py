@@ -1,0 +1,261 @@
+"""Certificates that show one failure class each, built from the generated corpus.
+
+Each helper takes a generated certificate (reportlab) and changes it the way certificates in
+the wild are changed: painted over and retyped, encrypted with an owner password, annotated
+with a typewriter note, marked with a glyph or a drawn cross, rendered to an image.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+from collections.abc import Callable
+from typing import Any
+
+import pypdfium2 as pdfium
+from pypdf import PdfReader, PdfWriter
+from pypdf.generic import (
+    ArrayObject,
+    DecodedStreamObject,
+    DictionaryObject,
+    FloatObject,
+    NameObject,
+    NumberObject,
+    TextStringObject,
+)
+from reportlab.lib.pagesizes import letter
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen import canvas
+
+from tests.support.acord25_corpus import COLS, ROW_TOP, H, make_pdf, random_values
+
+DEJAVU = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+Draw = Callable[[canvas.Canvas], None]
+
+
+def values(seed: int = 4) -> dict[str, Any]:
+    """A certificate with a GL row (occurrence), an auto row and a WC row, insurers A-C."""
+    v = random_values(seed)
+    v["edition"] = "2016/03"
+    v["insurers"] = {
+        "A": {"name": "Harbor Casualty Company", "naic": "12484"},
+        "B": {"name": "Granite Mutual Insurance", "naic": "20508"},
+        "C": {"name": "Cedar Fire Insurance Co", "naic": "39497"},
+    }
+    gl = {
+        "coverage": "general_liability",
+        "insurer": "A",
+        "policy_number": "GL1234567",
+        "effective": "2025-07-15",
+        "expiration": "2026-07-15",
+        "additional_insured": False,
+        "subrogation_waived": True,
+        "occurrence": True,
+        "limits": {"each_occurrence": 1_000_000, "general_aggregate": 2_000_000},
+    }
+    auto = {
+        "coverage": "automobile_liability",
+        "insurer": "B",
+        "policy_number": "CA7654321",
+        "effective": "2025-07-15",
+        "expiration": "2026-07-15",
+        "additional_insured": True,
+        "subrogation_waived": False,
+        "limits": {"combined_single_limit": 1_000_000},
+    }
+    wc = {
+        "coverage": "workers_compensation",
+        "insurer": "C",
+        "policy_number": "WC555000111",
+        "effective": "2025-08-01",
+        "expiration": "2026-08-01",
+        "subrogation_waived": True,
+        "limits": {"el_each_accident": 1_000_000},
+    }
+    v["policies"] = [gl, auto, wc]
+    return v
+
+
+def certificate(v: dict[str, Any], **kw: Any) -> bytes:
+    return make_pdf(v, 1, fillable=False, **kw)
+
+
+def without(v: dict[str, Any], path: str) -> dict[str, Any]:
+    """A copy of `v` lacking one key (`policies.0.occurrence`), so the form prints nothing."""
+    out = copy.deepcopy(v)
+    node: Any = out
+    *parents, last = path.split(".")
+    for p in parents:
+        node = node[int(p)] if p.isdigit() else node[p]
+    del node[last]
+    return out
+
+
+def overlay(pdf: bytes, draw: Draw) -> bytes:
+    """Draw on top of page 1 (what an editor's later content stream does)."""
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=letter)
+    draw(c)
+    c.showPage()
+    c.save()
+    w = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
+    w.pages[0].merge_page(PdfReader(io.BytesIO(buf.getvalue())).pages[0])
+    out = io.BytesIO()
+    w.write(out)
+    return out.getvalue()
+
+
+def baseline(top: float, size: float = 7.0) -> float:
+    return H - top - size * 0.8
+
+
+def paint_over(x: float, top: float, width: float, height: float = 9.0) -> Draw:
+    def draw(c: canvas.Canvas) -> None:
+        c.setFillColorRGB(1, 1, 1)
+        c.rect(x, H - top - height, width, height, stroke=0, fill=1)
+        c.setFillColorRGB(0, 0, 0)
+
+    return draw
+
+
+def text(x: float, top: float, s: str, size: float = 7.0, font: str = "Helvetica") -> Draw:
+    def draw(c: canvas.Canvas) -> None:
+        if font == "DejaVuSans" and "DejaVuSans" not in pdfmetrics.getRegisteredFontNames():
+            pdfmetrics.registerFont(TTFont("DejaVuSans", DEJAVU))
+        c.setFont(font, size)
+        c.drawString(x, baseline(top, size), s)
+
+    return draw
+
+
+def invisible_text(x: float, top: float, s: str) -> Draw:
+    def draw(c: canvas.Canvas) -> None:
+        t = c.beginText()
+        t.setTextRenderMode(3)
+        t.setFont("Helvetica", 7)
+        t.setTextOrigin(x, baseline(top))
+        t.textOut(s)
+        c.drawText(t)
+
+    return draw
+
+
+def clipped_text(x: float, top: float, s: str) -> Draw:
+    def draw(c: canvas.Canvas) -> None:
+        c.saveState()
+        p = c.beginPath()
+        p.rect(0, 0, 2, 2)
+        c.clipPath(p, stroke=0, fill=0)
+        c.setFont("Helvetica", 7)
+        c.drawString(x, baseline(top), s)
+        c.restoreState()
+
+    return draw
+
+
+def drawn_cross(x: float, top: float, size: float = 6.0) -> Draw:
+    def draw(c: canvas.Canvas) -> None:
+        c.setLineWidth(0.8)
+        c.line(x, H - top, x + size, H - top - size)
+        c.line(x, H - top - size, x + size, H - top)
+
+    return draw
+
+
+def steps(*draws: Draw) -> Draw:
+    def draw(c: canvas.Canvas) -> None:
+        for d in draws:
+            d(c)
+
+    return draw
+
+
+def owner_password_only(pdf: bytes) -> bytes:
+    """Encrypted with an owner password and an empty user password: opens without asking."""
+    w = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
+    w.encrypt(user_password="", owner_password="owner-only", algorithm="AES-128")
+    out = io.BytesIO()
+    w.write(out)
+    return out.getvalue()
+
+
+def typewriter_note(pdf: bytes, top: float, cells: list[tuple[float, str]]) -> bytes:
+    """A FreeText annotation (an agent's typewriter tool) writing `cells` at (x, text) on a line."""
+    reader = PdfReader(io.BytesIO(pdf))
+    w = PdfWriter(clone_from=reader)
+    page = w.pages[0]
+    x0 = min(x for x, _ in cells)
+    y = H - top - 9
+    ops = ["q 0 g BT /Helv 7 Tf"]
+    for x, s in cells:
+        ops.append(f"1 0 0 1 {x - x0:.2f} 2 Tm ({s}) Tj")
+    ops.append("ET Q")
+    ap = DecodedStreamObject()
+    ap.set_data(" ".join(ops).encode("latin-1"))
+    font = DictionaryObject(
+        {
+            NameObject("/Type"): NameObject("/Font"),
+            NameObject("/Subtype"): NameObject("/Type1"),
+            NameObject("/BaseFont"): NameObject("/Helvetica"),
+        }
+    )
+    ap.update(
+        {
+            NameObject("/Type"): NameObject("/XObject"),
+            NameObject("/Subtype"): NameObject("/Form"),
+            NameObject("/BBox"): ArrayObject(
+                [FloatObject(0), FloatObject(0), FloatObject(560 - x0), FloatObject(10)]
+            ),
+            NameObject("/Resources"): DictionaryObject(
+                {NameObject("/Font"): DictionaryObject({NameObject("/Helv"): font})}
+            ),
+        }
+    )
+    annot = DictionaryObject(
+        {
+            NameObject("/Type"): NameObject("/Annot"),
+            NameObject("/Subtype"): NameObject("/FreeText"),
+            NameObject("/Rect"): ArrayObject(
+                [FloatObject(x0), FloatObject(y), FloatObject(560), FloatObject(y + 10)]
+            ),
+            NameObject("/Contents"): TextStringObject(" ".join(s for _, s in cells)),
+            NameObject("/F"): NumberObject(4),
+            NameObject("/DA"): TextStringObject("0 g /Helv 7 Tf"),
+            NameObject("/AP"): DictionaryObject({NameObject("/N"): w._add_object(ap)}),
+        }
+    )
+    page[NameObject("/Annots")] = ArrayObject([w._add_object(annot)])
+    out = io.BytesIO()
+    w.write(out)
+    return out.getvalue()
+
+
+def other_row_fields(
+    suffix: str, label: str, number: str, top: float
+) -> list[tuple[str, float, float, str]]:
+    """Field slots of the fillable form's "other" row `_A` or `_B`."""
+    return [
+        (f"OtherPolicy_InsurerLetterCode_{suffix}", COLS["ltr"], top, "A"),
+        (f"OtherPolicy_OtherPolicyDescription_{suffix}", 43, top, label),
+        (f"OtherPolicy_PolicyNumberIdentifier_{suffix}", COLS["number"], top, number),
+        (f"OtherPolicy_PolicyEffectiveDate_{suffix}", COLS["eff"], top, "07/15/2025"),
+        (f"OtherPolicy_PolicyExpirationDate_{suffix}", COLS["exp"], top, "07/15/2026"),
+    ]
+
+
+def render(pdf: bytes, dpi: int, angle: int = 0) -> bytes:
+    """Page 1 as a PNG at `dpi`, turned `angle` degrees counter-clockwise."""
+    doc = pdfium.PdfDocument(pdf)
+    try:
+        img = doc[0].render(scale=dpi / 72).to_pil().convert("L")
+    finally:
+        doc.close()
+    if angle:
+        img = img.rotate(angle, expand=True)
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+OTHER_TOP = ROW_TOP["other"]
