@@ -115,6 +115,8 @@ def policies_of(extraction: Extraction, *, vendor_id: int, now: datetime) -> lis
 def review_reasons(extraction: Extraction, vendor: Vendor, policies: list[Policy]) -> list[str]:
     """Why a person should look at this certificate before it counts (empty: accept it)."""
     reasons: list[str] = []
+    if not extraction.is_acord25:  # another ACORD form, sent instead of a certificate
+        reasons.append(f"the document is an {extraction.data.get('form')}, not an ACORD 25")
     doubtful = extraction.doubtful_fields()
     if doubtful:
         reasons.append("read with low confidence: " + ", ".join(doubtful))

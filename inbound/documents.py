@@ -39,7 +39,8 @@ class Documents:
 
     @property
     def certificates(self) -> list[Document]:
-        return [d for d in self.read if d.extraction.is_acord25]
+        """ACORD 25s, and other ACORD forms sent instead (24, 27, 28...: held for review)."""
+        return [d for d in self.read if d.extraction.is_acord25 or d.extraction.data.get("form")]
 
     def refusal_reason(self) -> str | None:
         if not self.refused:
