@@ -17,6 +17,7 @@ from .errors import ExtractionError
 from .layout import PAGE_W, Word, line_text
 from .ocr import OcrUnavailable, ocr_page, upright
 from .pdfopen import flatten_markup, has_markup, open_pdf
+from .photo import looks_like_photo, straighten_photo
 from .reader import read_page
 from .schema import Extraction, empty_data
 from .textlayer import has_values, page_words
@@ -98,7 +99,13 @@ def _from_image(data: bytes) -> Extraction:
     img = open_image(data)
     if getattr(img, "n_frames", 1) > 1:
         img.seek(0)
-    return _ocr_upright(img, [], [], 0)
+    warnings: list[str] = []
+    if looks_like_photo(img):
+        sheet = straighten_photo(img)
+        if sheet is not None:
+            img = sheet
+            warnings.append("a photo: the sheet was straightened and its light evened out")
+    return _ocr_upright(img, warnings, [], 0)
 
 
 def _ocr_upright(
