@@ -46,6 +46,18 @@ def _corners(gray: np.ndarray) -> np.ndarray | None:
     return np.array([pts[s.argmin()], pts[d.argmin()], pts[s.argmax()], pts[d.argmax()]])
 
 
+def _square_on(quad: np.ndarray, shape: tuple[int, ...]) -> bool:
+    """Whether the sheet's corners already form an upright rectangle (within 1% of the image)."""
+    tol = 0.01 * max(shape)
+    (tl, tr, br, bl) = quad
+    return bool(
+        abs(tl[1] - tr[1]) < tol
+        and abs(bl[1] - br[1]) < tol
+        and abs(tl[0] - bl[0]) < tol
+        and abs(tr[0] - br[0]) < tol
+    )
+
+
 def even_light(gray: np.ndarray) -> np.ndarray:
     """Divide out the lighting: paper becomes white everywhere, print stays dark."""
     k = max(31, (min(gray.shape) // 20) | 1)
@@ -61,6 +73,8 @@ def straighten_photo(img: Image.Image) -> Image.Image | None:
     quad = _corners(gray)
     if quad is None:
         return None
+    if _square_on(quad, gray.shape):
+        return None  # a screenshot or a scan on a dark ground: nothing to straighten
     w = float(np.linalg.norm(quad[1] - quad[0]))
     h = float(np.linalg.norm(quad[3] - quad[0]))
     size = (LETTER_W, LETTER_H) if h >= w else (LETTER_H, LETTER_W)
