@@ -103,3 +103,22 @@ def identify_form(text: str) -> str | None:
     if "ACORD 25" in footers or "ACORD 25" in titled:
         return "ACORD 25"  # its remarks label names ACORD 101: a 25's own title wins
     return next(iter(footers + titled), None)
+
+
+# Printed only on the ACORD form itself, not on an agency's own "certificate" letter.
+_FORM_ONLY = (
+    "ACORD25",
+    "INSURERA",
+    "INSURER(S)AFFORDINGCOVERAGE",
+    "POLICYNUMBER",
+    "AUTHORIZEDREPRESENTATIVE",
+    "ADDLINSD",
+    "SUBRWVD",
+    "INSRLTR",
+)
+
+
+def on_the_form(text: str) -> bool:
+    """Whether the page carries the ACORD form's own printing (two of its fixed labels)."""
+    c = compact(text)
+    return sum(m in c for m in _FORM_ONLY) >= 2

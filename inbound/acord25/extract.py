@@ -12,7 +12,7 @@ import pypdfium2 as pdfium
 from .acroform import field_values, read_acroform
 from .checks import flag_shapes
 from .collector import Collector
-from .detect import acord_score, form_numbers, identify_form, open_image, sniff
+from .detect import acord_score, form_numbers, identify_form, on_the_form, open_image, sniff
 from .errors import ExtractionError
 from .layout import PAGE_W, Word, line_text
 from .ocr import OcrUnavailable, ocr_page, upright
@@ -143,7 +143,7 @@ def _read_ocr(
     text = " ".join(w.text for w in ocr.words)
     score = acord_score(text)
     form = identify_form(text)
-    if score < IS_ACORD or (form is not None and form != "ACORD 25"):
+    if score < IS_ACORD or (form is not None and form != "ACORD 25") or not on_the_form(text):
         nums = form_numbers(text) if note_forms else []
         if nums:  # an endorsement page of a scanned certificate
             endorsements.append({"page": page, "forms": nums})
@@ -192,6 +192,9 @@ def _from_pdf(data: bytes) -> Extraction:
         if "form" not in form.conf:
             form.put("form", "ACORD 25", 0.9)
         return _finish(form, "acroform", max(score, 0.9), warnings, endorsements, best, from_text)
+    text = " ".join(w.text for w in words)
+    if score >= IS_ACORD and has_values(words) and not on_the_form(text):
+        return _not_acord(score, warnings, endorsements)  # an agency's letter, not the form
     if score >= IS_ACORD and has_values(words):
         words, ink = _rendered_view(data, best, words)
         col = read_page(words, 0.95, ink)

@@ -225,3 +225,10 @@ def test_rotated_scan_is_turned_upright() -> None:
     right, total, _ = grade(expected, result.data)
     assert result.is_acord25 and right / total >= 0.85
     assert any("turned 180" in w for w in result.warnings)
+
+
+def test_an_agency_letter_titled_like_the_form_is_not_acord25() -> None:
+    """A certificate typed as a letter (title and values, none of the form's own printing)."""
+    letter = cases.letter_certificate()
+    result = extract_in_process(letter)
+    assert result.is_acord25 is False

@@ -259,3 +259,27 @@ def render(pdf: bytes, dpi: int, angle: int = 0) -> bytes:
 
 
 OTHER_TOP = ROW_TOP["other"]
+
+
+def letter_certificate() -> bytes:
+    """An agency's own "certificate of liability insurance": the title, parties and limits,
+    typed as a letter, without the ACORD form's printing."""
+    lines = [
+        "CERTIFICATE OF LIABILITY INSURANCE",
+        "DATE: 01/15/2024",
+        "PRODUCER: Harbor Insurance Agency, 123 Main St, Springfield",
+        "INSURED: Cedar Electric LLC, 456 Oak Ave, Springfield",
+        "COVERAGES: Commercial General Liability, policy GL 5550001, 01/01/2024 to 01/01/2025",
+        "EACH OCCURRENCE: $1,000,000     GENERAL AGGREGATE: $2,000,000",
+        "Workers Compensation: statutory, policy WC 7770002, 01/01/2024 to 01/01/2025",
+        "CERTIFICATE HOLDER: Keystone Builders Corp, 789 Builder Blvd, Springfield",
+        "CANCELLATION: 30 days notice. Additional insured per written contract.",
+    ]
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=letter)
+    c.setFont("Helvetica", 10)
+    for i, line in enumerate(lines * 5):
+        c.drawString(54, H - 60 - 14 * i, line)
+    c.showPage()
+    c.save()
+    return buf.getvalue()
