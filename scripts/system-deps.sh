@@ -3,7 +3,6 @@
 set -euo pipefail
 need=()
 command -v tesseract >/dev/null || need+=(tesseract-ocr tesseract-ocr-eng)
-tesseract --list-langs 2>/dev/null | grep -qx osd || need+=(tesseract-ocr-osd)
 command -v pdftoppm >/dev/null || need+=(poppler-utils)
 command -v qpdf >/dev/null || need+=(qpdf)
 [ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd)
