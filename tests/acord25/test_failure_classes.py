@@ -232,3 +232,11 @@ def test_an_agency_letter_titled_like_the_form_is_not_acord25() -> None:
     letter = cases.letter_certificate()
     result = extract_in_process(letter)
     assert result.is_acord25 is False
+
+
+@pytest.mark.slow
+def test_phone_photo_is_straightened_and_read(v: dict[str, Any], pdf: bytes) -> None:
+    result = extract_in_process(cases.phone_photo(pdf))
+    right, total, _ = grade(v, result.data)
+    assert result.is_acord25 and right / total >= 0.7
+    assert any("photo" in w for w in result.warnings)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pypdfium2 as pdfium
+from PIL import Image
 from pypdf import PdfReader, PdfWriter
 from pypdf.generic import (
     ArrayObject,
@@ -282,4 +283,27 @@ def letter_certificate() -> bytes:
         c.drawString(54, H - 60 - 14 * i, line)
     c.showPage()
     c.save()
+    return buf.getvalue()
+
+
+def phone_photo(pdf: bytes, dpi: int = 200) -> bytes:
+    """Page 1 photographed by hand: on a dark desk, keystoned, lit from one side (JPEG)."""
+    doc = pdfium.PdfDocument(pdf)
+    try:
+        page = doc[0].render(scale=dpi / 72).to_pil().convert("RGB")
+    finally:
+        doc.close()
+    w, h = page.size
+    desk = Image.new("RGB", (round(w * 1.1), round(h * 1.08)), (88, 80, 72))
+    desk.paste(page, (round(w * 0.05), round(h * 0.04)))
+    dw, dh = desk.size
+    # QUAD: the source corners (tl, bl, br, tr) that land on the output's corners
+    quad = (-0.05 * dw, 0.0, 0.0, dh * 1.0, dw * 1.0, dh * 1.02, dw * 1.06, -0.03 * dh)
+    shot = desk.transform((dw, dh), Image.Transform.QUAD, quad, Image.Resampling.BICUBIC)
+    light = Image.linear_gradient("L").rotate(90, expand=True).resize((dw, dh))
+    light = light.point(lambda v: 140 + v * 115 // 255)
+    shot = Image.composite(shot, Image.new("RGB", (dw, dh), (0, 0, 0)), light)
+    lit = Image.blend(shot, Image.composite(shot, shot, light), 0.5)
+    buf = io.BytesIO()
+    lit.save(buf, "JPEG", quality=85)
     return buf.getvalue()
