@@ -3,8 +3,8 @@
 Usage: .venv/bin/python bench/acord25_accuracy.py [--n 34] [--seed 25] [--variants 6]
        [--extra DIR ...] [--skip-generated]
 Writes bench/results/acord25_accuracy.json. The real-world part (bench/acord25_wild.py) grades
-the committed samples (tests/samples/acord25, tests/samples/acord25_wild) and any local set
-given with --extra, per input kind, with image variants derived at run time, the calibration
+the committed samples (tests/samples/acord25) and any local set given with --extra (real
+certificates fetched from public repositories are not committed: keep them outside the repo), per input kind, with image variants derived at run time, the calibration
 of the confidences, crashes and non-ACORD-25 documents accepted. Baselines are run side by side in the same
 process: a bare pdfplumber open + extract_words (text), pypdf get_fields (fillable) and a bare
 `tesseract` TSV run on the same image (scans).
@@ -35,7 +35,6 @@ from inbound.acord25.grading import grade  # noqa: E402
 from tests.support.acord25_corpus import generate  # noqa: E402
 
 SAMPLES = ROOT / "tests" / "samples" / "acord25"
-WILD = ROOT / "tests" / "samples" / "acord25_wild"
 REAL = (
     "acord_25_2016_03_sample.pdf",
     "acord_25_2010_05_2014_01_sample.pdf",
@@ -128,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-generated", action="store_true")
     args = ap.parse_args(argv)
     wild: dict[str, Any] = {}
-    for name, docs in [("committed", load_set(SAMPLES) + load_set(WILD))] + [
+    for name, docs in [("committed", load_set(SAMPLES))] + [
         (f"local:{d.name}", load_set(d)) for d in args.extra
     ]:
         tally = Tally()

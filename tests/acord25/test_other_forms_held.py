@@ -13,22 +13,15 @@ from typer.testing import CliRunner
 
 from comms.app.cli import app
 from comms.models import Case
-from tests.inbound.conftest import WHEN, make_world, pdf, reply
+from tests.inbound.conftest import WHEN, make_world, reply
+from tests.support.acord25_cases import other_acord_form
 from tests.support.scheduler_fixtures import _fresh_broker, smtp  # noqa: F401
-
-ACORD_28 = (
-    Path(__file__).resolve().parents[1]
-    / "samples"
-    / "acord25_wild"
-    / "negatives"
-    / "acord_28_2016_03_sample.pdf"
-)
 
 
 @pytest.mark.usefixtures("smtp")  # the acknowledgment goes to a local test server
 def test_acord_28_is_held_for_review_with_its_form_named(use_db: Engine, tmp_path: Path) -> None:
     world = make_world(use_db)
-    raw = reply(attachments=[pdf(ACORD_28, "evidence.pdf")])
+    raw = reply(attachments=[("evidence.pdf", "application/pdf", other_acord_form("28"))])
     path = tmp_path / "reply.eml"
     path.write_bytes(raw)
     result = CliRunner().invoke(app, ["ingest", str(path), "--json", "--now", WHEN.isoformat()])

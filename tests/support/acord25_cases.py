@@ -307,3 +307,46 @@ def phone_photo(pdf: bytes, dpi: int = 200) -> bytes:
     buf = io.BytesIO()
     lit.save(buf, "JPEG", quality=85)
     return buf.getvalue()
+
+
+OTHER_FORM_TITLES = {
+    "24": "CERTIFICATE OF PROPERTY INSURANCE",
+    "27": "EVIDENCE OF PROPERTY INSURANCE",
+    "28": "EVIDENCE OF COMMERCIAL PROPERTY INSURANCE",
+}
+
+
+def other_acord_form(number: str, *, owner_password: bool = False) -> bytes:
+    """An ACORD property form (24, 27 or 28) filled in: it shares the 25's parties, insurer
+    and policy labels, so only its title and its footer ("ACORD 28 (2016/03)") tell it apart.
+    ACORD's own blank forms come encrypted for editing only (`owner_password`)."""
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=letter)
+    c.setFont("Helvetica-Bold", 14)
+    c.drawString(150, H - 50, OTHER_FORM_TITLES[number])
+    c.setFont("Helvetica", 7)
+    rows = [
+        ("DATE (MM/DD/YYYY)", "01/15/2024"),
+        ("PRODUCER", "Harbor Insurance Agency, 123 Main St, Springfield, IL 62701"),
+        ("INSURED", "Cedar Electric LLC, 456 Oak Ave, Springfield, IL 62702"),
+        ("INSURER(S) AFFORDING COVERAGE", "NAIC #"),
+        ("INSURER A :", "Prairie Mutual Insurance Company 12345"),
+        ("POLICY NUMBER", "CPP 5550001"),
+        ("EFFECTIVE DATE", "01/01/2024"),
+        ("EXPIRATION DATE", "01/01/2025"),
+        ("LOCATION / DESCRIPTION", "456 Oak Ave, Springfield: office and warehouse"),
+        ("COVERAGE INFORMATION", "BUILDING $ 1,500,000   BUSINESS PERSONAL PROPERTY $ 250,000"),
+        ("ADDITIONAL INTEREST", "Keystone Builders Corp, 789 Builder Blvd, Springfield"),
+        ("AUTHORIZED REPRESENTATIVE", "J. Harbor"),
+    ]
+    for i, (label, value) in enumerate(rows):
+        top = H - 90 - 36 * i
+        c.rect(36, top - 30, 540, 34)
+        c.drawString(40, top - 8, label)
+        c.drawString(60, top - 22, value)
+    c.drawString(36, 20, f"ACORD {number} (2016/03)")
+    c.drawString(250, 20, "© 2003-2015 ACORD CORPORATION. All rights reserved.")
+    c.showPage()
+    c.save()
+    data = buf.getvalue()
+    return owner_password_only(data) if owner_password else data
