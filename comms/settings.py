@@ -186,6 +186,8 @@ class Settings(BaseSettings):
     web_port: int = Field(default=8000, ge=1, le=65535)
     # the staff API's bearer tokens by staff name (`{"ann": "…"}`); none: the API is off
     staff_tokens: dict[str, SecretStr] = Field(default_factory=dict)
+    # the workspace: a sign-in lasts this long (then the browser is sent to /login again)
+    staff_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
 
     @classmethod
     def settings_customise_sources(

@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from comms.app import commands, email_commands, registry, service
 from comms.settings import SettingsError, reset_settings_cache
+from comms.staff import cli as staff_cli
 from comms.yamlload import DataFileError
 from inbound import cli as inbound_cli
 from inbound.acord25 import cli as acord25_cli
@@ -44,6 +45,7 @@ def _register_all() -> None:
     inbound_cli.register(app)
     acord25_cli.register(app)
     telephony_cli.register(app, web=service.web_cmd)
+    staff_cli.register(app)
     service.register(app)
 
 

@@ -7,10 +7,11 @@ from sqlalchemy import MetaData
 from sqlmodel import SQLModel
 
 import comms.models
+import comms.staff.models
 import inbound.models
 import telephony.models
 import workflows.models
 
-PACKAGES = (comms.models, inbound.models, telephony.models, workflows.models)
+PACKAGES = (comms.models, comms.staff.models, inbound.models, telephony.models, workflows.models)
 
 metadata: MetaData = SQLModel.metadata

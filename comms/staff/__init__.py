@@ -1,0 +1,1 @@
+"""Staff accounts: who may sign in to the workspace, with which role, and their sessions."""

@@ -1,0 +1,43 @@
+"""Argon2id password hashes (argon2-cffi, with its default, RFC 9106 low-memory parameters)."""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+MIN_LENGTH = 10
+MAX_LENGTH = 1024  # hashing a megabyte of "password" is a denial of service
+
+_hasher = PasswordHasher()
+# verified against when the account does not exist, so that answer takes as long as a real one
+_DUMMY = _hasher.hash("not a password of anyone")
+
+
+class PasswordError(ValueError):
+    """The password is not acceptable (too short, too long)."""
+
+
+def check_strength(password: str) -> None:
+    if len(password) < MIN_LENGTH:
+        raise PasswordError(f"a password needs at least {MIN_LENGTH} characters")
+    if len(password) > MAX_LENGTH:
+        raise PasswordError(f"a password has at most {MAX_LENGTH} characters")
+
+
+def hash_password(password: str) -> str:
+    check_strength(password)
+    return _hasher.hash(password)
+
+
+def verify_password(stored: str | None, password: str) -> bool:
+    """True when `password` matches `stored`; None (no such account) costs the same time."""
+    if len(password) > MAX_LENGTH:
+        return False
+    try:
+        return _hasher.verify(stored or _DUMMY, password) and stored is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(stored: str) -> bool:
+    return _hasher.check_needs_rehash(stored)
