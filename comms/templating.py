@@ -31,6 +31,7 @@ from comms.errors import PermanentError
 
 DEFAULT_TEMPLATES_DIR = Path(comms.__file__).resolve().parent.parent / "templates"
 TEMPLATES_ENV = "COMMS_TEMPLATES_DIR"
+WEB_FOLDER = "web"  # the workspace's pages (comms.app.workspace), not message templates
 
 
 class TemplateError(PermanentError):
@@ -266,10 +267,14 @@ def email_template_names(folder: Path | None = None) -> list[str]:
 
 
 def all_template_paths(folder: Path | None = None) -> list[str]:
-    """Every template file under the folder (layouts and partials excluded), as loader paths."""
+    """Every template file under the folder (layouts and partials excluded), as loader paths.
+    `web/` is the staff workspace's pages and static files, served by the web app, not
+    messages."""
     base = folder or templates_dir()
     out: list[str] = []
     for p in sorted(base.rglob("*")):
+        if p.relative_to(base).parts[0] == WEB_FOLDER:
+            continue
         if p.is_file() and not p.name.startswith(("_", ".")) and p.suffix != ".yaml":
             out.append(p.relative_to(base).as_posix())
     return out

@@ -1,6 +1,6 @@
-"""The web app: the body cap, each package's routes (today telephony's: the Twilio webhooks
-and the staff JSON API) and a health check. `comms web` serves it; `comms run` starts it
-alongside the workers."""
+"""The web app: the body cap, each package's routes (telephony's: the Twilio webhooks and the
+staff JSON API), the staff workspace (`comms.app.workspace`) and a health check. `comms web`
+serves it; `comms run` starts it alongside the workers."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
 from comms.actors import enqueue_delivery
+from comms.app.workspace import make_workspace
 from comms.body_limit import BodyLimit
 from comms.db import get_engine, make_engine
 from comms.settings import Settings, get_settings
@@ -63,9 +64,13 @@ def create_app(
         read_engine=reader,
     )
 
+    workspace = make_workspace(s, db, reader=reader, clock=clock)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        workspace.start()  # its PostgreSQL LISTEN thread, while the app serves
         yield
+        workspace.close()
         telephony.close()
 
     app = FastAPI(
@@ -78,6 +83,10 @@ def create_app(
     app.add_middleware(BodyLimit)
     for router in telephony.routers:
         app.include_router(router)
+    for router in workspace.routers:
+        app.include_router(router)
+    app.mount("/static", workspace.static, name="static")
+    app.state.workspace = workspace.workspace
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

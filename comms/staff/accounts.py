@@ -47,9 +47,7 @@ def add_staff(
     session: Session, name: str, role: str, password: str, *, actor: str, now: datetime
 ) -> Staff:
     if not NAME.match(name):
-        raise StaffError(
-            f"{name!r}: a staff name is 1-64 letters, digits, '.', '_', '@' or '-'"
-        )
+        raise StaffError(f"{name!r}: a staff name is 1-64 letters, digits, '.', '_', '@' or '-'")
     if find_staff(session, name) is not None:
         raise StaffError(f"a staff member named {name!r} exists")
     staff = Staff(
@@ -110,9 +108,7 @@ def disable_staff(session: Session, name: str, *, actor: str, now: datetime) -> 
     return staff
 
 
-def set_password(
-    session: Session, name: str, password: str, *, actor: str, now: datetime
-) -> Staff:
+def set_password(session: Session, name: str, password: str, *, actor: str, now: datetime) -> Staff:
     """A new password ends every session the old one opened."""
     staff = _get(session, name)
     staff.password_hash = hash_password(password)

@@ -25,7 +25,14 @@ def _invoke(*args: str, stdin: str | None = None) -> tuple[int, str]:
 
 def test_add_list_disable_passwd_with_audit(use_db: Engine) -> None:
     code, out = _invoke(
-        "staff", "add", "ann", "--role", "compliance", "--password-stdin", "--now", NOW,
+        "staff",
+        "add",
+        "ann",
+        "--role",
+        "compliance",
+        "--password-stdin",
+        "--now",
+        NOW,
         stdin="correct horse battery\n",
     )
     assert code == 0, out
@@ -42,7 +49,9 @@ def test_add_list_disable_passwd_with_audit(use_db: Engine) -> None:
     code, out = _invoke("staff", "list")
     assert code == 0 and "ann" in out and "compliance" in out and "active" in out
 
-    code, out = _invoke("staff", "passwd", "ann", "--password-stdin", "--now", NOW, stdin="another long one\n")
+    code, out = _invoke(
+        "staff", "passwd", "ann", "--password-stdin", "--now", NOW, stdin="another long one\n"
+    )
     assert code == 0, out
     with Session(use_db) as s:
         assert find_session(s, token, now=at) is None  # a new password ends the sessions
@@ -66,13 +75,27 @@ def test_add_list_disable_passwd_with_audit(use_db: Engine) -> None:
 
 
 def test_refusals_name_the_problem(use_db: Engine) -> None:
-    ok = _invoke("staff", "add", "bo", "--role", "caller", "--password-stdin", stdin="long enough pw\n")
+    ok = _invoke(
+        "staff", "add", "bo", "--role", "caller", "--password-stdin", stdin="long enough pw\n"
+    )
     assert ok[0] == 0, ok[1]
     for args, stdin, words in [
-        (("staff", "add", "bo", "--role", "caller", "--password-stdin"), "long enough pw\n", "exists"),
-        (("staff", "add", "cy", "--role", "boss", "--password-stdin"), "long enough pw\n", "unknown role"),
+        (
+            ("staff", "add", "bo", "--role", "caller", "--password-stdin"),
+            "long enough pw\n",
+            "exists",
+        ),
+        (
+            ("staff", "add", "cy", "--role", "boss", "--password-stdin"),
+            "long enough pw\n",
+            "unknown role",
+        ),
         (("staff", "add", "cy", "--role", "admin", "--password-stdin"), "short\n", "at least"),
-        (("staff", "add", "bad name", "--role", "admin", "--password-stdin"), "long enough pw\n", "staff name"),
+        (
+            ("staff", "add", "bad name", "--role", "admin", "--password-stdin"),
+            "long enough pw\n",
+            "staff name",
+        ),
         (("staff", "disable", "nobody"), None, "no staff member"),
         (("staff", "passwd", "nobody", "--password-stdin"), "long enough pw\n", "no staff member"),
     ]:

@@ -1,0 +1,72 @@
+"""The staff workspace: server-rendered pages (Jinja2 templates in `templates/web/`, htmx
+served from `templates/web/static/`), staff sign-in, and live updates over server-sent events.
+
+`make_workspace` builds it; `comms.app.web.create_app` mounts it beside the webhooks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter
+from sqlalchemy.engine import Engine
+from starlette.staticfiles import StaticFiles
+
+from comms.app.workspace import dashboard, documents, outbox, signin, stream, vendor, vendors
+from comms.app.workspace.context import Workspace
+from comms.app.workspace.events import EventHub
+from comms.app.workspace.pages import environment
+from comms.app.workspace.pgbridge import bridge_for
+from comms.settings import Settings
+from comms.templating import WEB_FOLDER, templates_dir
+
+
+@dataclass
+class Mounted:
+    workspace: Workspace
+    routers: list[APIRouter]
+    static: StaticFiles
+    bridge: Any = None
+    _closed: bool = field(default=False)
+
+    def start(self) -> None:
+        if self.bridge is None:
+            self.bridge = bridge_for(self.workspace.engine, self.workspace.hub)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.workspace.hub.close()
+        if self.bridge is not None:
+            self.bridge.close()
+
+
+def make_workspace(
+    settings: Settings, engine: Engine, *, reader: Engine, clock: Callable[[], datetime]
+) -> Mounted:
+    folder = templates_dir() / WEB_FOLDER
+    ws = Workspace(
+        settings=settings,
+        engine=engine,
+        reader=reader,
+        clock=clock,
+        templates=environment(folder, settings.zone),
+        hub=EventHub(),
+    )
+    routers = [
+        signin.router(ws),
+        dashboard.router(ws),
+        vendors.router(ws),
+        vendor.router(ws),
+        documents.router(ws),
+        outbox.router(ws),
+        stream.router(ws),
+    ]
+    return Mounted(
+        workspace=ws,
+        routers=routers,
+        static=StaticFiles(directory=str(folder / "static")),
+    )

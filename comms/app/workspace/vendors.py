@@ -1,0 +1,168 @@
+"""The vendor list, `/vendors`: search by name, email, phone or vendor ID; filter by status,
+profile, "expiring within" and "waiting for review"; paged.
+
+Filters on the verdict (status, expiring within) use `all_verdicts`, the code `comms status`
+runs; the others are SQL, and then only the page's vendors are judged."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy import func, or_
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session, col, select
+
+from comms.app.workspace.context import Workspace
+from comms.app.workspace.dashboard import expiring_within
+from comms.app.workspace.pages import page_route, render
+from comms.app.workspace.security import COMPLIANCE, PageError, require_staff
+from comms.compliance import STATUS_ORDER, Verdict
+from comms.models import Certificate, CertificateStatus, RequirementProfile, Vendor
+from comms.staff.sessions import SignedIn
+from comms.verdicts import all_verdicts, vendor_verdict
+
+PAGE_SIZE = 25
+MAX_QUERY = 200
+
+
+@dataclass(frozen=True)
+class Filters:
+    q: str
+    status: str
+    profile: str
+    expiring_within: int | None
+    review: bool
+
+    def query(self, **changes: Any) -> str:
+        values = {
+            "q": self.q,
+            "status": self.status,
+            "profile": self.profile,
+            "expiring_within": self.expiring_within or "",
+            "review": "1" if self.review else "",
+            **changes,
+        }
+        return urlencode({k: v for k, v in values.items() if v not in ("", None)})
+
+
+@dataclass(frozen=True)
+class Row:
+    vendor: Vendor
+    profile: str
+    verdict: Verdict
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _search(q: str) -> ColumnElement[bool]:
+    like = _like(q)
+    parts: list[ColumnElement[bool]] = [
+        col(Vendor.name).ilike(like, escape="\\"),
+        col(Vendor.email).ilike(like, escape="\\"),
+        col(Vendor.contact_name).ilike(like, escape="\\"),
+        col(Vendor.vendor_code) == q,
+    ]
+    digits = re.sub(r"\D", "", q)
+    if len(digits) >= 4:
+        parts.append(col(Vendor.phone).like(f"%{digits}%"))
+    return or_(*parts)
+
+
+def _sql_filters(session: Session, f: Filters) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = [col(Vendor.active).is_(True)]
+    if f.q:
+        where.append(_search(f.q))
+    if f.profile:
+        profile_id = session.exec(
+            select(RequirementProfile.id).where(RequirementProfile.name == f.profile)
+        ).first()
+        where.append(col(Vendor.profile_id) == (profile_id if profile_id is not None else -1))
+    if f.review:
+        waiting = select(Certificate.vendor_id).where(
+            col(Certificate.status) == CertificateStatus.NEEDS_REVIEW.value
+        )
+        where.append(col(Vendor.id).in_(waiting))
+    return where
+
+
+def find(session: Session, f: Filters, today: date, page: int) -> tuple[list[Row], int]:
+    """One page of vendors and the number of matches."""
+    profiles = {p.id: p.name for p in session.exec(select(RequirementProfile)).all()}
+    where = _sql_filters(session, f)
+    if f.status or f.expiring_within:
+        ids = set(session.exec(select(Vendor.id).where(*where)).all())
+        judged = [
+            s
+            for s in all_verdicts(session, today)
+            if s.vendor.id in ids
+            and (not f.status or s.verdict.status.value == f.status)
+            and (
+                not f.expiring_within
+                or expiring_within(s.verdict.next_expiration, today, f.expiring_within)
+            )
+        ]
+        chunk = judged[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+        rows = [Row(s.vendor, profiles.get(s.vendor.profile_id, "—"), s.verdict) for s in chunk]
+        return rows, len(judged)
+    total = session.exec(select(func.count()).select_from(Vendor).where(*where)).one()
+    vendors = session.exec(
+        select(Vendor)
+        .where(*where)
+        .order_by(col(Vendor.name), col(Vendor.id))
+        .offset((page - 1) * PAGE_SIZE)
+        .limit(PAGE_SIZE)
+    ).all()
+    rows = [
+        Row(v, profiles.get(v.profile_id, "—"), vendor_verdict(session, v, today)) for v in vendors
+    ]
+    return rows, int(total)
+
+
+def router(ws: Workspace) -> APIRouter:
+    api = APIRouter(route_class=page_route(ws))
+    compliance = require_staff(ws, COMPLIANCE)
+    statuses = [s.value for s in STATUS_ORDER]
+
+    @api.get("/vendors")
+    def vendor_list(
+        request: Request,
+        _who: SignedIn = Depends(compliance),
+        q: str = Query("", max_length=MAX_QUERY),
+        status: str = Query("", max_length=32),
+        profile: str = Query("", max_length=200),
+        expiring_within: int | None = Query(None, ge=1, le=3660),
+        review: bool = False,
+        page: int = Query(1, ge=1, le=100_000),
+    ) -> Response:
+        if status and status not in statuses:
+            raise PageError(422, f"Unknown status {status!r}: one of {', '.join(statuses)}.")
+        f = Filters(q.strip(), status, profile, expiring_within, review)
+        with ws.read() as session:
+            rows, total = find(session, f, ws.today(), page)
+            profile_names = sorted(session.exec(select(RequirementProfile.name)).all())
+        pages = max(1, math.ceil(total / PAGE_SIZE))
+        return render(
+            ws,
+            request,
+            "vendors.html",
+            title="Vendors",
+            rows=rows,
+            total=total,
+            page=page,
+            pages=pages,
+            f=f,
+            query=f.query,
+            statuses=statuses,
+            profiles=profile_names,
+        )
+
+    return api
