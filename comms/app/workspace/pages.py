@@ -20,7 +20,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from comms.app.workspace.context import Workspace
 from comms.app.workspace.security import CSRF_FIELD, PageError, SignInRequired
-from comms.coverage import coverage_name, money
+from comms.coverage import coverage_name, limit_name, money
 from comms.staff.sessions import SignedIn
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ def environment(folder: Path, zone: ZoneInfo) -> Environment:
     env.filters["day"] = day
     env.filters["money"] = lambda v: money(v) if v is not None else "—"
     env.filters["coverage"] = lambda v, label=None: coverage_name(v, label)
+    env.filters["limit"] = limit_name
     env.filters["words"] = lambda v: str(v).replace("_", " ")
     return env
 
