@@ -7,6 +7,7 @@ command -v pdftoppm >/dev/null || need+=(poppler-utils)
 command -v qpdf >/dev/null || need+=(qpdf)
 [ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd)
 command -v wrk >/dev/null || need+=(wrk)
+[ -x /usr/bin/chromium ] || need+=(chromium)  # the workspace's browser tests (Playwright)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

@@ -19,13 +19,16 @@ from typing import TYPE_CHECKING
 import typer
 from dramatiq import Worker
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from comms import broker as broker_mod
 from comms import dispatch
 from comms.actors import DeliveryBatches
 from comms.app.actors import ACTORS
 from comms.cli.context import console, engine, fail, settings, setup_logging
+from comms.db import session_scope
 from comms.settings import Settings
+from comms.staff.accounts import active_admins
 from comms.timeutil import utcnow
 from inbound import dropbox
 from inbound.imap import listener
@@ -36,6 +39,8 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
 log = logging.getLogger(__name__)
+
+GRACE = 3  # seconds a stopping web server waits for open requests (the workspace's SSE streams)
 
 
 def _web_stack() -> tuple[ModuleType, Callable[[Settings], FastAPI], Callable[[int], str]]:
@@ -53,7 +58,13 @@ def _web_stack() -> tuple[ModuleType, Callable[[Settings], FastAPI], Callable[[i
 def _start_web(cfg: Settings, stop: threading.Event) -> threading.Thread:
     uvicorn, create_app, staff_api_state = _web_stack()
     server = uvicorn.Server(
-        uvicorn.Config(create_app(cfg), host=cfg.web_host, port=cfg.web_port, log_level="info")
+        uvicorn.Config(
+            create_app(cfg),
+            host=cfg.web_host,
+            port=cfg.web_port,
+            log_level="info",
+            timeout_graceful_shutdown=GRACE,
+        )
     )
     thread = threading.Thread(target=server.run, name="web", daemon=True)
     thread.start()
@@ -65,7 +76,23 @@ def _start_web(cfg: Settings, stop: threading.Event) -> threading.Thread:
     threading.Thread(target=_stopper, daemon=True).start()
     console.print(f"web app on http://{cfg.web_host}:{cfg.web_port}")
     console.print(staff_api_state(len(cfg.staff_tokens)))
+    workspace_banner(cfg)
     return thread
+
+
+def workspace_banner(cfg: Settings) -> None:
+    """Where the staff workspace is, and how to create the first admin when there is none."""
+    console.print(f"staff workspace on http://{cfg.web_host}:{cfg.web_port}/")
+    try:
+        with session_scope(engine()) as session:
+            admins = active_admins(session)
+    except SQLAlchemyError:  # no staff table yet (`comms init` not run): say how anyway
+        admins = 0
+    if not admins:
+        console.print(
+            "no admin yet: create one with [bold]comms staff add NAME --role admin[/bold] "
+            "(it asks for the password; or pipe it in with --password-stdin)"
+        )
 
 
 def _start_listener(cfg: Settings, stop: threading.Event) -> threading.Thread | None:
@@ -165,11 +192,13 @@ def web_cmd(
     s = settings()
     setup_logging(s.log_level)  # redacted, the web server's own loggers included
     console.print(staff_api_state(len(s.staff_tokens)))
+    workspace_banner(s)
     uvicorn.run(
         create_app(s),
         host=host or s.web_host,
         port=port or s.web_port,
         log_level=s.log_level.lower(),
+        timeout_graceful_shutdown=GRACE,
     )
 
 

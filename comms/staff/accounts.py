@@ -6,6 +6,7 @@ import re
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from comms.models.audit import audit
@@ -131,3 +132,13 @@ def set_password(session: Session, name: str, password: str, *, actor: str, now:
         },
     )
     return staff
+
+
+def active_admins(session: Session) -> int:
+    return int(
+        session.exec(
+            select(func.count())
+            .select_from(Staff)
+            .where(col(Staff.role) == Role.ADMIN.value, col(Staff.disabled).is_(False))
+        ).one()
+    )
