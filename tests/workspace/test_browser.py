@@ -201,3 +201,47 @@ def test_live_update_reaches_two_tabs(browser: Any, live: Live, tmp_path: Path, 
         )
         assert t.page.inner_text("[data-number=needs_review] .big") == str(int(before) + 1)
         assert t.errors == []
+
+
+def test_review_accepted_by_keyboard_changes_the_verdict(tab: Tab, seeded) -> None:
+    from comms.models import AuditLog, Policy, Vendor
+    from comms.verdicts import vendor_verdict
+
+    with Session(seeded) as s:
+        acme = s.exec(select(Vendor).where(Vendor.name == "Acme Roofing LLC")).one()
+        fresh = s.exec(select(Vendor).where(Vendor.name == "Fresh Coat Painters")).one()
+        assert vendor_verdict(s, fresh, NOW.date()).status.value == "missing"
+        held = s.exec(select(Certificate).where(Certificate.status == "needs_review")).one()
+        cert = Certificate(
+            vendor_id=fresh.id or 0,
+            source="email",
+            status="needs_review",
+            received_at=NOW,
+            document_path=held.document_path,
+            document_sha256=held.document_sha256,
+            extraction={"insured": {"name": "Fresh Coat"}, "confidence": {"insured.name": 0.5}},
+            doubtful_fields=["insured.name"],
+        )
+        s.add(cert)
+        s.flush()
+        for p in s.exec(select(Policy).where(Policy.vendor_id == acme.id)).all():
+            data = p.model_dump(exclude={"id", "certificate_id", "vendor_id"})
+            s.add(Policy(**data, certificate_id=cert.id or 0, vendor_id=fresh.id or 0))
+        s.commit()
+        cert_id, fresh_id = cert.id, fresh.id
+    tab.sign_in()
+    tab.go(f"/review/{cert_id}")
+    tab.page.wait_for_load_state("networkidle")
+    assert "doubtful" in tab.page.inner_text("main")
+    tab.shot("review")
+    tab.page.keyboard.press("a")
+    tab.page.wait_for_url(f"{tab.live.url}/review/*")  # on to the next held certificate
+    with Session(seeded) as s:
+        assert s.get(Certificate, cert_id).status == "accepted"  # type: ignore[union-attr]
+        fresh = s.get(Vendor, fresh_id)
+        assert vendor_verdict(s, fresh, NOW.date()).status.value == "compliant"  # type: ignore[arg-type]
+        audited = s.exec(select(AuditLog).where(AuditLog.action == "workspace.review")).one()
+        assert audited.actor == "ann" and audited.entity_id == cert_id
+    tab.go(f"/vendors/{fresh_id}")
+    assert "compliant" in tab.page.inner_text("h1")
+    assert tab.page_errors() == []

@@ -57,7 +57,7 @@ def test_events_stream_over_a_real_server(live: Live) -> None:
                 assert time.monotonic() < deadline
                 time.sleep(0.02)
             live.publish("dashboard", {"why": "test"})
-            got = []
+            got: list[str] = []
             while not got or not got[-1].startswith("data: "):
                 got.append(next(lines))
     assert "event: dashboard" in got

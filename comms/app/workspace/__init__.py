@@ -14,7 +14,16 @@ from fastapi import APIRouter
 from sqlalchemy.engine import Engine
 from starlette.staticfiles import StaticFiles
 
-from comms.app.workspace import dashboard, documents, outbox, signin, stream, vendor, vendors
+from comms.app.workspace import (
+    dashboard,
+    documents,
+    outbox,
+    review,
+    signin,
+    stream,
+    vendor,
+    vendors,
+)
 from comms.app.workspace.context import Workspace
 from comms.app.workspace.events import EventHub
 from comms.app.workspace.pages import environment
@@ -63,6 +72,7 @@ def make_workspace(
         vendor.router(ws),
         documents.router(ws),
         outbox.router(ws),
+        review.router(ws),
         stream.router(ws),
     ]
     return Mounted(

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 NAV: tuple[tuple[str, str, frozenset[str]], ...] = (
     ("/", "Dashboard", frozenset({"compliance", "admin"})),
     ("/vendors", "Vendors", frozenset({"compliance", "admin"})),
+    ("/review", "Review", frozenset({"compliance", "admin"})),
     ("/outbox", "Outbox", frozenset({"compliance", "admin"})),
 )
 
