@@ -238,8 +238,9 @@ def test_review_accepted_by_keyboard_changes_the_verdict(tab: Tab, seeded) -> No
     tab.page.wait_for_url(f"{tab.live.url}/review/*")  # on to the next held certificate
     with Session(seeded) as s:
         assert s.get(Certificate, cert_id).status == "accepted"  # type: ignore[union-attr]
-        fresh = s.get(Vendor, fresh_id)
-        assert vendor_verdict(s, fresh, NOW.date()).status.value == "compliant"  # type: ignore[arg-type]
+        judged = s.get(Vendor, fresh_id)
+        assert judged is not None
+        assert vendor_verdict(s, judged, NOW.date()).status.value == "compliant"
         audited = s.exec(select(AuditLog).where(AuditLog.action == "workspace.review")).one()
         assert audited.actor == "ann" and audited.entity_id == cert_id
     tab.go(f"/vendors/{fresh_id}")
