@@ -164,6 +164,8 @@ def test_each_page_renders_without_console_errors(tab: Tab) -> None:
         "vendors-search": "/vendors?q=plumb",
         "vendor": vendor_url.removeprefix(tab.live.url),
         "outbox": "/outbox",
+        "review-desk": "/review",
+        "inbound": "/inbound",
         "not-found": "/vendors/abc",
     }
     for name, path in pages.items():

@@ -17,6 +17,7 @@ from starlette.staticfiles import StaticFiles
 from comms.app.workspace import (
     dashboard,
     documents,
+    inbound_mail,
     outbox,
     review,
     signin,
@@ -73,6 +74,7 @@ def make_workspace(
         documents.router(ws),
         outbox.router(ws),
         review.router(ws),
+        inbound_mail.router(ws),
         stream.router(ws),
     ]
     return Mounted(

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from comms.app.workspace import inbound_mail
 from comms.app.workspace.context import Workspace
 from comms.app.workspace.pages import page_route, render
 from comms.app.workspace.security import COMPLIANCE, PageError, require_staff
@@ -18,7 +19,6 @@ from comms.models import Certificate, CertificateStatus
 from comms.staff.models import Role
 from comms.staff.sessions import SignedIn
 from comms.verdicts import all_verdicts, status_report
-from inbound.models import InboundEmail, InboundStatus
 
 EXPIRING_DAYS = 30
 
@@ -52,11 +52,7 @@ def numbers(session: Session, today: date) -> Numbers:
         .select_from(Certificate)
         .where(col(Certificate.status) == CertificateStatus.NEEDS_REVIEW.value)
     ).one()
-    unmatched = session.exec(
-        select(func.count())
-        .select_from(InboundEmail)
-        .where(col(InboundEmail.status) == InboundStatus.REVIEW.value)
-    ).one()
+    unmatched = inbound_mail.count(session, inbound_mail.on_review_list())
     return Numbers(
         as_of=today,
         counts=counts,

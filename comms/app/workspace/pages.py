@@ -30,6 +30,7 @@ NAV: tuple[tuple[str, str, frozenset[str]], ...] = (
     ("/", "Dashboard", frozenset({"compliance", "admin"})),
     ("/vendors", "Vendors", frozenset({"compliance", "admin"})),
     ("/review", "Review", frozenset({"compliance", "admin"})),
+    ("/inbound", "Unmatched mail", frozenset({"compliance", "admin"})),
     ("/outbox", "Outbox", frozenset({"compliance", "admin"})),
 )
 
