@@ -5,8 +5,10 @@ previous, a accept, r reject, ? help (`templates/web/static/review.js`)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -145,22 +147,11 @@ def router(ws: Workspace) -> APIRouter:
             reasons=list((cert.extraction or {}).get("review_reasons") or []),
         )
 
-    async def _decide(
-        request: Request, certificate_id: str, who: SignedIn, accept: bool
-    ) -> Response:
-        await check_csrf(request, who)
-        reason = ""
-        if not accept:
-            form = await request.form()
-            given = form.get("reason")
-            reason = given.strip() if isinstance(given, str) else ""
-            if not reason:
-                raise PageError(
-                    422, "A rejection needs a reason (it tells the sender what is wrong)."
-                )
-            if len(reason) > MAX_REASON:
-                raise PageError(422, f"A reason has at most {MAX_REASON} characters.")
-        now = ws.now()
+    def _record(
+        certificate_id: str, who: SignedIn, accept: bool, reason: str, now: datetime
+    ) -> int | None:
+        """The decision, its audit entry and the verdict recomputed (in a worker thread);
+        returns the next held certificate."""
         with ws.write() as session:
             cert = _certificate(session, certificate_id)
             assert cert.id is not None
@@ -185,7 +176,24 @@ def router(ws: Workspace) -> APIRouter:
                 },
             )
             session.commit()
-            following = _neighbours(held_ids(session), cert.id)[1]
+            return _neighbours(held_ids(session), cert.id)[1]
+
+    async def _decide(
+        request: Request, certificate_id: str, who: SignedIn, accept: bool
+    ) -> Response:
+        await check_csrf(request, who)
+        reason = ""
+        if not accept:
+            form = await request.form()
+            given = form.get("reason")
+            reason = given.strip() if isinstance(given, str) else ""
+            if not reason:
+                raise PageError(
+                    422, "A rejection needs a reason (it tells the sender what is wrong)."
+                )
+            if len(reason) > MAX_REASON:
+                raise PageError(422, f"A reason has at most {MAX_REASON} characters.")
+        following = await asyncio.to_thread(_record, certificate_id, who, accept, reason, ws.now())
         ws.hub.publish("review", {"certificate": int(certificate_id), "by": who.name})
         ws.hub.publish("dashboard", {})
         target = f"/review/{following}" if following else "/review"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+from datetime import datetime
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
@@ -71,6 +73,41 @@ def router(ws: Workspace) -> APIRouter:
         )
         return response
 
+    def attempt(name: str, password: str, address: str, now: datetime) -> str | None:
+        """Check the password (Argon2: tens of milliseconds, so off the event loop) and open a
+        session; None when refused. Both outcomes are audited."""
+        with ws.write() as session:
+            account = find_staff(session, name) if name else None
+            ok = verify_password(account.password_hash if account else None, password)
+            if account is None or not ok or account.disabled:
+                ws.limiter.failed(name, address, now)
+                audit(
+                    session,
+                    action="staff.sign_in_failed",
+                    entity="staff",
+                    entity_id=account.id if account else None,
+                    actor=name or "(blank)",
+                    at=now,
+                    data={"before": None, "after": None, "address": address},
+                )
+                session.commit()
+                return None
+            ws.limiter.succeeded(name)
+            token, row = open_session(
+                session, account, now=now, lifetime=ws.session_lifetime, address=address
+            )
+            audit(
+                session,
+                action="staff.sign_in",
+                entity="staff",
+                entity_id=account.id,
+                actor=account.name,
+                at=now,
+                data={"before": None, "after": {"session": row.id}, "address": address},
+            )
+            session.commit()
+            return token
+
     @api.get("/login")
     def login_page(request: Request, next: str = "/") -> Response:
         if signed_in(ws, request) is not None:
@@ -111,36 +148,9 @@ def router(ws: Workspace) -> APIRouter:
             )
             response.headers["Retry-After"] = str(wait)
             return response
-        with ws.write() as session:
-            account = find_staff(session, name) if name else None
-            ok = verify_password(account.password_hash if account else None, password)
-            if account is None or not ok or account.disabled:
-                ws.limiter.failed(name, address, now)
-                audit(
-                    session,
-                    action="staff.sign_in_failed",
-                    entity="staff",
-                    entity_id=account.id if account else None,
-                    actor=name or "(blank)",
-                    at=now,
-                    data={"before": None, "after": None, "address": address},
-                )
-                session.commit()
-                return login_form(request, status=401, error=WRONG, name=name, next_path=next_path)
-            ws.limiter.succeeded(name)
-            token, row = open_session(
-                session, account, now=now, lifetime=ws.session_lifetime, address=address
-            )
-            audit(
-                session,
-                action="staff.sign_in",
-                entity="staff",
-                entity_id=account.id,
-                actor=account.name,
-                at=now,
-                data={"before": None, "after": {"session": row.id}, "address": address},
-            )
-            session.commit()
+        token = await asyncio.to_thread(attempt, name, password, address, now)
+        if token is None:
+            return login_form(request, status=401, error=WRONG, name=name, next_path=next_path)
         redirect = RedirectResponse(next_path, status_code=303)
         redirect.set_cookie(
             SESSION_COOKIE,
