@@ -250,3 +250,16 @@ def test_search_by_name_email_phone_and_vendor_id(app_client: TestClient) -> Non
         assert "Acme Roofing LLC" in text and "1 vendor(s)" in text, q
     expired = app_client.get("/vendors?status=expired", headers=PAGE).text
     assert "1 vendor(s)" in expired
+
+
+def test_a_templates_folder_without_web_pages_keeps_the_workspace(
+    roster: Engine, clock: Clock, tmp_path, monkeypatch
+) -> None:
+    from comms.app.web import create_app
+
+    monkeypatch.setenv("COMMS_TEMPLATES_DIR", str(tmp_path / "only-messages"))
+    (tmp_path / "only-messages").mkdir()
+    app = create_app(get_settings(), engine=roster, clock=clock, enqueue=lambda *_: None)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        assert "Sign in" in client.get("/login").text
+        assert client.get("/static/htmx.min.js").status_code == 200

@@ -30,7 +30,7 @@ from comms.app.workspace.events import EventHub
 from comms.app.workspace.pages import environment
 from comms.app.workspace.pgbridge import bridge_for
 from comms.settings import Settings
-from comms.templating import WEB_FOLDER, templates_dir
+from comms.templating import DEFAULT_TEMPLATES_DIR, WEB_FOLDER, templates_dir
 
 
 @dataclass
@@ -58,6 +58,8 @@ def make_workspace(
     settings: Settings, engine: Engine, *, reader: Engine, clock: Callable[[], datetime]
 ) -> Mounted:
     folder = templates_dir() / WEB_FOLDER
+    if not folder.is_dir():  # COMMS_TEMPLATES_DIR holds only message templates: ours, then
+        folder = DEFAULT_TEMPLATES_DIR / WEB_FOLDER
     ws = Workspace(
         settings=settings,
         engine=engine,
