@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from comms.app.web import create_app
+from comms.models import Certificate, Delivery, Vendor
 from comms.profiles import load_profiles
 from comms.roster import import_roster
 from comms.settings import get_settings
 from comms.staff.accounts import add_staff
+from tests.support.services import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "a long test password"
@@ -87,10 +93,6 @@ PAGE = {"accept": "text/html,application/xhtml+xml"}
 @pytest.fixture
 def seeded(roster: Engine) -> Engine:
     """Beyond the roster: a held certificate with its PDF, and an email, a text and a call."""
-    import hashlib
-
-    from comms.models import Certificate, Delivery, Vendor
-
     data = (REPO / "tests" / "samples" / "acord25" / "acord_25_2016_03_sample.pdf").read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     folder = get_settings().documents_dir / digest[:2]
@@ -154,13 +156,6 @@ class Live:
 @pytest.fixture
 def live(seeded: Engine, clock: Clock) -> Iterator[Live]:
     """The web app served by uvicorn on a free loopback port."""
-    import threading
-    import time
-
-    import uvicorn
-
-    from tests.support.services import free_port
-
     app = create_app(get_settings(), engine=seeded, clock=clock, enqueue=lambda *_: None)
     port = free_port()
     server = uvicorn.Server(

@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import sync_playwright
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from comms.app.cli import app as cli
-from comms.models import Certificate
+from comms.models import AuditLog, Certificate, Policy, Vendor
+from comms.verdicts import vendor_verdict
 from tests.support.services import require
 from tests.workspace.conftest import NOW, PASSWORD, Live
 
@@ -38,8 +40,6 @@ def browser() -> Iterator[Any]:
         Path(CHROMIUM).exists() or shutil.which("chromium") is not None,
         "Chromium (apt-get install chromium)",
     )
-    from playwright.sync_api import sync_playwright  # only the browser tests need Playwright
-
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         yield chromium
@@ -206,9 +206,6 @@ def test_live_update_reaches_two_tabs(browser: Any, live: Live, tmp_path: Path, 
 
 
 def test_review_accepted_by_keyboard_changes_the_verdict(tab: Tab, seeded) -> None:
-    from comms.models import AuditLog, Policy, Vendor
-    from comms.verdicts import vendor_verdict
-
     with Session(seeded) as s:
         acme = s.exec(select(Vendor).where(Vendor.name == "Acme Roofing LLC")).one()
         fresh = s.exec(select(Vendor).where(Vendor.name == "Fresh Coat Painters")).one()

@@ -12,8 +12,9 @@ from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from comms.app.cli import app as cli
+from comms.app.web import create_app
 from comms.models import AuditLog
-from comms.settings import get_settings
+from comms.settings import get_settings, reset_settings_cache
 from comms.staff.accounts import disable_staff
 from tests.workspace.conftest import NOW, PAGE, PASSWORD, Clock, login_token, session_csrf, sign_in
 
@@ -80,9 +81,6 @@ def test_next_never_leaves_the_site(app_client: TestClient) -> None:
 
 
 def test_secure_cookie_behind_https(roster: Engine, clock: Clock, monkeypatch) -> None:
-    from comms.app.web import create_app
-    from comms.settings import reset_settings_cache
-
     monkeypatch.setenv("COMMS_PUBLIC_URL", "https://coi.example.com")
     reset_settings_cache()
     app = create_app(get_settings(), engine=roster, clock=clock, enqueue=lambda *_: None)
@@ -255,8 +253,6 @@ def test_search_by_name_email_phone_and_vendor_id(app_client: TestClient) -> Non
 def test_a_templates_folder_without_web_pages_keeps_the_workspace(
     roster: Engine, clock: Clock, tmp_path, monkeypatch
 ) -> None:
-    from comms.app.web import create_app
-
     monkeypatch.setenv("COMMS_TEMPLATES_DIR", str(tmp_path / "only-messages"))
     (tmp_path / "only-messages").mkdir()
     app = create_app(get_settings(), engine=roster, clock=clock, enqueue=lambda *_: None)

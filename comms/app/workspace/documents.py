@@ -8,6 +8,7 @@ import io
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, Request, Response
+from PIL import Image
 
 from comms.app.workspace.context import Workspace
 from comms.app.workspace.pages import page_route
@@ -43,10 +44,9 @@ def stored_file(ws: Workspace, certificate_id: str) -> tuple[Certificate, Path]:
 
 def first_page_png(data: bytes, media: str) -> bytes:
     """PNG of the first page (a PDF) or of the image itself."""
-    # pdfium and Pillow are loaded when a page image is first asked for, not at start-up
-    from PIL import Image
-
     if media == "application/pdf":
+        # pdfium (a native library) is loaded when a page image is first asked for, not at
+        # start-up: most requests never need it
         import pypdfium2
 
         pdf = pypdfium2.PdfDocument(data)
