@@ -12,7 +12,8 @@ from sqlmodel import col, select
 from comms.app.workspace.context import Workspace
 from comms.app.workspace.pages import page_route, render
 from comms.app.workspace.security import COMPLIANCE, PageError, require_staff
-from comms.models import Channel, Delivery, Vendor
+from comms.channel_spec import channel_names
+from comms.models import Delivery, Vendor
 from comms.staff.sessions import SignedIn
 
 PAGE_SIZE = 30
@@ -21,7 +22,7 @@ PAGE_SIZE = 30
 def router(ws: Workspace) -> APIRouter:
     api = APIRouter(route_class=page_route(ws))
     compliance = require_staff(ws, COMPLIANCE)
-    channels = [c.value for c in Channel]
+    channels = list(channel_names())
 
     @api.get("/outbox")
     def outbox(
