@@ -1,7 +1,7 @@
 """staff accounts and their sign-in sessions (the web workspace)
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-12-03 13:30:00
 """
 
@@ -15,7 +15,7 @@ import comms.models.types
 
 
 revision: str = '0003'
-down_revision: str | None = '0001'
+down_revision: str | None = '0002'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
