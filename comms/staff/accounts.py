@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from comms.errors import PermanentError
 from comms.models.audit import audit
 from comms.staff.models import Role, Staff, StaffSession
 from comms.staff.passwords import hash_password
@@ -16,8 +17,10 @@ from comms.staff.passwords import hash_password
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
 
-class StaffError(ValueError):
+class StaffError(PermanentError, ValueError):
     """A staff command cannot be done (unknown name, a name taken, a bad role)."""
+
+    code = "staff_refused"
 
 
 def public(staff: Staff) -> dict[str, Any]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from comms.errors import PermanentError
+
 MIN_LENGTH = 10
 MAX_LENGTH = 1024  # hashing a megabyte of "password" is a denial of service
 
@@ -13,8 +15,10 @@ _hasher = PasswordHasher()
 _DUMMY = _hasher.hash("not a password of anyone")
 
 
-class PasswordError(ValueError):
+class PasswordError(PermanentError, ValueError):
     """The password is not acceptable (too short, too long)."""
+
+    code = "password_refused"
 
 
 def check_strength(password: str) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from fastapi import Request
 
 from comms.app.workspace.context import Workspace
+from comms.errors import PermanentError
 from comms.staff.models import Role
 from comms.staff.sessions import SignedIn, find_session
 
@@ -25,8 +26,10 @@ CSRF_HEADER = "x-csrf-token"
 MAX_COOKIE = 200
 
 
-class PageError(Exception):
+class PageError(PermanentError):
     """An answer other than the page: a status and a sentence, shown on a readable page."""
+
+    code = "page_refused"
 
     def __init__(self, status: int, message: str, *, title: str | None = None) -> None:
         super().__init__(message)
@@ -35,8 +38,10 @@ class PageError(Exception):
         self.title = title
 
 
-class SignInRequired(Exception):
+class SignInRequired(PermanentError):
     """No live session: pages redirect to /login, API and htmx requests get 401."""
+
+    code = "sign_in_required"
 
 
 def _mac(key: bytes, purpose: str, value: str) -> str:
