@@ -13,6 +13,7 @@ never retried (every actor `throws` it).
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -124,6 +125,24 @@ def send(actor: dramatiq.Actor, *args: Any, now: datetime | None = None) -> None
 
 def is_stub(broker: dramatiq.Broker | None = None) -> bool:
     return isinstance(broker or _broker, StubBroker)
+
+
+def stop_on_signals() -> threading.Event:
+    """An event that SIGTERM or SIGINT sets: what a long-running command waits on."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    return stop
+
+
+def start_local_worker(broker: dramatiq.Broker, *, threads: int) -> Worker | None:
+    """A worker inside this process when the broker is the in-process stub (nothing else
+    would run its queue); None for Redis or RabbitMQ, whose workers run on their own."""
+    if not is_stub(broker):
+        return None
+    worker = Worker(broker, worker_threads=threads)
+    worker.start()
+    return worker
 
 
 def drain(*, timeout_s: float = 300.0, worker_threads: int = 2) -> int:

@@ -10,7 +10,6 @@ Each pass also re-enqueues inbound messages whose processing job was lost.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 from collections.abc import Callable
 from types import ModuleType
@@ -128,13 +127,9 @@ def run_cmd(
     cfg = settings()
     setup_logging(cfg.log_level)
     broker = broker_mod.setup_broker(cfg)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    worker = None
-    if broker_mod.is_stub(broker):
-        worker = Worker(broker, worker_threads=4)
-        worker.start()
+    stop = broker_mod.stop_on_signals()
+    worker = broker_mod.start_local_worker(broker, threads=4)
+    if worker is not None:
         console.print("in-process worker started")
     if web:
         _start_web(cfg, stop)
@@ -172,9 +167,7 @@ def worker_cmd(threads: int = typer.Option(4, help="Worker threads.")) -> None:
     log.debug("actors: %s", ", ".join(actor.actor_name for actor in ACTORS))
     worker = Worker(broker, worker_threads=threads)
     worker.start()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop = broker_mod.stop_on_signals()
     try:
         while not stop.is_set():
             stop.wait(0.5)

@@ -8,11 +8,9 @@ the mailbox.
 
 from __future__ import annotations
 
-import signal
 import threading
 
 import typer
-from dramatiq import Worker
 from rich.markup import escape
 
 from comms import broker as broker_mod
@@ -66,13 +64,8 @@ def _once(cfg: Settings) -> None:
 
 def _forever(cfg: Settings) -> None:
     broker = broker_mod.setup_broker(cfg)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    worker = None
-    if broker_mod.is_stub(broker):
-        worker = Worker(broker, worker_threads=2)
-        worker.start()
+    stop = broker_mod.stop_on_signals()
+    worker = broker_mod.start_local_worker(broker, threads=2)
     try:
         listener.run(settings=cfg, stop=stop)  # its own pooled engine
     finally:
