@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import typer
+from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from comms.app import commands, email_commands, registry, service
-from comms.settings import SettingsError, reset_settings_cache
+from comms.settings import Settings, SettingsError, reset_settings_cache
 from comms.staff import cli as staff_cli
 from comms.yamlload import DataFileError
 from inbound import cli as inbound_cli
 from inbound.acord25 import cli as acord25_cli
 from telephony import cli as telephony_cli
+from telephony import phone_cli
 from workflows import cli as workflows_cli
 
 app = typer.Typer(
@@ -45,8 +49,16 @@ def _register_all() -> None:
     inbound_cli.register(app)
     acord25_cli.register(app)
     telephony_cli.register(app, web=service.web_cmd)
+    phone_cli.register(app, make_app=_phone_app)
     staff_cli.register(app)
     service.register(app)
+
+
+def _phone_app(settings: Settings, clock: Callable[[], datetime]) -> FastAPI:
+    """The app `comms phone` calls in-process (rows a choice makes wait for the sweep)."""
+    from comms.app.web import create_app
+
+    return create_app(settings, clock=clock, enqueue=lambda _id, _now: None)
 
 
 _register_all()

@@ -24,6 +24,8 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 from twilio.request_validator import RequestValidator
 
+from tests.support.twiml_schema import validate
+
 ACCOUNT_SID = "AC" + "0" * 31 + "1"
 AUTH_TOKEN = "test-auth-token-5f1d2c9a8b7e"
 
@@ -175,7 +177,10 @@ class TwilioTestServer:
             headers["X-Twilio-Signature"] = signature
         parts = urlsplit(public_url)
         target = app_url.rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
-        return httpx.post(target, data=params, headers=headers, timeout=10)
+        response = httpx.post(target, data=params, headers=headers, timeout=10)
+        if response.status_code == 200 and "xml" in response.headers.get("content-type", ""):
+            validate(response.text)  # every TwiML answer, against telephony/twiml.xsd
+        return response
 
 
 def _error(status: int, code: int, message: str) -> dict[str, Any]:
