@@ -74,6 +74,8 @@ class Verdict:
     next_expiration: date | None
     expired_since: date | None = None
     covered: tuple[str, ...] = ()
+    waived: tuple[Deficiency, ...] = ()  # deficiencies an active waiver set aside
+    waivers: tuple[int, ...] = ()  # the ids of the waivers that applied
 
     @property
     def compliant(self) -> bool:
@@ -87,6 +89,68 @@ class Verdict:
             "expired_since": self.expired_since.isoformat() if self.expired_since else None,
             "deficiencies": [d.as_dict() for d in self.deficiencies],
         }
+
+
+ANY_RULE = "*"  # a waiver's code that sets aside every rule of its coverage
+
+
+@dataclass(frozen=True)
+class WaiverRule:
+    """What a verdict needs from one waiver: the requirement it sets aside for one vendor
+    and the days it applies, from `starts_on` up to, not including, `expires_on` (None:
+    permanent) or `revoked_on`. `code` is a deficiency code or ANY_RULE; an empty `limit`
+    matches every limit."""
+
+    id: int
+    coverage: str
+    code: str
+    starts_on: date
+    expires_on: date | None = None
+    limit: str = ""
+    revoked_on: date | None = None
+
+    def active_on(self, day: date) -> bool:
+        if day < self.starts_on:
+            return False
+        if self.expires_on is not None and day >= self.expires_on:
+            return False
+        return self.revoked_on is None or day < self.revoked_on
+
+    def covers(self, d: Deficiency) -> bool:
+        if d.coverage != self.coverage:
+            return False
+        if self.code != ANY_RULE and d.code != self.code:
+            return False
+        return not self.limit or d.limit == self.limit
+
+
+def waiver_change_dates(rules: Iterable[WaiverRule]) -> list[date]:
+    """The days on which a waiver starts or stops applying (a verdict may change then)."""
+    days = set()
+    for r in rules:
+        days.add(r.starts_on)
+        for end in (r.expires_on, r.revoked_on):
+            if end is not None:
+                days.add(end)
+    return sorted(days)
+
+
+def _set_aside(
+    found: Sequence[Deficiency], rules: Sequence[WaiverRule], as_of: date
+) -> tuple[list[Deficiency], list[Deficiency], set[int]]:
+    """(kept, waived, ids of the waivers used): the deficiencies an active waiver covers."""
+    kept: list[Deficiency] = []
+    waived: list[Deficiency] = []
+    used: set[int] = set()
+    active = [r for r in rules if r.active_on(as_of)]
+    for d in found:
+        hits = [r.id for r in active if r.covers(d)]
+        if hits:
+            waived.append(d)
+            used.update(hits)
+        else:
+            kept.append(d)
+    return kept, waived, used
 
 
 def _sort_key(p: PolicyFacts) -> tuple[Any, ...]:
@@ -347,6 +411,7 @@ def evaluate(
     as_of: date,
     *,
     has_certificate: bool | None = None,
+    waivers: Iterable[WaiverRule] = (),
 ) -> Verdict:
     """Compute a vendor's verdict.
 
@@ -354,32 +419,40 @@ def evaluate(
     unexpired policy but had one; else `non_compliant` for any other deficiency; else
     `expiring` when a required coverage ends within the profile's window (inclusive); else
     `compliant`. A newer policy for a coverage supersedes an older one.
+
+    A deficiency that one of `waivers` covers on `as_of` counts for nothing; it is kept in
+    `Verdict.waived`.
     """
     all_policies = list(policies)
+    rules = list(waivers)
     on_file = bool(all_policies) if has_certificate is None else has_certificate
     if not on_file:
+        none = Deficiency(
+            code="no_certificate", coverage="", message="No certificate of insurance is on file"
+        )
+        kept, waived, used = _set_aside([none], rules, as_of)
         return Verdict(
-            status=Status.MISSING,
+            status=Status.MISSING if kept else Status.COMPLIANT,
             as_of=as_of,
-            deficiencies=(
-                Deficiency(
-                    code="no_certificate",
-                    coverage="",
-                    message="No certificate of insurance is on file",
-                ),
-            ),
+            deficiencies=tuple(kept),
             next_expiration=None,
+            waived=tuple(waived),
+            waivers=tuple(sorted(used)),
         )
 
     deficiencies: list[Deficiency] = []
     ends: list[date] = []
     expired_dates: list[date] = []
     covered: list[str] = []
+    set_aside: list[Deficiency] = []
+    used_waivers: set[int] = set()
     for key, req in profile.coverages.items():
         candidates = [p for p in all_policies if _matches(p, key, req)]
         coverage = Coverage(key, req, candidates, as_of, profile.expiring_within_days)
-        found = check_coverage(coverage)
+        found, waived, used = _set_aside(check_coverage(coverage), rules, as_of)
         deficiencies.extend(found)
+        set_aside.extend(waived)
+        used_waivers.update(used)
         if coverage.end is not None:
             ends.append(coverage.end)
             covered.append(key)
@@ -404,4 +477,6 @@ def evaluate(
         next_expiration=min(ends) if ends else None,
         expired_since=min(expired_dates) if expired_dates else None,
         covered=tuple(covered),
+        waived=tuple(set_aside),
+        waivers=tuple(sorted(used_waivers)),
     )

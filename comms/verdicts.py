@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from comms.compliance import STATUS_ORDER, PolicyFacts, Status, Verdict, evaluate
 from comms.models import Certificate, Policy, RequirementProfile, Vendor
 from comms.profiles import ProfileSpec, spec_of
+from comms.waivers import waiver_rules
 
 COUNTING_STATUSES = ("accepted",)
 EMPTY_PROFILE = ProfileSpec(name="(none)")
@@ -65,11 +66,13 @@ def vendor_verdict(
         ).first()
         is not None
     )
+    assert vendor.id is not None
     return evaluate(
         [facts_of(p, c) for p, c in rows],
         profile_for(session, vendor),
         as_of,
         has_certificate=has_cert,
+        waivers=waiver_rules(session, [vendor.id]).get(vendor.id, ()),
     )
 
 
@@ -114,6 +117,7 @@ def all_verdicts(
         cert = certs.get(p.certificate_id)
         if cert is not None:
             by_vendor[p.vendor_id].append(facts_of(p, cert))
+    waived = waiver_rules(session)
     out: list[VendorStatus] = []
     for vendor in vendors:
         assert vendor.id is not None
@@ -121,7 +125,11 @@ def all_verdicts(
             profiles.get(vendor.profile_id, EMPTY_PROFILE) if vendor.profile_id else EMPTY_PROFILE
         )
         verdict = evaluate(
-            by_vendor.get(vendor.id, []), profile, as_of, has_certificate=vendor.id in with_cert
+            by_vendor.get(vendor.id, []),
+            profile,
+            as_of,
+            has_certificate=vendor.id in with_cert,
+            waivers=waived.get(vendor.id, ()),
         )
         out.append(VendorStatus(vendor=vendor, verdict=verdict))
     return out

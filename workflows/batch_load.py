@@ -27,6 +27,7 @@ from comms.models import OPEN_STATES, Certificate, Policy, RequirementProfile
 from comms.models.cases import FAILURE_KINDS
 from comms.profiles import ProfileSpec, spec_of
 from comms.verdicts import COUNTING_STATUSES, EMPTY_PROFILE, facts_of
+from comms.waivers import waiver_rules
 from workflows.case_workflow import campaign_workflow
 from workflows.definitions import Workflow, get_workflow
 from workflows.lifecycle import COMPLIANCE_TRIGGERS
@@ -224,6 +225,7 @@ def _load_verdicts(session: Session, data: BatchData, as_of: date) -> None:
             )
         ).all():
             facts[policy.vendor_id].append(facts_of(policy, certificate))
+    waived = waiver_rules(session, data.vendors)
     for vendor_id, vendor in data.vendors.items():
         profile = EMPTY_PROFILE
         if vendor.profile_id is not None:
@@ -233,6 +235,7 @@ def _load_verdicts(session: Session, data: BatchData, as_of: date) -> None:
             profile,
             as_of,
             has_certificate=bool(facts.get(vendor_id)) or vendor_id in data.with_certificate,
+            waivers=waived.get(vendor_id, ()),
         )
 
 

@@ -10,6 +10,7 @@ from comms.models.outbox import (
     Suppression,
 )
 from comms.models.roster import Agent, RequirementProfile, Vendor
+from comms.models.waivers import Waiver
 
 __all__ = [
     "FINAL_STATUSES",
@@ -28,5 +29,6 @@ __all__ = [
     "RequirementProfile",
     "Suppression",
     "Vendor",
+    "Waiver",
     "audit",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Index
 from sqlmodel import Field, Session, SQLModel
 
 from comms.models.base import created_field, json_field
@@ -12,6 +13,8 @@ from comms.models.base import created_field, json_field
 
 class AuditLog(SQLModel, table=True):
     __tablename__ = "audit_log"
+    # a record's history (the vendor timeline reads it), newest first
+    __table_args__ = (Index("ix_audit_log_entity", "entity", "entity_id", "at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = created_field()

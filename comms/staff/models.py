@@ -45,3 +45,18 @@ class StaffSession(SQLModel, table=True):
     expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     last_seen_at: datetime = created_field()
     revoked_at: datetime | None = ts_field()
+
+
+class StaffApiToken(SQLModel, table=True):
+    """A per-staff bearer token for the staff JSON API, created and revoked in the workspace.
+    Only its sha256 is stored; the token is shown once, when it is made."""
+
+    __tablename__ = "staff_api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    staff_id: int = Field(foreign_key="staff.id", index=True)
+    label: str
+    token_sha256: str = Field(unique=True)
+    created_at: datetime = created_field()
+    last_used_at: datetime | None = ts_field()
+    revoked_at: datetime | None = ts_field()

@@ -24,6 +24,7 @@ from comms.app.workspace import (
     stream,
     vendor,
     vendors,
+    waivers,
 )
 from comms.app.workspace.context import Workspace
 from comms.app.workspace.events import EventHub
@@ -78,6 +79,7 @@ def make_workspace(
         review.router(ws),
         inbound_mail.router(ws),
         stream.router(ws),
+        waivers.router(ws),
     ]
     return Mounted(
         workspace=ws,

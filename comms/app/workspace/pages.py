@@ -22,6 +22,7 @@ from comms.app.workspace.context import Workspace
 from comms.app.workspace.security import CSRF_FIELD, PageError, SignInRequired
 from comms.coverage import coverage_name, limit_name, money
 from comms.staff.sessions import SignedIn
+from comms.waivers import describe
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ NAV: tuple[tuple[str, str, frozenset[str]], ...] = (
     ("/vendors", "Vendors", frozenset({"compliance", "admin"})),
     ("/review", "Review", frozenset({"compliance", "admin"})),
     ("/inbound", "Unmatched mail", frozenset({"compliance", "admin"})),
+    ("/waivers", "Waivers", frozenset({"compliance", "admin"})),
     ("/outbox", "Outbox", frozenset({"compliance", "admin"})),
 )
 
@@ -66,6 +68,7 @@ def environment(folder: Path, zone: ZoneInfo) -> Environment:
     env.filters["coverage"] = lambda v, label=None: coverage_name(v, label)
     env.filters["limit"] = limit_name
     env.filters["words"] = lambda v: str(v).replace("_", " ")
+    env.globals["describe"] = describe
     return env
 
 

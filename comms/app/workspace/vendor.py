@@ -22,9 +22,12 @@ from comms.models import (
     Policy,
     RequirementProfile,
     Vendor,
+    Waiver,
 )
+from comms.profiles import spec_of
 from comms.staff.sessions import SignedIn
 from comms.verdicts import vendor_verdict
+from comms.waivers import choices, is_live
 from inbound.models import InboundEmail
 from telephony.models import CallTask
 
@@ -168,6 +171,12 @@ def router(ws: Workspace) -> APIRouter:
                 .order_by(col(Policy.coverage), col(Policy.expiration_date))
             ).all()
             events = timeline(session, vendor.id)
+            waivers = session.exec(
+                select(Waiver)
+                .where(col(Waiver.vendor_id) == vendor.id)
+                .order_by(col(Waiver.granted_at).desc(), col(Waiver.id).desc())
+                .limit(50)
+            ).all()
         by_cert: dict[int, list[Policy]] = {}
         for p in policies:
             by_cert.setdefault(p.certificate_id, []).append(p)
@@ -184,6 +193,10 @@ def router(ws: Workspace) -> APIRouter:
             policies=by_cert,
             timeline=events,
             zone=ws.settings.timezone,
+            waivers=[(w, is_live(w, ws.today())) for w in waivers],
+            waiver_choices=choices(spec_of(profile)) if profile else [],
+            may_grant_permanent=_who.role == "admin",
+            today=ws.today(),
         )
 
     return api
