@@ -6,6 +6,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 EXAMPLE_ROSTER ?= config/examples/roster.csv
+# make run/demo read config/comms.toml when there is one, else the realistic example
+RUN_CONFIG := $(if $(wildcard config/comms.toml),config/comms.toml,config/comms.example.toml)
+COMMS_RUN := COMMS_CONFIG=$${COMMS_CONFIG:-$(RUN_CONFIG)} $(BIN)/comms
 PYTEST_ARGS ?=
 
 .PHONY: setup system-deps run demo test lint typecheck pytest bench clean
@@ -22,15 +25,15 @@ system-deps:
 setup: system-deps $(STAMP)
 
 run: setup
-	$(BIN)/comms init
-	$(BIN)/comms import $(EXAMPLE_ROSTER)
-	$(BIN)/comms status
-	$(BIN)/comms run
+	$(COMMS_RUN) init
+	$(COMMS_RUN) import $(EXAMPLE_ROSTER)
+	$(COMMS_RUN) status
+	$(COMMS_RUN) run
 
 demo: setup
-	$(BIN)/comms init
-	$(BIN)/comms import $(EXAMPLE_ROSTER)
-	$(BIN)/comms status
+	$(COMMS_RUN) init
+	$(COMMS_RUN) import $(EXAMPLE_ROSTER)
+	$(COMMS_RUN) status
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -17,7 +17,7 @@ from comms.compliance import Verdict
 from comms.coverage import coverage_name, limit_name
 from comms.models import Agent, Case, CaseEvent, Certificate, Policy, Vendor
 from comms.profiles import ProfileSpec
-from comms.settings import Settings
+from comms.settings import Settings, address_lines
 
 HISTORY_EVENTS = 20  # the newest events a context shows of its case
 
@@ -56,6 +56,7 @@ def requirements_of(profile: ProfileSpec) -> list[dict[str, Any]]:
                 "additional_insured": req.additional_insured,
                 "waiver_of_subrogation": req.waiver_of_subrogation,
                 "occurrence": req.occurrence,
+                "primary_noncontributory": req.primary_noncontributory,
                 "endorsements": list(req.endorsements),
             }
         )
@@ -109,6 +110,28 @@ def organization_view(s: Settings) -> dict[str, Any]:
         "client_contact_email": s.client_contact_email or None,
         "call_center_number": s.call_center_number or None,
         "call_center_hours": s.call_center_hours,
+        "ivr_number": s.ivr_number or None,
+        "holder": {
+            "name": s.holder_name or s.organization_name,
+            "address_lines": s.holder_address_lines,
+        },
+        "additional_insured_wording": s.additional_insured_wording,
+    }
+
+
+def holder_view(organization: dict[str, Any], profile: ProfileSpec) -> dict[str, Any]:
+    """The certificate holder and the wording agents print for vendors of `profile`: the
+    profile's own when it names one, else the organization's (settings)."""
+    if profile.holder_name.strip():
+        name, lines = profile.holder_name.strip(), address_lines(profile.holder_address)
+    else:
+        name, lines = organization["holder"]["name"], organization["holder"]["address_lines"]
+    wording = profile.additional_insured_wording or organization["additional_insured_wording"]
+    return {
+        "name": name,
+        "address_lines": lines,
+        "additional_insured_wording": wording.replace("{holder}", name),
+        "description_of_operations": profile.description_of_operations or None,
     }
 
 
@@ -139,6 +162,7 @@ def build_context(inputs: ContextInputs) -> dict[str, Any]:
         for d in verdict.deficiencies
     ]
     case = inputs.case
+    organization = inputs.organization or organization_view(s)
     return {
         "now": inputs.now,
         "today": inputs.now.astimezone(s.zone).date(),
@@ -146,8 +170,11 @@ def build_context(inputs: ContextInputs) -> dict[str, Any]:
         "recipient": {"name": recipient["name"], "greeting": recipient["greeting"]},
         "vendor": vendor,
         "agent": agent,
-        "organization": inputs.organization or organization_view(s),
+        "organization": organization,
         "profile": inputs.profile_view or profile_view(inputs.profile),
+        "holder": holder_view(organization, inputs.profile),
+        # the vendor's ID on the IVR status line, and the line's number when one is set
+        "status_line": {"vendor_id": inputs.vendor.vendor_code, "number": s.ivr_number or None},
         "verdict": {
             "status": verdict.status.value,
             "compliant": verdict.compliant,
@@ -164,6 +191,11 @@ def build_context(inputs: ContextInputs) -> dict[str, Any]:
             {
                 "received_at": inputs.certificate.received_at,
                 "status": inputs.certificate.status,
+                "source": inputs.certificate.source,
+                # why a received certificate does not count (set by the acknowledgment)
+                "hold": None,
+                "insured": None,
+                "latest_expiration": None,
                 "reference": inputs.certificate.reference,
                 "policies": [policy_view(p) for p in inputs.policies],
             }

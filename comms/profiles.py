@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlmodel import Session, select
 
 from comms.coverage import COVERAGE_KEYS, LIMIT_KEYS
@@ -47,6 +47,8 @@ class CoverageRequirement(BaseModel):
     additional_insured: bool = False
     waiver_of_subrogation: bool = False
     occurrence: bool = False  # True: claims-made is not acceptable
+    # asked of the agent (the certificate's remarks); not read back from a certificate
+    primary_noncontributory: bool = False
     endorsements: list[str] = Field(default_factory=list)  # e.g. ["CG 20 10", "CG 20 37"]
     label: str | None = None  # for coverage "other"
 
@@ -66,6 +68,17 @@ class ProfileSpec(BaseModel):
     description: str = ""
     expiring_within_days: int = Field(default=30, ge=0, le=365)
     coverages: dict[CoverageKey, CoverageRequirement] = Field(default_factory=dict)
+    # what agents print on the certificate for vendors of this profile; empty: the settings'
+    holder_name: str = ""
+    holder_address: str = ""  # lines separated by newlines or `;`
+    additional_insured_wording: str = ""  # {holder} is the holder's name
+    description_of_operations: str = ""  # the certificate's "description of operations" box
+
+    @model_validator(mode="after")
+    def _holder_whole(self) -> ProfileSpec:
+        if bool(self.holder_name.strip()) != bool(self.holder_address.strip()):
+            raise ValueError("holder_name and holder_address go together: set both or neither")
+        return self
 
 
 def read_profile(path: Path) -> ProfileSpec:

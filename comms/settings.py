@@ -88,6 +88,11 @@ def _phone_problem(value: str, region: str) -> str | None:
     return None
 
 
+def address_lines(value: str) -> list[str]:
+    """A mailing address written on one line with `;` or on several lines, as its lines."""
+    return [part.strip() for part in re.split(r"[\n;]", value) if part.strip()]
+
+
 def _unknown_variables(environ: dict[str, str] | os._Environ[str]) -> list[str]:
     """COMMS_* environment variables that name no setting, each with the likeliest meant."""
     known = {f"COMMS_{name.upper()}" for name in Settings.model_fields} | OTHER_VARIABLES
@@ -127,6 +132,17 @@ class Settings(BaseSettings):
     timezone: str = "America/New_York"
     secret_key: SecretStr | None = None
     organization_name: str = "Compliance Team"
+    # the certificate holder agents print on every certificate (box "CERTIFICATE HOLDER"):
+    # its exact name and mailing address (lines separated by newlines); a requirement profile
+    # may name its own
+    holder_name: str = ""
+    holder_address: str = ""
+    # the additional-insured wording agents are asked for; {holder} is the holder's name
+    additional_insured_wording: str = (
+        "{holder}, its officers, employees and agents are included as additional insureds"
+    )
+    # the IVR status line vendors call with their vendor ID (default: none printed)
+    ivr_number: str = ""
     support_email: str = "compliance@example.com"
     support_phone: str = ""
     client_contact_email: str = ""
@@ -322,7 +338,12 @@ class Settings(BaseSettings):
             )
         if self.imap_host and not self.imap_username:
             raise ValueError("imap_username is required when imap_host is set")
-        for name in ("call_center_number", "support_phone"):
+        if self.smtp_host and not (self.holder_name.strip() and self.holder_address.strip()):
+            raise ValueError(
+                "COMMS_HOLDER_NAME and COMMS_HOLDER_ADDRESS are required with COMMS_SMTP_HOST:"
+                " agents print them on every certificate as its holder"
+            )
+        for name in ("call_center_number", "support_phone", "ivr_number"):
             value = getattr(self, name)
             if value and (problem := _phone_problem(value, self.default_region)):
                 raise ValueError(f"COMMS_{name.upper()}: {problem}")
@@ -346,6 +367,10 @@ class Settings(BaseSettings):
     @property
     def documents_dir(self) -> Path:
         return self.data_dir / "documents"
+
+    @property
+    def holder_address_lines(self) -> list[str]:
+        return address_lines(self.holder_address)
 
     @property
     def zone(self) -> ZoneInfo:

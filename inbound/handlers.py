@@ -263,6 +263,7 @@ def _apply(
         sender=parsed.sender,
         in_reply_to=parsed.message_id,
         subject=parsed.subject,
+        references=parsed.thread(),
         vendor=vendor,
         case=case,
         verdict=verdict,

@@ -22,6 +22,7 @@ from html.parser import HTMLParser
 MAX_TEXT_CHARS = 200_000
 REPLACEMENT = "\ufffd"
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_MSG_ID = re.compile(r"<[^<>\s]+>")
 _FOREIGN_SURROGATE = re.compile("[\ud800-\udc7f\udd00-\udfff]")  # not a surrogate escape
 
 
@@ -38,6 +39,15 @@ class ParsedMail:
     @property
     def references(self) -> list[str]:
         return [*header_values(self.msg, "In-Reply-To"), *header_values(self.msg, "References")]
+
+    def thread(self) -> list[str]:
+        """The References of an answer to this message (RFC 5322 3.6.4): its References (else
+        its In-Reply-To), then its own Message-ID; each id once, oldest first."""
+        earlier = _MSG_ID.findall(" ".join(header_values(self.msg, "References")))
+        if not earlier:
+            earlier = _MSG_ID.findall(" ".join(header_values(self.msg, "In-Reply-To")))
+        ids = [*earlier, *([self.message_id] if self.message_id else [])]
+        return list(dict.fromkeys(ids))
 
 
 def header_values(msg: Message, name: str) -> list[str]:

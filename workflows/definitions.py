@@ -103,6 +103,9 @@ class Step(BaseModel):
     delay: str | None = None
     when: list[Condition] = Field(default_factory=list)
     outcomes: dict[OutcomeName, OutcomeRule] = Field(default_factory=dict)
+    # a case that opens after this step's time still starts here, at once, when no later
+    # catch-up step's time has come: a ladder opened late starts in writing, not on the phone
+    catch_up: bool = False
 
     @field_validator("channel")
     @classmethod

@@ -85,4 +85,6 @@ def opening_index(case: CaseLike, wf: WorkflowLike, now: datetime, settings: Set
             break
         if nominal_time(case, wf, i, now, settings) <= now:
             start = i
-    return start
+    # the latest catch-up step whose time has come goes out first (the steps after it follow)
+    caught = [i for i in range(start + 1) if wf.steps[i].catch_up]
+    return caught[-1] if caught else start

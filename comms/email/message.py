@@ -44,6 +44,15 @@ def _bare(value: str) -> str:
     return parseaddr(value)[1]
 
 
+def references_of(delivery: Delivery) -> str:
+    """The References header of an answer: the thread recorded on the row (oldest first),
+    ending with the message it answers."""
+    thread = [str(i) for i in (delivery.content or {}).get("references") or []]
+    parent = delivery.in_reply_to or ""
+    ids = [*thread, parent] if parent and (not thread or thread[-1] != parent) else thread
+    return " ".join(_clean(i) for i in ids if i)
+
+
 def recipients_of(delivery: Delivery) -> list[str]:
     return [delivery.recipient, *cc_of(delivery)]
 
@@ -64,7 +73,7 @@ def build_message(delivery: Delivery, settings: Settings) -> EmailMessage:
     msg["X-Auto-Response-Suppress"] = "All"
     if delivery.in_reply_to:
         msg["In-Reply-To"] = delivery.in_reply_to
-        msg["References"] = delivery.in_reply_to
+        msg["References"] = references_of(delivery)
     msg.set_content(delivery.body_text or "", subtype="plain", charset="utf-8")
     if delivery.body_html:
         msg.add_alternative(delivery.body_html, subtype="html", charset="utf-8")
@@ -148,7 +157,7 @@ def message_bytes(delivery: Delivery, settings: Settings) -> bytes:
     ]
     if delivery.in_reply_to:
         head.append(f"In-Reply-To: {_clean(delivery.in_reply_to)}")
-        head.append(f"References: {_clean(delivery.in_reply_to)}")
+        head.append(_unstructured("References", references_of(delivery)))
     head.append("MIME-Version: 1.0")
     part_head = "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
     text = _qp(delivery.body_text or "")

@@ -30,6 +30,7 @@ class SampleVendor(BaseModel):
     contact_name: str | None = None
     email: str
     phone: str | None = None
+    vendor_code: str | None = None  # the vendor's ID on the IVR status line
 
 
 class SampleAgent(BaseModel):
@@ -97,6 +98,7 @@ def sample_context(
         contact_name=scenario.vendor.contact_name,
         email=scenario.vendor.email,
         phone=scenario.vendor.phone,
+        vendor_code=scenario.vendor.vendor_code,
     )
     agent = (
         Agent(
@@ -122,7 +124,7 @@ def sample_context(
     ]
     verdict = evaluate(facts, samples.profile, as_of)
     certificate = (
-        Certificate(id=1, vendor_id=1, received_at=received, reference="sample.pdf")
+        Certificate(id=1, vendor_id=1, received_at=received, reference="sample.pdf", source="email")
         if scenario.policies
         else None
     )

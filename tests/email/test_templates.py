@@ -38,7 +38,7 @@ def test_all_required_templates_exist_and_render_every_sample() -> None:
             out = render_email(name, _ctx(scenario))
             assert out.subject and "\n" not in out.subject
             assert "None" not in out.text and "None" not in out.html
-            assert "<html" in out.html and "Thank you," in out.text  # the shared layout
+            assert "<html" in out.html and "Regards," in out.text  # the shared layout
 
 
 def test_deficiency_notice_lists_every_deficiency_in_plain_words() -> None:
