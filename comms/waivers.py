@@ -68,7 +68,9 @@ def choices(profile: ProfileSpec) -> list[Choice]:
         out.append(Choice("missing_coverage", key, "", f"{name}: on the certificate"))
         out.append(Choice("expired", key, "", f"{name}: in force"))
         for limit, amount in req.limits.items():
-            label = f"{name}: {limit_name(limit)} limit of {money(amount)}"
+            words = limit_name(limit)
+            words = words if words.endswith("limit") else f"{words} limit"
+            label = f"{name}: {words} of {money(amount)}"
             out.append(Choice("limit_below_minimum", key, limit, label))
         if req.additional_insured:
             out.append(Choice("additional_insured_missing", key, "", f"{name}: additional insured"))

@@ -28,6 +28,8 @@ from comms.cli.context import (
 from comms.dispatch import deliver
 from comms.models import Certificate, Vendor, audit
 from comms.redact import redact
+from comms.settings import get_settings
+from comms.verdicts import vendor_verdict
 from inbound import dropbox
 from inbound.certificates import ReviewError, review_certificate
 from inbound.imap import cli as imap_cli
@@ -35,6 +37,7 @@ from inbound.jobs import enqueue_processing
 from inbound.models import InboundEmail, InboundStatus
 from inbound.outcome import IngestResult
 from inbound.pipeline import process_message
+from inbound.rejection import queue_rejection_notice
 from inbound.store import store_raw
 
 inbound_app = typer.Typer(
@@ -341,21 +344,45 @@ def certificates_review_cmd(
     reject: bool = typer.Option(False, "--reject", help="The certificate is wrong: ignore it."),
     by: str = typer.Option("staff", help="Who decided (audit log)."),
     note: str = typer.Option("", help="Why (audit log)."),
+    reason: str = typer.Option(
+        "", "--reason", help="With --reject: why, emailed to the sender in their thread."
+    ),
     now: str | None = typer.Option(None, "--now"),
 ) -> None:
     """Accept or reject a certificate that waits for review."""
     if accept == reject:
         raise fail("give exactly one of --accept or --reject")
+    if reason.strip() and not reject:
+        raise fail("--reason goes with --reject")
     when = now_option(now)
+    settings = get_settings()
     with Session(engine(), expire_on_commit=False) as session:
         try:
             cert = review_certificate(
-                session, certificate_id, accept=accept, by=by, now=when, note=note
+                session, certificate_id, accept=accept, by=by, now=when, note=reason or note
             )
         except ReviewError as exc:
             raise fail(str(exc)) from None
+        notice = None
+        if reason.strip():
+            vendor = session.get(Vendor, cert.vendor_id)
+            assert vendor is not None
+            notice = queue_rejection_notice(
+                session,
+                cert,
+                reason=reason.strip(),
+                by=by,
+                verdict=vendor_verdict(session, vendor, when.astimezone(settings.zone).date()),
+                now=when,
+                settings=settings,
+            )
         session.commit()
     console.print(f"certificate {cert.id}: {cert.status}")
+    if notice is not None:
+        console.print(
+            f"rejection notice to {notice.recipient}: delivery {notice.id} ({notice.status}); "
+            "`comms tick` sends it"
+        )
 
 
 def register(app: typer.Typer) -> None:

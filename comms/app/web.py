@@ -64,7 +64,7 @@ def create_app(
         read_engine=reader,
     )
 
-    workspace = make_workspace(s, db, reader=reader, clock=clock)
+    workspace = make_workspace(s, db, reader=reader, clock=clock, enqueue=enqueue)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

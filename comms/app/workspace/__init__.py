@@ -56,7 +56,12 @@ class Mounted:
 
 
 def make_workspace(
-    settings: Settings, engine: Engine, *, reader: Engine, clock: Callable[[], datetime]
+    settings: Settings,
+    engine: Engine,
+    *,
+    reader: Engine,
+    clock: Callable[[], datetime],
+    enqueue: Callable[[int, datetime], None] | None = None,
 ) -> Mounted:
     folder = templates_dir() / WEB_FOLDER
     if not folder.is_dir():  # COMMS_TEMPLATES_DIR holds only message templates: ours, then
@@ -69,6 +74,9 @@ def make_workspace(
         templates=environment(folder, settings.zone),
         hub=EventHub(),
     )
+    if enqueue is not None:
+        ws.enqueue = enqueue
+    ws.hub.observers.append(ws.presence.observe)
     routers = [
         signin.router(ws),
         dashboard.router(ws),

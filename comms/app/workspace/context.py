@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from comms.app.workspace.events import EventHub
+from comms.app.workspace.presence import Presence
 from comms.settings import Settings
 from comms.staff.ratelimit import SignInLimiter
 
@@ -26,6 +27,9 @@ class Workspace:
     templates: Environment
     hub: EventHub
     limiter: SignInLimiter = field(default_factory=SignInLimiter)
+    presence: Presence = field(default_factory=Presence)
+    # hands a new outbox row to the workers (the sweep finds it anyway when this does nothing)
+    enqueue: Callable[[int, datetime], None] = field(default=lambda _id, _now: None)
 
     def now(self) -> datetime:
         return self.clock()

@@ -57,6 +57,9 @@ class EventHub:
         self._subs: set[Subscription] = set()
         self._lock = threading.Lock()
         self.remote: Callable[[Event], None] | None = None  # set by the PostgreSQL bridge
+        # called with every event this process delivers (from any process, through the
+        # bridge): state kept per process, such as who has a certificate open
+        self.observers: list[Callable[[Event], None]] = []
 
     def subscribe(self) -> Subscription:
         sub = Subscription(self, asyncio.get_running_loop())
@@ -85,6 +88,12 @@ class EventHub:
 
     def deliver(self, event: Event | None) -> None:
         """Hand an event (None: the end of every stream) to every subscriber, thread-safely."""
+        if event is not None:
+            for observe in list(self.observers):
+                try:
+                    observe(event)
+                except Exception:
+                    log.exception("event observer failed on %s", event.kind)
         with self._lock:
             subs = list(self._subs)
         for sub in subs:

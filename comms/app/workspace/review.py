@@ -1,21 +1,27 @@
 """The review desk, `/review`: certificates held as `needs_review`, oldest first. One
 certificate's screen shows its first page beside the extracted fields with their confidence
-(the doubtful ones marked); staff accept it, or reject it with a reason. Keys: j/k next and
-previous, a accept, r reject, ? help (`templates/web/static/review.js`)."""
+(the doubtful ones marked) and the requirement checklist with the certificate counted (pass or
+fail per line); staff correct a field (the checklist follows at once), approve a failed line
+(a waiver), accept, or reject with a reason that is emailed to the sender in their thread.
+Who else has the certificate open is shown live. A decision is taken once: a second,
+concurrent one gets 409 and writes nothing. Keys: j/k next and previous, a accept, r reject,
+e edit a field, ? help (`templates/web/static/review.js`)."""
 
 from __future__ import annotations
 
 import asyncio
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import RedirectResponse
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
+from comms.app.workspace import presence
+from comms.app.workspace.checklist import checklist, verdict_with
 from comms.app.workspace.context import Workspace
 from comms.app.workspace.pages import page_route, render
 from comms.app.workspace.security import COMPLIANCE, PageError, check_csrf, require_staff
@@ -23,8 +29,11 @@ from comms.models import Certificate, CertificateStatus, Vendor
 from comms.models.audit import audit
 from comms.staff.sessions import SignedIn
 from comms.verdicts import vendor_verdict
+from comms.waivers import WaiverConflict, WaiverRefused, grant_waiver, parse_choice
 from inbound.acord25.schema import DOUBT_THRESHOLD
 from inbound.certificates import ReviewError, review_certificate
+from inbound.corrections import CorrectionRefused, correct_field
+from inbound.rejection import queue_rejection_notice
 
 LIST_SIZE = 50
 MAX_REASON = 500
@@ -130,7 +139,14 @@ def router(ws: Workspace) -> APIRouter:
             vendor = session.get(Vendor, cert.vendor_id)
             assert vendor is not None and cert.id is not None
             verdict = vendor_verdict(session, vendor, ws.today())
+            with_it = verdict_with(session, vendor, cert, ws.today())
+            lines = checklist(session, vendor, cert, with_it)
             previous, following = _neighbours(held_ids(session), cert.id)
+        now = ws.now()
+        if cert.status == HELD:
+            ws.hub.publish(
+                presence.KIND, {"certificate": cert.id, "by": _who.name, "at": now.isoformat()}
+            )
         return render(
             ws,
             request,
@@ -139,6 +155,9 @@ def router(ws: Workspace) -> APIRouter:
             cert=cert,
             vendor=vendor,
             verdict=verdict,
+            with_it=with_it,
+            lines=lines,
+            viewers=ws.presence.viewers(cert.id, now=now, besides=_who.name),
             fields=fields_of(cert),
             previous=previous,
             following=following,
@@ -155,6 +174,20 @@ def router(ws: Workspace) -> APIRouter:
         with ws.write() as session:
             cert = _certificate(session, certificate_id)
             assert cert.id is not None
+            # take the row first: of two concurrent decisions the second finds it decided
+            taken = session.execute(
+                update(Certificate)
+                .where(col(Certificate.id) == cert.id, col(Certificate.status) == HELD)
+                .values(status=HELD)
+            )
+            if getattr(taken, "rowcount", 1) != 1:
+                session.rollback()
+                raise PageError(
+                    409,
+                    "Nothing was changed: someone else decided it first.",
+                    title="Already decided",
+                )
+            session.refresh(cert)
             try:
                 review_certificate(
                     session, cert.id, accept=accept, by=who.name, now=now, note=reason
@@ -175,7 +208,22 @@ def router(ws: Workspace) -> APIRouter:
                     "after": {"status": cert.status, "reason": reason},
                 },
             )
+            notice = None
+            if not accept:
+                vendor = session.get(Vendor, cert.vendor_id)
+                assert vendor is not None
+                notice = queue_rejection_notice(
+                    session,
+                    cert,
+                    reason=reason,
+                    by=who.name,
+                    verdict=vendor_verdict(session, vendor, ws.today()),
+                    now=now,
+                    settings=ws.settings,
+                )
             session.commit()
+            if notice is not None and notice.id is not None and notice.status == "queued":
+                ws.enqueue(notice.id, now)
             return _neighbours(held_ids(session), cert.id)[1]
 
     async def _decide(
@@ -210,5 +258,80 @@ def router(ws: Workspace) -> APIRouter:
         request: Request, certificate_id: str, who: SignedIn = Depends(compliance)
     ) -> Response:
         return await _decide(request, certificate_id, who, False)
+
+    def _correct(certificate_id: str, who: SignedIn, path: str, text: str) -> None:
+        with ws.write() as session:
+            cert = _certificate(session, certificate_id)
+            assert cert.id is not None
+            try:
+                correct_field(session, cert.id, path=path, text=text, by=who.name, now=ws.now())
+            except CorrectionRefused as exc:
+                raise PageError(422, f"The field was not changed: {exc}.") from None
+            session.commit()
+
+    @api.post("/review/{certificate_id}/field")
+    async def correct(
+        request: Request, certificate_id: str, who: SignedIn = Depends(compliance)
+    ) -> Response:
+        await check_csrf(request, who)
+        form = await request.form()
+        path, text = form.get("path"), form.get("value")
+        if not isinstance(path, str) or not isinstance(text, str):
+            raise PageError(422, "Give the field and its corrected value.")
+        await asyncio.to_thread(_correct, certificate_id, who, path.strip(), text)
+        ws.hub.publish("review", {"certificate": int(certificate_id), "by": who.name})
+        return RedirectResponse(f"/review/{certificate_id}#checklist", status_code=303)
+
+    def _approve(certificate_id: str, who: SignedIn, form: dict[str, str]) -> None:
+        with ws.write() as session:
+            cert = _certificate(session, certificate_id)
+            code, coverage, limit = parse_choice(form.get("requirement", ""))
+            until = form.get("expires_on", "").strip()
+            try:
+                expires = date.fromisoformat(until)
+            except ValueError:
+                raise PageError(422, f"The expiry date {until[:40]!r} is not a date.") from None
+            note = form.get("reason", "").strip()
+            grant_waiver(
+                session,
+                vendor_id=cert.vendor_id,
+                code=code,
+                coverage=coverage,
+                limit=limit,
+                reason=f"approved on review of certificate {cert.id}"
+                + (f": {note}" if note else ""),
+                by=who.name,
+                admin=who.role == "admin",
+                expires_on=expires,
+                now=ws.now(),
+                zone=ws.settings.zone,
+            )
+
+    @api.post("/review/{certificate_id}/approve")
+    async def approve_rule(
+        request: Request, certificate_id: str, who: SignedIn = Depends(compliance)
+    ) -> Response:
+        """Approving one failed line of the checklist is a waiver of that requirement."""
+        await check_csrf(request, who)
+        raw = await request.form()
+        form = {k: v for k, v in raw.items() if isinstance(v, str)}
+        try:
+            await asyncio.to_thread(_approve, certificate_id, who, form)
+        except WaiverConflict as exc:
+            raise PageError(409, f"Nothing was changed: {exc}.", title="Already waived") from None
+        except WaiverRefused as exc:
+            raise PageError(422, f"The line was not approved: {exc}.") from None
+        ws.hub.publish("review", {"certificate": int(certificate_id), "by": who.name})
+        ws.hub.publish("dashboard", {})
+        return RedirectResponse(f"/review/{certificate_id}#checklist", status_code=303)
+
+    @api.get("/review/{certificate_id}/viewers")
+    def viewers(
+        request: Request, certificate_id: str, who: SignedIn = Depends(compliance)
+    ) -> Response:
+        """Who else has it open (htmx refreshes this on every review event)."""
+        cid = int(certificate_id) if certificate_id.isdigit() and len(certificate_id) < 12 else 0
+        names = ws.presence.viewers(cid, now=ws.now(), besides=who.name)
+        return render(ws, request, "_viewers.html", viewers=names, cert_id=cid)
 
     return api
