@@ -190,6 +190,8 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     call_center_number: str = ""
     call_center_hours: str = "09:00-17:00"
+    call_reservation_minutes: int = Field(default=15, ge=1, le=240)  # a claimed call task
+    caller_phones: dict[str, str] = Field(default_factory=dict)  # staff name → own phone
 
     # --- calendar -------------------------------------------------------------------------
     quiet_hours_start: time = time(8, 0)

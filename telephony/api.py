@@ -20,8 +20,18 @@ from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from telephony import task_states
 from telephony.models import CallTask
-from telephony.tasks import TaskError, claim_task, complete_task, list_tasks, task_dict
+from telephony.tasks import (
+    Disposition,
+    TaskConflict,
+    TaskError,
+    claim_task,
+    complete_task,
+    list_tasks,
+    reservation,
+    task_dict,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,20 +40,40 @@ class ClaimBody(BaseModel):
     by: str | None = None  # when given, it must be the token's staff name
 
 
-class CompleteBody(BaseModel):
-    by: str | None = None
-    outcome: Literal[
-        "reached",
-        "promised",
-        "voicemail",
-        "voicemail_left",
-        "no_answer",
-        "wrong_number",
-        "resolved",
-    ]
+Outcome = Literal[
+    "reached",
+    "promised",
+    "renewal_on_way",
+    "voicemail",
+    "voicemail_left",
+    "no_answer",
+    "busy",
+    "wrong_number",
+    "opted_out",
+    "resolved",
+]
+
+
+class VendorOutcome(BaseModel):
+    outcome: Outcome
     promised: date | None = None
     phone: str | None = None
+    no_number: bool = False
     note: str = ""
+
+
+class CompleteBody(BaseModel):
+    by: str | None = None
+    outcome: Outcome
+    promised: date | None = None
+    phone: str | None = None
+    no_number: bool = False  # wrong_number: none was given (the number is no longer dialed)
+    note: str = ""
+    vendors: dict[int, VendorOutcome] = {}  # a call about several vendors: each one's outcome
+
+
+class ReassignBody(BaseModel):
+    to: str
 
 
 def staff_api_state(tokens: int) -> str:
@@ -96,10 +126,14 @@ def make_router(
         prefix="/api/tasks", tags=["call tasks"], dependencies=[Depends(staff_guard(tokens))]
     )
 
+    def refused(exc: TaskError) -> HTTPException:
+        return HTTPException(409 if isinstance(exc, TaskConflict) else 422, str(exc))
+
     @router.get("")
     def tasks(status: str | None = "open", limit: int = 100) -> list[dict[str, Any]]:
         with Session(engine) as s:
-            return [task_dict(t) for t in list_tasks(s, status=status or None, limit=limit)]
+            rows = list_tasks(s, status=status or None, limit=limit, now=clock())
+            return [task_dict(t) for t in rows]
 
     @router.get("/{task_id}")
     def one(task_id: int) -> dict[str, Any]:
@@ -116,7 +150,38 @@ def make_router(
             try:
                 return task_dict(claim_task(s, task_id, by=by, now=clock()))
             except TaskError as exc:
-                raise HTTPException(409, str(exc)) from None
+                raise refused(exc) from None
+
+    @router.post("/{task_id}/release")
+    def release(request: Request, task_id: int, body: ClaimBody) -> dict[str, Any]:
+        by = _actor(request, body.by)
+        with Session(engine, expire_on_commit=False) as s:
+            try:
+                return task_dict(task_states.release(s, task_id, by=by, now=clock()))
+            except TaskError as exc:
+                raise refused(exc) from None
+
+    @router.post("/{task_id}/wrap")
+    def wrap(request: Request, task_id: int, body: ClaimBody) -> dict[str, Any]:
+        """The call is placed: the task stays with its caller until a disposition is saved."""
+        by = _actor(request, body.by)
+        with Session(engine, expire_on_commit=False) as s:
+            try:
+                return task_dict(task_states.start_wrapup(s, task_id, by=by, now=clock()))
+            except TaskError as exc:
+                raise refused(exc) from None
+
+    @router.post("/{task_id}/reassign")
+    def reassign(request: Request, task_id: int, body: ReassignBody) -> dict[str, Any]:
+        by = _actor(request, None)
+        with Session(engine, expire_on_commit=False) as s:
+            try:
+                task = task_states.reassign(
+                    s, task_id, to=body.to, by=by, now=clock(), reservation=reservation()
+                )
+            except TaskError as exc:
+                raise refused(exc) from None
+            return task_dict(task)
 
     @router.post("/{task_id}/complete")
     def complete(request: Request, task_id: int, body: CompleteBody) -> dict[str, Any]:
@@ -132,9 +197,14 @@ def make_router(
                     promised=body.promised,
                     phone=body.phone,
                     note=body.note,
+                    no_number=body.no_number,
+                    per_vendor={
+                        vendor_id: Disposition(v.outcome, v.promised, v.phone, v.no_number, v.note)
+                        for vendor_id, v in body.vendors.items()
+                    },
                 )
             except TaskError as exc:
-                raise HTTPException(409, str(exc)) from None
+                raise refused(exc) from None
             return task_dict(task)
 
     return router

@@ -15,33 +15,63 @@ from comms.redact import redact, redact_phone
 from telephony.callbacks import Callbacks
 from telephony.calllog import import_spilled
 from telephony.events import reprocess
-from telephony.models import SmsOptOut
-from telephony.tasks import OUTCOMES, TaskError, claim_task, complete_task, list_tasks
+from telephony.models import CallTask, SmsOptOut
+from telephony.task_states import release
+from telephony.tasks import (
+    DISPOSITIONS,
+    Disposition,
+    TaskError,
+    claim_task,
+    complete_task,
+    list_tasks,
+)
 
-tasks_app = typer.Typer(help="Call-center tasks: list, claim, complete.", no_args_is_help=True)
+tasks_app = typer.Typer(
+    help="Call-center tasks: list, claim, release, complete.", no_args_is_help=True
+)
+
+
+def _why(task: CallTask) -> str:
+    reasons: list[str] = []
+    for item in task.items:
+        name, why = item.get("vendor_name"), str(item.get("why") or item.get("reason") or "")
+        reasons.append(f"{name}: {why}" if name and len(task.items) > 1 else why)
+    return "; ".join(r for r in reasons if r) or task.reason.replace("_", " ")
+
+
+def _vendors(task: CallTask) -> str:
+    names = [str(i.get("vendor_name") or "") for i in task.items if i.get("vendor_name")]
+    return ", ".join(names)
 
 
 @tasks_app.command("list")
 def tasks_list(
-    status: str = typer.Option("open", help="open, claimed, done or all."),
+    status: str = typer.Option("open", help="open, claimed, wrapping, done or all."),
     limit: int = typer.Option(50, min=1),
+    now: str | None = typer.Option(None, "--now", help="ISO time (default: now)."),
 ) -> None:
-    """List call tasks, most urgent first."""
+    """Call tasks, most urgent first: who to call, for which vendors, why, the number."""
+    when = now_option(now)
+    zone = settings().zone
     with Session(engine()) as s:
-        rows = list_tasks(s, status=None if status == "all" else status, limit=limit)
-        table = Table("id", "priority", "due", "status", "call", "number", "reason", "case")
+        rows = list_tasks(s, status=None if status == "all" else status, limit=limit, now=when)
+        if not rows:
+            console.print("no call tasks.", highlight=False)
         for t in rows:
-            table.add_row(
-                str(t.id),
-                str(t.priority),
-                t.due_at.isoformat(timespec="minutes") if t.due_at else "",
-                t.status + (f" ({t.claimed_by})" if t.claimed_by else ""),
-                f"{t.target_kind}: {t.target_name}",
-                t.phone or "",
-                t.reason,
-                str(t.case_id or ""),
-            )
-        console.print(table)
+            state = t.status
+            if t.status == "claimed" and t.reserved_until and t.reserved_until <= when:
+                state = "open (reservation ended)"
+            elif t.claimed_by and t.status != "open":
+                state += f" by {t.claimed_by}"
+            due = t.due_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if t.due_at else ""
+            lines = [
+                f"#{t.id}  priority {t.priority}  due {due}  {state}",
+                f"  call {t.target_kind} {t.target_name} at {t.phone or '(no number)'}",
+            ]
+            if _vendors(t):
+                lines.append(f"  vendors: {_vendors(t)}")
+            lines.append(f"  why: {_why(t)}")
+            console.print("\n".join(lines), markup=False, highlight=False)
 
 
 @tasks_app.command("claim")
@@ -50,15 +80,18 @@ def tasks_claim(
     by: str = typer.Option(..., "--by", help="Who claims it."),
     now: str | None = typer.Option(None, "--now", help="ISO time (default: now)."),
 ) -> None:
-    """Claim a task (atomic: one staff member at a time) and print its script."""
+    """Reserve a task (one caller at a time, for COMMS_CALL_RESERVATION_MINUTES) and print
+    its script."""
     with Session(engine(), expire_on_commit=False) as s:
         try:
-            task = claim_task(s, task_id, by=by, now=now_option(now))
+            task = claim_task(s, task_id, by=by, now=now_option(now), settings=settings())
         except TaskError as exc:
             raise fail(str(exc)) from None
+        until = task.reserved_until.astimezone(settings().zone) if task.reserved_until else None
         console.print(
-            f"Task {task.id} claimed by {by}. Call {task.target_kind} "
-            f"{task.target_name} at {task.phone or '(no number)'}.",
+            f"Task {task.id} reserved for {by}"
+            + (f" until {until:%H:%M %Z}" if until else "")
+            + f". Call {task.target_kind} {task.target_name} at {task.phone or '(no number)'}.",
             highlight=False,
         )
         if task.recording_url:
@@ -66,23 +99,64 @@ def tasks_claim(
         console.print(task.script, markup=False, highlight=False)
 
 
+@tasks_app.command("release")
+def tasks_release(
+    task_id: int,
+    by: str = typer.Option(..., "--by"),
+    now: str | None = typer.Option(None, "--now"),
+) -> None:
+    """Give a reserved task back to the queue."""
+    with Session(engine(), expire_on_commit=False) as s:
+        try:
+            release(s, task_id, by=by, now=now_option(now))
+        except TaskError as exc:
+            raise fail(str(exc)) from None
+    console.print(f"Task {task_id} is back in the queue.", highlight=False)
+
+
+def _date(value: str | None, option: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise fail(f"{option}: not an ISO date (YYYY-MM-DD): {value!r}") from None
+
+
+def _each(values: list[str]) -> dict[int, Disposition]:
+    """`--each VENDOR_ID=OUTCOME[:DATE or NUMBER]`."""
+    out: dict[int, Disposition] = {}
+    for value in values:
+        vendor, sep, rest = value.partition("=")
+        outcome, _, extra = rest.partition(":")
+        if not sep or not vendor.strip().isdigit() or not outcome:
+            raise fail(f"--each: VENDOR_ID=OUTCOME[:DATE|NUMBER], not {value!r}")
+        promised = _date(extra, "--each") if outcome in ("promised", "reached") else None
+        phone = extra if outcome == "wrong_number" and extra else None
+        no_number = outcome == "wrong_number" and not extra
+        out[int(vendor)] = Disposition(outcome, promised, phone, no_number)
+    return out
+
+
 @tasks_app.command("complete")
 def tasks_complete(
     task_id: int,
-    outcome: str = typer.Argument(..., help=", ".join(sorted(OUTCOMES))),
+    outcome: str = typer.Argument(..., help=", ".join(DISPOSITIONS)),
     by: str = typer.Option(..., "--by"),
-    promised: str | None = typer.Option(None, "--promised", help="Date promised (reached)."),
+    promised: str | None = typer.Option(None, "--promised", help="Date promised (promised)."),
     phone: str | None = typer.Option(None, "--phone", help="The new number (wrong_number)."),
+    no_number: bool = typer.Option(
+        False, "--no-number", help="wrong_number, no new number given: stop dialing that one."
+    ),
+    each: list[str] = typer.Option(
+        [], "--each", help="Per vendor of a call about several: VENDOR_ID=OUTCOME[:DATE|NUMBER]."
+    ),
     note: str = typer.Option("", "--note"),
     now: str | None = typer.Option(None, "--now"),
 ) -> None:
-    """Record a task's outcome; it is fed back to the case's workflow."""
-    promised_date = None
-    if promised:
-        try:
-            promised_date = date.fromisoformat(promised)
-        except ValueError:
-            raise fail(f"--promised: not an ISO date (YYYY-MM-DD): {promised!r}") from None
+    """Record a task's disposition; it drives each vendor's case."""
+    promised_date = _date(promised, "--promised")
+    per_vendor = _each(each)
     with Session(engine(), expire_on_commit=False) as s:
         try:
             task = complete_task(
@@ -94,10 +168,16 @@ def tasks_complete(
                 promised=promised_date,
                 phone=phone,
                 note=note,
+                no_number=no_number,
+                per_vendor=per_vendor,
             )
         except TaskError as exc:
             raise fail(str(exc)) from None
-        console.print(f"Task {task.id}: {outcome} recorded.", highlight=False)
+        for item in task.items:
+            name = item.get("vendor_name") or "(no vendor)"
+            console.print(
+                f"Task {task.id}: {name}: {item.get('outcome')} recorded.", highlight=False
+            )
 
 
 def sms_optouts(

@@ -132,10 +132,6 @@ class Transcript:
         return "\n".join([head, *body, tail])
 
 
-class _Ended(Exception):
-    pass
-
-
 @dataclass
 class _Next:
     """The document to fetch next: `url` with these extra parameters."""
@@ -143,6 +139,9 @@ class _Next:
     url: str
     params: dict[str, str]
     redirect: bool = False
+
+
+END = _Next("", {})  # a verb that ends the call (<Hangup>, <Reject>)
 
 
 def new_call_sid() -> str:
@@ -230,28 +229,25 @@ class Interpreter:
         step: _Next | None = _Next(url, {})
         redirects = documents = 0
         first = True
-        try:
-            while step is not None:
-                if step.redirect:
-                    redirects += 1
-                    if redirects > self.max_redirects:
-                        self._fail(transcript, f"more than {self.max_redirects} redirects in a row")
-                        break
-                else:
-                    redirects = 0
-                documents += 1
-                if documents > self.max_documents:
-                    self._fail(transcript, f"more than {self.max_documents} documents in one call")
+        while step is not None and step is not END:
+            if step.redirect:
+                redirects += 1
+                if redirects > self.max_redirects:
+                    self._fail(transcript, f"more than {self.max_redirects} redirects in a row")
                     break
-                root, current = self._fetch(transcript, step, in_progress)
-                if first and amd_callback and answered_by is not None:
-                    self._send(transcript, amd_callback, {**base, "AnsweredBy": answered_by})
-                first = False
-                if root is None:
-                    break
-                step = self._run(transcript, root, current, keys)
-        except _Ended:
-            pass
+            else:
+                redirects = 0
+            documents += 1
+            if documents > self.max_documents:
+                self._fail(transcript, f"more than {self.max_documents} documents in one call")
+                break
+            root, current = self._fetch(transcript, step, in_progress)
+            if first and amd_callback and answered_by is not None:
+                self._send(transcript, amd_callback, {**base, "AnsweredBy": answered_by})
+            first = False
+            if root is None:
+                break
+            step = self._run(transcript, root, current, keys)
         if status_callback and "completed" in events:
             final = transcript.status
             params = {**in_progress, "CallStatus": final}
@@ -414,17 +410,17 @@ class Interpreter:
 
     def _verb_hangup(
         self, transcript: Transcript, verb: ET.Element, current: str, keys: Iterator[str]
-    ) -> None:
+    ) -> _Next:
         transcript.lines.append(Line("hangup"))
-        raise _Ended
+        return END
 
     def _verb_reject(
         self, transcript: Transcript, verb: ET.Element, current: str, keys: Iterator[str]
-    ) -> None:
+    ) -> _Next:
         reason = verb.get("reason", "rejected")
         transcript.lines.append(Line("reject", reason))
         transcript.status = "busy" if reason == "busy" else "no-answer"
-        raise _Ended
+        return END
 
     def _verb_dial(
         self, transcript: Transcript, verb: ET.Element, current: str, keys: Iterator[str]

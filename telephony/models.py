@@ -15,7 +15,8 @@ from comms.models.base import created_field, json_field, ts_field
 
 class TaskStatus(enum.StrEnum):
     OPEN = "open"
-    CLAIMED = "claimed"
+    CLAIMED = "claimed"  # reserved for `claimed_by` until `reserved_until`
+    WRAPPING = "wrapping"  # called: stays with `claimed_by` until a disposition is saved
     DONE = "done"
 
 
@@ -39,6 +40,10 @@ class CallTask(SQLModel, table=True):
     status: str = Field(default=TaskStatus.OPEN.value, index=True)
     claimed_by: str | None = None
     claimed_at: datetime | None = ts_field()
+    reserved_until: datetime | None = ts_field()
+    # one call covers everything due to one person: each vendor (and case, delivery, reason)
+    # the call is about, and its outcome once recorded (`telephony.task_items`)
+    items: list[dict[str, Any]] = json_field(default_factory=list)
     completed_at: datetime | None = ts_field()
     outcome: str | None = None
     outcome_data: dict[str, Any] = json_field()

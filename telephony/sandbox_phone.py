@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from comms.errors import PermanentError
 from comms.models import Delivery
 from comms.settings import Settings
 from telephony.interpreter import INBOUND_PATH, STATUS_PATH, Interpreter, Poster, Transcript
@@ -27,8 +28,10 @@ SANDBOX_LINE = "+15005550006"  # the IVR line's number when no Twilio number is 
 MACHINE = "machine_end_beep"
 
 
-class PhoneError(ValueError):
-    """A number that does not dial, or nothing to answer."""
+class PhoneError(PermanentError):
+    """A number that does not dial."""
+
+    code = "sandbox_phone_number"
 
 
 def line_number(settings: Settings) -> str:

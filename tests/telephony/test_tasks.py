@@ -74,7 +74,8 @@ def test_task_from_workflow_step_has_script(use_db: Engine, clock: Clock) -> Non
     assert task.phone == AGENT_PHONE and task.status == "open" and task.due_at == clock.now
     assert "Acme Plumbing" in task.script and "Pat Kim" in task.script
     assert "November 20, 2026" in task.script
-    assert "step_sent (email to agent)" in task.script  # the case history
+    # the case history, one event per line, in the organization's zone, in words
+    assert "- Mon Nov 2, 2026 9:00 AM EST: renewal request sent (email to agent)\n" in task.script
     # a repeated delivery does not make a second task
     with Session(use_db) as s:
         assert len(s.exec(select(CallTask)).all()) == 1
@@ -117,7 +118,7 @@ def test_outcomes_fed_back(use_db: Engine, clock: Clock) -> None:
         world = make_world(s, clock.now)
     task = _task(use_db, clock, world)
     with Session(use_db, expire_on_commit=False) as s:
-        with pytest.raises(TaskError, match="not claimed by ann"):
+        with pytest.raises(TaskError, match="is open: cannot complete it for ann"):
             complete_task(s, task.id or 0, "resolved", by="ann", now=clock.now)
         claim_task(s, task.id or 0, by="ann", now=clock.now)
         with pytest.raises(TaskError, match="outcome must be one of"):
@@ -162,7 +163,9 @@ def test_cli(use_db: Engine, clock: Clock) -> None:
     )
     assert claimed.exit_code == 0, claimed.output
     assert "Acme Plumbing" in claimed.output
-    again = runner.invoke(cli, ["tasks", "claim", str(task.id), "--by", "bob"])
+    again = runner.invoke(
+        cli, ["tasks", "claim", str(task.id), "--by", "bob", "--now", "2026-11-02T15:05:00Z"]
+    )
     assert again.exit_code == 2 and "claimed by ann" in again.output
     bad = runner.invoke(
         cli, ["tasks", "complete", str(task.id), "reached", "--by", "ann", "--promised", "soon"]

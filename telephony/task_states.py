@@ -1,0 +1,253 @@
+"""A call task's states, and the only ways between them: each one conditional UPDATE.
+
+    open ──claim──▶ claimed (reserved for one caller until `reserved_until`)
+      ▲               │  │ └─ the reservation ends: open again, by itself
+      └──release──────┘  │
+                         ▼ call / wrap-up
+                      wrapping (stays with its caller until done or reassigned)
+                         │
+                         ▼ complete (a disposition)
+                       done
+
+Every transition is one `UPDATE … WHERE` on the state it leaves (and the holder), so two
+callers can never hold one task, and a second concurrent complete changes nothing: it finds
+the row already `done` and gets a `TaskConflict` (HTTP 409), with nothing written. An expired
+reservation counts as open everywhere (`available`), and `expire_reservations` writes it back.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, update
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session, col, select
+
+from comms.errors import PermanentError
+from comms.models import audit
+from telephony.models import CallTask, TaskStatus
+
+OPEN, CLAIMED, WRAPPING, DONE = (s.value for s in TaskStatus)
+HELD = (CLAIMED, WRAPPING)
+DEFAULT_RESERVATION = timedelta(minutes=15)
+
+
+class TaskError(PermanentError):
+    """A task action that does not apply (unknown task, bad outcome data)."""
+
+    code = "task"
+
+
+class TaskConflict(TaskError):
+    """The task is not in the state the action needs: someone else holds it, or it is done."""
+
+    code = "task_conflict"
+
+
+def available(now: datetime) -> ColumnElement[bool]:
+    """Open, or claimed with a reservation that has ended."""
+    return or_(
+        col(CallTask.status) == OPEN,
+        and_(col(CallTask.status) == CLAIMED, col(CallTask.reserved_until) <= now),
+    )
+
+
+def _changed(session: Session, task_id: int, where: ColumnElement[bool], **values: Any) -> bool:
+    result = session.execute(
+        update(CallTask).where(col(CallTask.id) == task_id, where).values(**values)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def _conflict(session: Session, task_id: int, what: str) -> TaskError:
+    session.rollback()
+    task = session.get(CallTask, task_id)
+    if task is None:
+        return TaskError(f"no call task {task_id}")
+    holder = f" by {task.claimed_by}" if task.claimed_by and task.status in HELD else ""
+    return TaskConflict(f"call task {task_id} is {task.status}{holder}: cannot {what}")
+
+
+def _reload(session: Session, task_id: int) -> CallTask:
+    task = session.get(CallTask, task_id)
+    assert task is not None
+    session.refresh(task)
+    return task
+
+
+def claim(
+    session: Session,
+    task_id: int,
+    *,
+    by: str,
+    now: datetime,
+    reservation: timedelta = DEFAULT_RESERVATION,
+) -> CallTask:
+    """Reserve an available task for `by` until now + `reservation`. The caller who holds it
+    claiming it again renews the reservation."""
+    values = {
+        "status": CLAIMED,
+        "claimed_by": by,
+        "claimed_at": now,
+        "reserved_until": now + reservation,
+        "updated_at": now,
+    }
+    mine = and_(col(CallTask.status) == CLAIMED, col(CallTask.claimed_by) == by)
+    if not _changed(session, task_id, or_(available(now), mine), **values):
+        raise _conflict(session, task_id, f"claim it for {by}")
+    audit(
+        session, actor=by, action="call_task.claim", entity="call_task", entity_id=task_id, at=now
+    )
+    session.commit()
+    return _reload(session, task_id)
+
+
+def claim_next(
+    session: Session,
+    *,
+    by: str,
+    now: datetime,
+    reservation: timedelta = DEFAULT_RESERVATION,
+    tries: int = 20,
+) -> CallTask | None:
+    """The caller's own held task, else the first task of the queue that is due, claimed.
+    Another caller taking it first moves on to the next one."""
+    held = session.exec(
+        select(CallTask)
+        .where(col(CallTask.claimed_by) == by, col(CallTask.status).in_(HELD))
+        .where(or_(col(CallTask.status) == WRAPPING, col(CallTask.reserved_until) > now))
+        .order_by(col(CallTask.id))
+    ).first()
+    if held is not None:
+        return held
+    skip: list[int] = []
+    for _ in range(tries):
+        query = (
+            select(CallTask.id)
+            .where(available(now), col(CallTask.due_at) <= now)
+            .order_by(col(CallTask.priority), col(CallTask.due_at), col(CallTask.id))
+        )
+        if skip:
+            query = query.where(col(CallTask.id).not_in(skip))
+        task_id = session.exec(query.limit(1)).first()
+        session.rollback()  # end the read before the write
+        if task_id is None:
+            return None
+        try:
+            return claim(session, task_id, by=by, now=now, reservation=reservation)
+        except TaskConflict:
+            skip.append(task_id)
+    return None
+
+
+def release(session: Session, task_id: int, *, by: str, now: datetime) -> CallTask:
+    """Give a reserved task back to the queue (not one being wrapped up)."""
+    where = and_(col(CallTask.status) == CLAIMED, col(CallTask.claimed_by) == by)
+    values = {
+        "status": OPEN,
+        "claimed_by": None,
+        "claimed_at": None,
+        "reserved_until": None,
+        "updated_at": now,
+    }
+    if not _changed(session, task_id, where, **values):
+        raise _conflict(session, task_id, f"release it for {by}")
+    audit(
+        session,
+        actor=by,
+        action="call_task.release",
+        entity="call_task",
+        entity_id=task_id,
+        at=now,
+    )
+    session.commit()
+    return _reload(session, task_id)
+
+
+def start_wrapup(session: Session, task_id: int, *, by: str, now: datetime) -> CallTask:
+    """The call is placed: the task stays with `by` until a disposition is saved (a reload
+    or a closed tab finds it there). Idempotent for its holder."""
+    where = and_(
+        col(CallTask.claimed_by) == by,
+        or_(
+            col(CallTask.status) == WRAPPING,
+            and_(col(CallTask.status) == CLAIMED, col(CallTask.reserved_until) > now),
+        ),
+    )
+    if not _changed(session, task_id, where, status=WRAPPING, updated_at=now):
+        raise _conflict(session, task_id, f"wrap it up for {by}")
+    session.commit()
+    return _reload(session, task_id)
+
+
+def reassign(
+    session: Session,
+    task_id: int,
+    *,
+    to: str,
+    by: str,
+    now: datetime,
+    reservation: timedelta = DEFAULT_RESERVATION,
+) -> CallTask:
+    """Hand a held (or open) task to `to`, e.g. a wrap-up its caller left; a task being
+    wrapped up stays wrapping."""
+    task = session.get(CallTask, task_id)
+    if task is None:
+        raise TaskError(f"no call task {task_id}")
+    status, holder = task.status, task.claimed_by
+    if status == DONE:
+        raise _conflict(session, task_id, f"reassign it to {to}")
+    same = and_(col(CallTask.status) == status, col(CallTask.claimed_by).is_(None))
+    if holder is not None:
+        same = and_(col(CallTask.status) == status, col(CallTask.claimed_by) == holder)
+    values = {
+        "status": WRAPPING if status == WRAPPING else CLAIMED,
+        "claimed_by": to,
+        "claimed_at": now,
+        "reserved_until": now + reservation,
+        "updated_at": now,
+    }
+    if not _changed(session, task_id, same, **values):
+        raise _conflict(session, task_id, f"reassign it to {to}")
+    audit(
+        session,
+        actor=by,
+        action="call_task.reassign",
+        entity="call_task",
+        entity_id=task_id,
+        at=now,
+        data={"before": {"status": status, "claimed_by": holder}, "after": {"claimed_by": to}},
+    )
+    session.commit()
+    return _reload(session, task_id)
+
+
+def mark_done(
+    session: Session, task_id: int, *, by: str, now: datetime, outcome: str, data: dict[str, Any]
+) -> bool:
+    """The holder's task (reserved or being wrapped up) → done, in the caller's transaction.
+    False: it is not theirs to complete (nothing was written)."""
+    where = and_(col(CallTask.status).in_(HELD), col(CallTask.claimed_by) == by)
+    return _changed(
+        session,
+        task_id,
+        where,
+        status=DONE,
+        outcome=outcome,
+        outcome_data=data,
+        completed_at=now,
+        reserved_until=None,
+        updated_at=now,
+    )
+
+
+def expire_reservations(session: Session, *, now: datetime) -> int:
+    """Reservations that have ended: back to the queue. The number returned."""
+    result = session.execute(
+        update(CallTask)
+        .where(col(CallTask.status) == CLAIMED, col(CallTask.reserved_until) <= now)
+        .values(status=OPEN, claimed_by=None, claimed_at=None, reserved_until=None, updated_at=now)
+    )
+    session.commit()
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
