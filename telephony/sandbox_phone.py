@@ -35,7 +35,8 @@ class PhoneError(PermanentError):
 
 
 def line_number(settings: Settings) -> str:
-    return settings.twilio_from_number.removeprefix("whatsapp:") or SANDBOX_LINE
+    number = settings.ivr_number or settings.twilio_from_number.removeprefix("whatsapp:")
+    return number or SANDBOX_LINE
 
 
 def dialable(number: str, settings: Settings) -> str:
