@@ -14,6 +14,7 @@ from .checks import flag_shapes
 from .collector import Collector
 from .detect import acord_score, form_numbers, identify_form, on_the_form, open_image, sniff
 from .errors import ExtractionError
+from .frame import FittedRescan, fit_to_form, fitted_probe
 from .layout import PAGE_W, Word, line_text
 from .ocr import OcrUnavailable, ocr_page, upright
 from .pdfopen import flatten_markup, has_markup, open_pdf
@@ -149,7 +150,43 @@ def _read_ocr(
             endorsements.append({"page": page, "forms": nums})
         return _not_acord(score, list(warnings), endorsements, form)
     col = read_page(ocr.words, 0.9, ocr.ink, ocr.rescan)
+    fit = fit_to_form(ocr.frame)
+    if fit is not None:  # the form sits smaller or offset on the page (a scan): read it fitted
+        fitted = read_page(
+            [fit.word(w) for w in ocr.words],
+            0.9,
+            fitted_probe(ocr.ink, fit),
+            FittedRescan(ocr.rescan, fit),
+        )
+        col, took = better_sections(col, fitted)
+        if took:
+            warnings = [*warnings, f"read fitted to the form's ruling lines: {', '.join(took)}"]
     return _finish(col, "ocr", score, warnings, endorsements, page)
+
+
+def _section(path: str) -> str:
+    return path.split(".", 1)[0].split("[", 1)[0]
+
+
+def better_sections(first: Collector, second: Collector) -> tuple[Collector, list[str]]:
+    """Per section of the form (producer, insured, insurers, policies, ...), the reading that
+    found more of its fields; a tie keeps `first`. Returns the merge and the sections taken
+    from `second`."""
+    out = Collector()
+    took: list[str] = []
+    sections = dict.fromkeys(_section(p) for p in [*first.conf, *second.conf])
+    for sec in sections:
+        a = [p for p in first.conf if _section(p) == sec]
+        b = [p for p in second.conf if _section(p) == sec]
+        src, paths = (second, b) if len(b) > len(a) else (first, a)
+        if src is second:
+            took.append(sec)
+        out.data[sec] = src.data[sec]
+        out.conf.update({p: src.conf[p] for p in paths})
+    warned = first.data.get("_warnings", []) + second.data.get("_warnings", [])
+    if warned:
+        out.data["_warnings"] = list(dict.fromkeys(warned))
+    return out, took
 
 
 def _from_pdf(data: bytes) -> Extraction:

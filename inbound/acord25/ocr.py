@@ -17,6 +17,7 @@ from PIL import Image, ImageChops, ImageFilter, ImageOps
 from comms.errors import PermanentError
 
 from .errors import ExtractionError
+from .frame import find_frame
 from .layout import PAGE_W, Word, scale_words
 
 TARGET_WIDTH = 2550  # 8.5 in at 300 dpi
@@ -210,6 +211,7 @@ class OcrPage:
     words: list[Word]
     ink: InkProbe
     rescan: Rescan
+    frame: tuple[float, float, float] | None = None  # the form's ruling (frame.find_frame)
 
 
 def ocr_page(img: Image.Image, threshold: int = 170, psm: int = 11) -> OcrPage:
@@ -222,6 +224,7 @@ def ocr_page(img: Image.Image, threshold: int = 170, psm: int = 11) -> OcrPage:
         scale_words(words, prepared.width, prepared.height),
         ink_probe(prepared),
         Rescanner(source, upscaled),
+        find_frame(img),
     )
 
 

@@ -21,6 +21,8 @@ _STREET = re.compile(r"^(\d+[A-Za-z\-]*|P\.?O\.?|PO)$")
 _ADDR_START = re.compile(r"^(c/o|c/0|clo|c\.o\.|attn:?|p\.?\s?o\.?\s+box)\b", re.I)
 _EMAIL = re.compile(r"[\w.+\-]+@[\w\-]+(\.[\w\-]+)+")
 # a phone number or an e-mail address printed above the holder's name
+# an account or reference number printed in the holder box ("182-972-0", "7616 1"), not a name
+_CODE = re.compile(r"[\"'`]?[\d\-/#]+")
 _PHONE_OR_EMAIL = re.compile(r"\(?\d{3}\)?[\s.\-]?\d{3}[\s.\-]?\d{4}|[\w.+\-]+@[\w\-]+(\.[\w\-]+)+")
 
 
@@ -131,7 +133,12 @@ def split_name_address(lines: list[list[Word]]) -> tuple[str | None, str | None,
         for j, w in enumerate(line):
             if name_words and _STREET.match(w.text) and (j == 0 or not later):
                 in_addr = True
-                addr_lines.append(line_text(line[j:]))
+                # "HOME OFFICE: P.O. BOX 328" on a line of its own: the label goes with it
+                k = j
+                if i > 0 and any(x.text.endswith(":") for x in line[:j]):
+                    k = 0
+                    name_words = name_words[: len(name_words) - j]
+                addr_lines.append(line_text(line[k:]))
                 break
             name_words.append(w)
     name = clean_text(" ".join(w.text for w in name_words))
@@ -203,10 +210,11 @@ def _contact(page: Page, out: Collector, base: float, contact: Box) -> None:
     )
     fax = page.find("FAX", x0=contact.x0 + 80, top=contact.top, bottom=contact.top + 40)
     name_bottom = phone.top - 1 if phone else contact.bottom + 4
+    # label words right by the label are the label's; further right "CONTACT" is a value
     vals = [
         w
         for w in within(page.words, x0=region_x, top=contact.top - 1.5, bottom=name_bottom)
-        if not (w.text.isupper() and compact(w.text) in _LABEL_WORDS)
+        if not (w.text.isupper() and compact(w.text) in _LABEL_WORDS and w.x0 < contact.x1 + 20)
     ]
     out.put(
         "producer.contact_name", clean_text(" ".join(w.text for w in vals)), base * word_conf(vals)
@@ -328,6 +336,8 @@ def _remarks(page: Page, out: Collector, base: float) -> None:
             if len(compact(line_text(ln))) > 1
         ]
         lines = [ln for ln in lines if ln]
+        while lines and all(_CODE.fullmatch(w.text) for w in lines[0]):
+            lines = lines[1:]  # an account number above the holder's name
         name, addr, conf = split_name_address(lines)
         out.put("certificate_holder.name", name, base * conf)
         out.put("certificate_holder.address", addr, base * conf * 0.95)

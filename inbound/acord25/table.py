@@ -93,7 +93,9 @@ def _rescan_columns(
         t = max([t] + [w.bottom + 1 for w in cut if w.top - 1 < t < w.bottom + 1])
         b = min([b] + [w.top - 1 for w in cut if w.top - 1 < b < w.bottom + 1])
         fresh = [
-            w for w in rescan(x0 - 3, t, x1 + 3, b, wl, psm) if w.text.strip() and x0 <= w.cx <= x1
+            w
+            for w in rescan(x0 - 3, t, x1 + 3, b, wl, psm)
+            if w.text.strip() and x0 <= w.cx <= x1 and not _RULE.fullmatch(w.text)
         ]
         if double:  # low-resolution source: a second page mode fills the gaps of the first
             for dx, mode in ((6, psm), (6, 17 - psm)):
@@ -107,6 +109,9 @@ def _rescan_columns(
         words = [w for w in words if not (x0 <= w.cx <= x1 and t <= w.cy <= b)] + fresh
     return Page(words)
 
+
+# a column rule read as characters ("6089057 11": the "11" is the cell's ruling)
+_RULE = re.compile(r"[1lI|!\]\[]{1,2}")
 
 _VALID: dict[str, Callable[[str], bool]] = {
     "ABCDEF": lambda t: bool(re.fullmatch(r"[A-F]", t.strip())),
@@ -311,8 +316,10 @@ def _read_block(
             ys = [y for y in ys if not any(w.top - 1 < y + 9 and w.bottom + 1 > y for w in text)]
             dens = max((ink(mid - 4, y, mid + 4, y + 9) for y in ys), default=0.0)
             if dens > 0.07:
-                pol[name] = True
-                conf[name] = 0.7
+                # ink in the cell: a mark, or a printed "N" that the page's OCR missed
+                said = _read_mark(rescan, rng, top, bottom) if rescan is not None else None
+                pol[name] = said is not False
+                conf[name] = 0.75 if said is False else 0.7
     if kind == "other":
         label_words = [w for w in block if cols.ltr_x1 <= w.cx < cols.addl[0]]
         if rescan is not None and label_words:
@@ -383,6 +390,14 @@ def _fix_cells(
                 words += fresh
                 break
     return words
+
+
+def _read_mark(rescan: Rescan, rng: tuple[float, float], top: float, bottom: float) -> bool | None:
+    """A mark cell read again on its own, as one of X, Y or N (None: nothing readable)."""
+    said = [parse_mark(w.text) for w in rescan(rng[0] - 1, top, rng[1] + 1, bottom, "XYN", 6)]
+    if True in said:
+        return True
+    return False if False in said else None
 
 
 def word_min(words: Sequence[Word]) -> float:

@@ -259,6 +259,26 @@ def render(pdf: bytes, dpi: int, angle: int = 0) -> bytes:
     return buf.getvalue()
 
 
+def shrunk_scan(
+    pdf: bytes, dpi: int = 200, scale: float = 0.86, at: tuple[float, float] = (0.09, 0.05)
+) -> bytes:
+    """Page 1 printed "shrink to fit" and scanned: the form `scale` times its size, placed at
+    `at` (fractions of the page) on a white letter page, as a PNG at `dpi`."""
+    doc = pdfium.PdfDocument(pdf)
+    try:
+        img = doc[0].render(scale=dpi / 72).to_pil().convert("L")
+    finally:
+        doc.close()
+    page = Image.new("L", img.size, 255)
+    small = img.resize(
+        (round(img.width * scale), round(img.height * scale)), Image.Resampling.LANCZOS
+    )
+    page.paste(small, (round(img.width * at[0]), round(img.height * at[1])))
+    buf = io.BytesIO()
+    page.save(buf, "PNG")
+    return buf.getvalue()
+
+
 OTHER_TOP = ROW_TOP["other"]
 
 
