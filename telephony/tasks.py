@@ -190,7 +190,7 @@ def task_from_delivery(session: Session, delivery: Delivery, *, now: datetime) -
     case = session.get(Case, delivery.case_id) if delivery.case_id else None
     template = (
         delivery.template
-        if delivery.template in ("call_agent", "call_vendor")
+        if delivery.template in ("call_agent", "call_vendor", "find_contact")
         else ("call_agent" if delivery.recipient_kind == "agent" else "call_vendor")
     )
     due = delivery.next_attempt_at or now

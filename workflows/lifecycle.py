@@ -1,6 +1,7 @@
 """Opening, resolving, pausing and resuming cases, and what outcomes do to them.
 
-A vendor has at most one open compliance case (expiring, deficient or missing); the database's
+A vendor has at most one open compliance case (expiring, deficient or missing): a new trigger
+joins the open case, which takes the new trigger's ladder (`join_case`); the database's
 partial unique index forbids two open cases of one trigger for one vendor. Every transition is
 recorded as a CaseEvent with its reason (`workflows.case_state`).
 """
@@ -181,6 +182,57 @@ def open_case(
     return case
 
 
+def join_case(
+    session: Session,
+    case: Case,
+    vendor: Vendor,
+    wf: Workflow,
+    *,
+    now: datetime,
+    trigger_date: date,
+    key: str,
+    reason: str,
+    settings: Settings,
+) -> None:
+    """A new trigger joins the vendor's open case: at most one conversation per vendor. The
+    case takes the trigger's ladder (the verdict's case: missing, then expired, deficient,
+    expiring) from where a case opened now would start, keeping its id, history and state."""
+    before = {"trigger": case.trigger, "workflow": case.workflow, "key": case.data.get("key")}
+    case.trigger, case.workflow, case.trigger_date = wf.trigger, wf.name, trigger_date
+    case.step_attempts = 0
+    case.last_outcome = None
+    start = opening_index(case, wf, now, settings)
+    case.step_index = start
+    nominal = nominal_time(case, wf, start, now, settings)
+    if nominal < now:
+        nominal = not_before_send_at(now, wf, settings)
+    agent = session.get(Agent, vendor.agent_id) if vendor.agent_id else None
+    due = due_time(wf.steps[start], nominal, vendor, agent, settings)
+    data = {
+        **case.data,
+        "key": key,
+        "nominal": nominal.isoformat(),
+        "ladder": int(case.data.get("ladder", 0)) + 1,
+    }
+    data.pop("unreachable", None)
+    if case.state == "paused":
+        data["paused_next_action_at"] = due.isoformat()
+    else:
+        case.next_action_at = due
+    case.data = data
+    case.updated_at = now
+    session.add(case)
+    session.flush()
+    add_event(
+        session,
+        case,
+        "joined",
+        now=now,
+        reason=f"{reason}: now the {wf.name} ladder (was {before['workflow']})",
+        data={"from": before, "to": {"trigger": wf.trigger, "workflow": wf.name, "key": key}},
+    )
+
+
 def sync_vendor(
     session: Session,
     vendor: Vendor,
@@ -200,6 +252,21 @@ def sync_vendor(
     keep: list[Case] = []
     for case in current:
         if keeps(case.trigger, case.data.get("key"), wanted):
+            keep.append(case)
+            continue
+        if wanted is not None and not keep:  # one conversation: the new trigger joins it
+            trigger, trigger_date, key = wanted
+            join_case(
+                session,
+                case,
+                vendor,
+                get_workflow(trigger),
+                now=now,
+                trigger_date=trigger_date,
+                key=key,
+                reason=f"{reason}; verdict is {verdict.status.value}",
+                settings=settings,
+            )
             keep.append(case)
             continue
         why = resolve_reason(vendor.active, verdict, wanted, case.trigger)
@@ -278,6 +345,7 @@ __all__ = [
     "COMPLIANCE_TRIGGERS",
     "CaseError",
     "add_event",
+    "join_case",
     "open_case",
     "open_cases",
     "pause_case",

@@ -35,8 +35,8 @@ def record_outcome(
         raise LookupError(f"no case {case_id}")
     wf = workflow_for(session, case)
     last = max(case.step_index - 1, 0)
-    if data.get("step"):
-        last = wf.step_index(str(data["step"]))
+    if data.get("step") and any(s.id == data["step"] for s in wf.steps):
+        last = wf.step_index(str(data["step"]))  # (a staff task outside the ladder: the last)
     step = wf.steps[last]
     rule = wf.rule_for(step, outcome)
     case.last_outcome = outcome

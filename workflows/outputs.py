@@ -26,8 +26,16 @@ class PlannedDelivery:
     skip_reason: str | None = None  # why the row cannot be sent (`SKIP_ERRORS`), or None
 
 
-def idempotency_key(case_id: int, step_id: str, kind: str, attempt: int = 0) -> str:
-    base = f"case-{case_id}-{step_id}-{kind}"
+def idempotency_key(
+    case_id: int, step_id: str, kind: str, attempt: int = 0, ladder: int = 0
+) -> str:
+    """One row per case, step, recipient and attempt; `ladder` counts the times the case took
+    another trigger's ladder (`workflows.lifecycle.join_case`), whose steps may share ids."""
+    base = (
+        f"case-{case_id}-{step_id}-{kind}"
+        if not ladder
+        else f"case-{case_id}-l{ladder}-{step_id}-{kind}"
+    )
     return f"{base}-a{attempt}" if attempt else base
 
 
@@ -52,7 +60,8 @@ def plan_delivery(
     """The outbox row of the case's `step` (on channel `spec`) for one recipient, not yet
     created, at the case's current attempt of the step."""
     assert recipient.address is not None
-    key = idempotency_key(case.id, step.id, recipient.kind, case.step_attempts)
+    ladder = int(case.data.get("ladder", 0))
+    key = idempotency_key(case.id, step.id, recipient.kind, case.step_attempts, ladder)
     request = RowRequest(
         idempotency_key=key,
         workflow=case.workflow,

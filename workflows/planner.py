@@ -33,7 +33,7 @@ from workflows.campaigns import stop_reason
 from workflows.case_state import CLOSING_STATES, FINAL_STATES
 from workflows.definitions import Step, Workflow, get_workflow
 from workflows.lifecycle import COMPLIANCE_TRIGGERS, keeps, resolve_reason, wanted_for
-from workflows.outputs import PlannedDelivery, plan_delivery
+from workflows.outputs import PlannedDelivery, Recipient, plan_delivery
 from workflows.records import AgentLike, AgentRow, CaseLike, CaseRow, VendorLike, VendorRow
 from workflows.timing import due_time, nominal_time, step_zones
 
@@ -265,16 +265,21 @@ def run_step(
             plan.rows.append(row)
             made.append(row)
             plan.newest[step.channel] = row.status
-        plan.events.append(
-            PlannedEvent(
-                "step_done",
-                step=step.id,
-                reason=f"{step.channel} to {', '.join(step.to)}",
-                data={"nominal": case.data.get("nominal"), "attempt": case.step_attempts},
-                deliveries=made,
+        if any(r.planned.skip_reason is None for r in made):
+            plan.events.append(
+                PlannedEvent(
+                    "step_done",
+                    step=step.id,
+                    reason=f"{step.channel} to {', '.join(step.to)}",
+                    data={"nominal": case.data.get("nominal"), "attempt": case.step_attempts},
+                    deliveries=made,
+                )
             )
-        )
-        plan.steps.append(step.id)
+            plan.steps.append(step.id)
+            if "unreachable" in case.data:  # reached again
+                case.data = {k: v for k, v in case.data.items() if k != "unreachable"}
+        else:
+            unreachable(plan, step, vendor, agent, made, now=now, settings=settings)
     scheduled = case.next_action_at or now
     case.step_index += 1
     case.step_attempts = 0
@@ -282,6 +287,71 @@ def run_step(
         data, case, wf, vendor, agent, base=scheduled, settings=settings
     )
     case.data = {**case.data, "nominal": nominal}
+
+
+# the staff task of an unreachable vendor: a call-task row outside the ladder (its script is
+# templates/scripts/find_contact.md)
+FIND_CONTACT = Step.model_construct(
+    id="find_contact",
+    channel="call_task",
+    to=["vendor"],
+    template="find_contact",
+    offset_days=None,
+    delay="0 days",
+    when=[],
+    outcomes={},
+    catch_up=False,
+)
+
+
+def unreachable(
+    plan: CasePlan,
+    step: Step,
+    vendor: VendorRow,
+    agent: AgentRow | None,
+    made: list[PlannedRow],
+    *,
+    now: datetime,
+    settings: Settings,
+) -> None:
+    """No recipient of `step` could be reached (no address, opted out, flagged invalid): the
+    step is recorded `unreachable`, not done, the case is marked so (`data.unreachable`, read
+    by the status), and staff get one task per case to find a contact."""
+    case = plan.case
+    plan.events.append(
+        PlannedEvent(
+            "unreachable",
+            step=step.id,
+            reason=f"{step.channel} to {', '.join(step.to)}: no recipient could be reached",
+            data={"nominal": case.data.get("nominal"), "attempt": case.step_attempts},
+            deliveries=made,
+        )
+    )
+    data = {**case.data, "unreachable": step.id}
+    if not case.data.get("find_contact"):
+        task = PlannedRow(
+            plan_delivery(
+                channel_spec(FIND_CONTACT.channel),
+                case,
+                FIND_CONTACT,
+                vendor,
+                agent,
+                Recipient("vendor", "staff"),
+                now=now,
+                settings=settings,
+            )
+        )
+        plan.rows.append(task)
+        plan.events.append(
+            PlannedEvent(
+                "task_opened",
+                step=FIND_CONTACT.id,
+                reason="staff: find an email, phone or agent for the vendor",
+                deliveries=[task],
+            )
+        )
+        data["find_contact"] = True
+    case.data = data
 
 
 def next_schedule(

@@ -226,8 +226,9 @@ def _fail_the_profile(engine: Engine, at: datetime) -> None:
     [
         # the bounce is absorbed as an outcome: on to the first phone step, due now
         (_bounce_vendor_email, "absorb", ["sms_reminder"]),
-        # the verdict now calls for a deficient case: this one resolves, that one opens
-        (_fail_the_profile, "sync", []),
+        # the verdict now calls for a deficient case: it joins this one, whose ladder is now
+        # the deficient one, first step due at once (one conversation per vendor)
+        (_fail_the_profile, "sync", ["deficiency_notice"]),
     ],
 )
 def test_the_per_case_applier_does_what_a_plan_stops_for(
@@ -257,9 +258,8 @@ def test_the_per_case_applier_does_what_a_plan_stops_for(
     if needs == "absorb":
         assert [c.state for c in cases] == ["active"] and cases[0].last_outcome == "email_bounced"
     else:
-        assert [(c.trigger, c.state) for c in cases] == [
-            ("expiring", "resolved"),
-            ("deficient", "active"),
+        assert [(c.trigger, c.workflow, c.state) for c in cases] == [
+            ("deficient", "deficient", "active")
         ]
 
 
