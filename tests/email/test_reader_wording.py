@@ -40,13 +40,17 @@ MOMENTS = [datetime(2026, 11, 28, 15, 0, tzinfo=UTC), datetime(2027, 1, 20, 15, 
 ASK_YOUR_AGENT = re.compile(r"ask your (insurance )?agent", re.IGNORECASE)
 RECEIPT = re.compile(r"thank you|we (have )?received", re.IGNORECASE)
 ACK = "receipt_acknowledgment"
+REJECTED = "certificate_rejected"  # to the sender of a held certificate staff rejected
 
 
 def reachable() -> dict[tuple[str, str], set[str]]:
     """(channel, template) -> the roles it can be sent to: a workflow step's recipients (an
     agent step goes to the vendor when there is no agent address), and the acknowledgment to
     whoever sent the certificate."""
-    roles: dict[tuple[str, str], set[str]] = {("email", ACK): {"agent", "vendor"}}
+    roles: dict[tuple[str, str], set[str]] = {
+        ("email", ACK): {"agent", "vendor"},
+        ("email", REJECTED): {"agent", "vendor"},
+    }
     for wf in load_workflows().values():
         for step in wf.steps:
             found = roles.setdefault((step.channel, step.template), set())
@@ -107,6 +111,9 @@ def _renders(session: Session, settings: Settings) -> Iterator[tuple[str, str, s
                     contexts = [("roster", ctx)]
                     if template == ACK:
                         contexts.append(("received", _received(ctx, now)))
+                    if template == REJECTED:  # only ever about a certificate received
+                        rejection = {"reason": "the insured is another company", "received_at": now}
+                        contexts = [("received", {**_received(ctx, now), "rejection": rejection})]
                     for what, c in contexts:
                         out = render_email(template, c)
                         yield template, role, f"{out.subject}\n{out.text}", f"text/{what}", vendor
@@ -127,7 +134,11 @@ def test_every_reachable_template_follows_the_wording_rules(roster: Session) -> 
             assert not ASK_YOUR_AGENT.search(text), where
         if what != "text/received" and what != "html/received":
             assert not RECEIPT.search(text), f"{where}: thanks for a certificate not received"
-        if role == "agent" and template != ACK and what.startswith(("text", "html")):
+        if (
+            role == "agent"
+            and template not in (ACK, REJECTED)
+            and what.startswith(("text", "html"))
+        ):
             for line in holder:  # the holder, exactly, in every request to an agent
                 assert line in text, f"{where}: no {line!r}"
             assert vendor.name in text
