@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from starlette.staticfiles import StaticFiles
 
 from comms.app.workspace import (
+    as_of,
     dashboard,
     documents,
     inbound_mail,
@@ -23,6 +24,7 @@ from comms.app.workspace import (
     signin,
     stream,
     vendor,
+    vendor_actions,
     vendors,
     waivers,
 )
@@ -81,7 +83,9 @@ def make_workspace(
         signin.router(ws),
         dashboard.router(ws),
         vendors.router(ws),
+        as_of.router(ws),
         vendor.router(ws),
+        vendor_actions.router(ws),
         documents.router(ws),
         outbox.router(ws),
         review.router(ws),

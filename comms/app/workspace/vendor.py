@@ -8,13 +8,15 @@ from datetime import datetime
 
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import select as select_columns
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, or_, select
 
 from comms.app.workspace.context import Workspace
 from comms.app.workspace.pages import page_route, render
 from comms.app.workspace.security import COMPLIANCE, PageError, require_staff
 from comms.models import (
+    OPEN_STATES,
     Agent,
+    AuditLog,
     Case,
     CaseEvent,
     Certificate,
@@ -39,7 +41,7 @@ CERTIFICATES = 20
 @dataclass(frozen=True)
 class Entry:
     at: datetime
-    kind: str  # email, sms, call, call_task, inbound, case
+    kind: str  # email, sms, call, call_task, inbound, case, staff
     title: str
     detail: str = ""
     status: str = ""
@@ -125,12 +127,74 @@ def _tasks(session: Session, vendor_id: int) -> list[Entry]:
     ]
 
 
-def timeline(session: Session, vendor_id: int) -> list[Entry]:
+AUDIT_WORDS = {
+    "waiver.grant": "waiver granted",
+    "waiver.revoke": "waiver revoked",
+    "vendor.request": "request sent now",
+    "vendor.contact": "contact details edited",
+    "vendor.case_pause": "case paused",
+    "vendor.case_resume": "case resumed",
+    "inbound.assign": "message assigned to this vendor",
+    "workspace.review": "certificate reviewed",
+    "certificate.accept": "certificate accepted",
+    "certificate.reject": "certificate rejected",
+    "certificate.correct": "certificate field corrected",
+}
+
+
+def _describe(data: dict[str, object]) -> str:
+    parts = []
+    for side in ("before", "after"):
+        value = data.get(side)
+        if value:
+            parts.append(f"{side}: {value}")
+    if not parts:
+        parts = [f"{k}: {v}" for k, v in data.items() if v not in (None, "", [], {})]
+    return "; ".join(parts)[:500]
+
+
+def _staff_actions(session: Session, vendor_id: int, cert_ids: list[int]) -> list[Entry]:
+    """Audit entries on the vendor, its certificates and its cases (the (entity, entity_id,
+    at) index answers each)."""
+    case_ids = [
+        c
+        for c in session.exec(
+            select(Case.id)
+            .where(col(Case.vendor_id) == vendor_id)
+            .order_by(col(Case.id).desc())
+            .limit(PER_SOURCE)
+        ).all()
+        if c is not None
+    ]
+    wanted = [(col(AuditLog.entity) == "vendor") & (col(AuditLog.entity_id) == vendor_id)]
+    if cert_ids:
+        wanted.append(
+            (col(AuditLog.entity) == "certificate") & col(AuditLog.entity_id).in_(cert_ids)
+        )
+    if case_ids:
+        wanted.append((col(AuditLog.entity) == "case") & col(AuditLog.entity_id).in_(case_ids))
+    rows = session.exec(
+        select(AuditLog).where(or_(*wanted)).order_by(col(AuditLog.at).desc()).limit(PER_SOURCE)
+    ).all()
+    return [
+        Entry(
+            at=r.at,
+            kind="staff",
+            title=f"{r.actor}: {AUDIT_WORDS.get(r.action, r.action.replace('.', ' '))}"
+            + (f" ({r.entity} {r.entity_id})" if r.entity != "vendor" else ""),
+            detail=_describe(r.data or {}),
+        )
+        for r in rows
+    ]
+
+
+def timeline(session: Session, vendor_id: int, cert_ids: list[int] | None = None) -> list[Entry]:
     entries = [
         *_deliveries(session, vendor_id),
         *_case_events(session, vendor_id),
         *_inbound(session, vendor_id),
         *_tasks(session, vendor_id),
+        *_staff_actions(session, vendor_id, cert_ids or []),
     ]
     entries.sort(key=lambda e: e.at, reverse=True)
     return entries[:TIMELINE]
@@ -142,7 +206,7 @@ def router(ws: Workspace) -> APIRouter:
 
     @api.get("/vendors/{vendor_id}")
     def vendor_page(
-        request: Request, vendor_id: str, _who: SignedIn = Depends(compliance)
+        request: Request, vendor_id: str, _who: SignedIn = Depends(compliance), done: str = ""
     ) -> Response:
         if not vendor_id.isdigit() or len(vendor_id) > 12:
             raise PageError(
@@ -170,7 +234,12 @@ def router(ws: Workspace) -> APIRouter:
                 .where(col(Policy.certificate_id).in_(ids))
                 .order_by(col(Policy.coverage), col(Policy.expiration_date))
             ).all()
-            events = timeline(session, vendor.id)
+            events = timeline(session, vendor.id, [c for c in ids if c is not None])
+            cases = session.exec(
+                select(Case)
+                .where(col(Case.vendor_id) == vendor.id, col(Case.state).in_(OPEN_STATES))
+                .order_by(col(Case.id))
+            ).all()
             waivers = session.exec(
                 select(Waiver)
                 .where(col(Waiver.vendor_id) == vendor.id)
@@ -194,6 +263,8 @@ def router(ws: Workspace) -> APIRouter:
             timeline=events,
             zone=ws.settings.timezone,
             waivers=[(w, is_live(w, ws.today())) for w in waivers],
+            cases=cases,
+            done=done[:200],
             waiver_choices=choices(spec_of(profile)) if profile else [],
             may_grant_permanent=_who.role == "admin",
             today=ws.today(),

@@ -4,6 +4,8 @@
 // 30 seconds refreshes the same elements. Pages are readable without this file.
 (function () {
   "use strict";
+  var printButton = document.getElementById("print");
+  if (printButton) { printButton.addEventListener("click", function () { window.print(); }); }
   var url = document.body.getAttribute("data-events");
   if (!url) { return; }
   var pollTimer = null;
