@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col, select
 
 from comms.cli.context import console, engine, err_console, fail, now_option, settings
-from comms.redact import redact, redact_phone
+from comms.redact import redact
 from telephony.callbacks import Callbacks
 from telephony.calllog import import_spilled
 from telephony.events import reprocess
@@ -191,7 +191,7 @@ def sms_optouts(
         table = Table("number", "keyword", "opted out", "active")
         for row in s.exec(query).all():
             table.add_row(
-                redact_phone(row.phone),
+                row.phone,  # operator output: the real number (logs are redacted)
                 row.keyword,
                 row.opted_out_at.isoformat(timespec="minutes"),
                 str(row.active),

@@ -19,12 +19,13 @@ from comms.channel_spec import channel_names, channel_spec
 from comms.cli.context import console, engine, fail, now_option, settings, setup_logging
 from comms.db import session_scope
 from comms.models import Case, CaseEvent, Vendor
-from comms.redact import redact
 from comms.timeutil import parse_date, utcnow
 from workflows.calendar import local_moment
 from workflows.campaigns import run_campaign, segment_vendors, stop_campaign
+from workflows.definitions import get_workflow
 from workflows.lifecycle import CaseError, pause_case, resume_case
 from workflows.models import Campaign
+from workflows.next_due import next_delivery_line
 from workflows.scheduler import tick
 from workflows.simulate import simulate
 
@@ -57,11 +58,14 @@ def tick_cmd(
 ) -> None:
     """Run one scheduler pass: open cases, advance due ones, enqueue and deliver."""
     setup_logging(settings().log_level)
-    out = run_tick(now_option(now))
+    at = now_option(now)
+    out = run_tick(at)
     console.print(
         f"opened {out['opened']}, advanced {out['advanced']}, "
         f"queued {out['deliveries']} deliveries, re-enqueued {out['swept']}"
     )
+    with Session(engine()) as s:
+        console.print(next_delivery_line(s, now=at, settings=settings()), highlight=False)
 
 
 def scheduler_cmd(
@@ -127,7 +131,7 @@ def simulate_command(metadata: MetaData) -> Callable[..., None]:
                 )
             console.print(
                 f"{local:%a %Y-%m-%d %H:%M %Z}  {p.vendor}  case {p.case} {p.workflow}/{p.step}  "
-                f"{p.channel} → {p.recipient_kind} {redact(p.to)}  [{p.template}]{deferred}",
+                f"{p.channel} → {p.recipient_kind} {p.to}  [{p.template}]{deferred}",
                 highlight=False,
                 markup=False,
             )
@@ -137,6 +141,13 @@ def simulate_command(metadata: MetaData) -> Callable[..., None]:
 
 
 # --- cases ----------------------------------------------------------------------------------
+
+
+def _ladder_steps(workflow: str) -> list[str]:
+    try:
+        return [step.id for step in get_workflow(workflow).steps]
+    except LookupError:
+        return []
 
 
 @cases_app.command("list")
@@ -150,13 +161,32 @@ def cases_list(
             q = q.where(Case.state == state)
         if vendor:
             q = q.where(col(Vendor.name).ilike(vendor))
-        for case, v in s.exec(q.order_by(col(Case.id))).all():
-            console.print(
-                f"{case.id}\t{v.name}\t{case.workflow}\t{case.state}\tstep {case.step_index}\t"
-                f"next {case.next_action_at.isoformat() if case.next_action_at else '-'}",
-                markup=False,
-                highlight=False,
+        found = s.exec(q.order_by(col(Case.id))).all()
+        if not found:
+            console.print("no cases")
+            return
+        zone = settings().zone
+        rows = [("case", "vendor", "ladder", "state", "step", "next step", "due")]
+        for case, v in found:
+            steps = _ladder_steps(case.workflow)
+            step = steps[case.step_index] if case.step_index < len(steps) else "-"
+            nxt = case.next_action_at
+            rows.append(
+                (
+                    str(case.id),
+                    v.name,
+                    case.workflow,
+                    case.state,
+                    f"{case.step_index + 1}/{len(steps)}" if steps else str(case.step_index),
+                    step,
+                    f"{nxt.astimezone(zone):%Y-%m-%d %H:%M}" if nxt else "-",
+                )
             )
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for row in rows:
+            line = "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
+            console.print(line.rstrip(), markup=False, highlight=False, soft_wrap=True)
+        console.print(f"times in {settings().timezone}", highlight=False)
 
 
 @cases_app.command("show")
@@ -173,7 +203,7 @@ def cases_show(case_id: int) -> None:
         ).all()
         for e in events:
             console.print(
-                f"  {e.at.isoformat()} {e.kind} {e.step or ''} {redact(e.reason)}",
+                f"  {e.at.isoformat()} {e.kind} {e.step or ''} {e.reason}",
                 markup=False,
                 highlight=False,
             )

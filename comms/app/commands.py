@@ -104,6 +104,8 @@ def import_command(
         typer.echo(problem.format(str(file)))
     if result.unknown_headers:
         console.print(f"ignored columns: {', '.join(result.unknown_headers)}")
+    for merged in result.merged:
+        console.print(f"{file}: {merged}", markup=False, highlight=False, soft_wrap=True)
     console.print(
         f"{result.imported_rows} row(s) imported, {result.rejected_rows} rejected; "
         f"vendors +{result.vendors_created} ~{result.vendors_updated}, "

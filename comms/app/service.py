@@ -9,8 +9,11 @@ Each pass also re-enqueues inbound messages whose processing job was lost.
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 import threading
+import time
 from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -19,6 +22,7 @@ import typer
 from dramatiq import Worker
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
 
 from comms import broker as broker_mod
 from comms import dispatch
@@ -32,6 +36,7 @@ from comms.timeutil import utcnow
 from inbound import dropbox
 from inbound.imap import listener
 from inbound.jobs import enqueue_processing, sweep
+from workflows.next_due import next_delivery_line
 from workflows.scheduler import tick
 
 if TYPE_CHECKING:
@@ -54,6 +59,34 @@ def _web_stack() -> tuple[ModuleType, Callable[[Settings], FastAPI], Callable[[i
     return uvicorn, create_app, staff_api_state
 
 
+def port_problem(host: str, port: int) -> str | None:
+    """Why the web app cannot listen on host:port (taken, not an address here), or None.
+    Binds as uvicorn does (SO_REUSEADDR), then lets go."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        return f"cannot listen on {host}:{port}: {exc.strerror}; set --host or COMMS_WEB_HOST"
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return (
+                    f"port {port} on {host} is already in use (another comms run or web?);"
+                    " stop it or choose another with --port or COMMS_WEB_PORT"
+                )
+            return f"cannot listen on {host}:{port}: {exc.strerror}"
+    return None
+
+
+def _check_port(host: str, port: int) -> None:
+    problem = port_problem(host, port)
+    if problem is not None:
+        raise fail(problem)
+
+
 def _start_web(cfg: Settings, stop: threading.Event) -> threading.Thread:
     uvicorn, create_app, staff_api_state = _web_stack()
     server = uvicorn.Server(
@@ -67,6 +100,14 @@ def _start_web(cfg: Settings, stop: threading.Event) -> threading.Thread:
     )
     thread = threading.Thread(target=server.run, name="web", daemon=True)
     thread.start()
+    while not server.started and thread.is_alive():  # listening, or failed to
+        time.sleep(0.02)
+    if not server.started:  # e.g. the port was taken between the check and the bind
+        stop.set()
+        raise fail(
+            f"the web app could not listen on {cfg.web_host}:{cfg.web_port}; choose another"
+            " port with --port or COMMS_WEB_PORT"
+        )
 
     def _stopper() -> None:
         stop.wait()
@@ -122,26 +163,42 @@ def _start_dropbox(cfg: Settings, stop: threading.Event, eng: Engine) -> threadi
 def run_cmd(
     interval: float = typer.Option(30.0, help="Seconds between scheduler passes."),
     web: bool = typer.Option(True, help="Serve the web app when available."),
+    host: str | None = typer.Option(None, "--host", help="Web app address (COMMS_WEB_HOST)."),
+    port: int | None = typer.Option(None, "--port", help="Web app port (COMMS_WEB_PORT)."),
 ) -> None:
     """Run the service: scheduler, worker, web app and IMAP listener (when available)."""
     cfg = settings()
+    if host is not None or port is not None:
+        cfg = cfg.model_copy(
+            update={"web_host": host or cfg.web_host, "web_port": port or cfg.web_port}
+        )
+    if web:  # before anything starts: a taken port stops the service, it does not run blind
+        _check_port(cfg.web_host, cfg.web_port)
     setup_logging(cfg.log_level)
     broker = broker_mod.setup_broker(cfg)
     stop = broker_mod.stop_on_signals()
+    if web:
+        _start_web(cfg, stop)
     worker = broker_mod.start_local_worker(broker, threads=4)
     if worker is not None:
         console.print("in-process worker started")
-    if web:
-        _start_web(cfg, stop)
     _start_listener(cfg, stop)
     eng = engine()
     _start_dropbox(cfg, stop, eng)
+    first = True
     try:
         while not stop.is_set():
             batches = DeliveryBatches()
             try:
-                tick(eng, now=utcnow(), settings=cfg, enqueue=batches)
+                at = utcnow()
+                tick(eng, now=at, settings=cfg, enqueue=batches)
                 sweep(eng, now=utcnow())
+                if first:  # a newcomer who sees nothing sent learns when something will be
+                    with Session(eng) as session:
+                        console.print(
+                            next_delivery_line(session, now=at, settings=cfg), highlight=False
+                        )
+                    first = False
             except Exception:  # keep the service up; the next pass retries
                 log.exception("scheduler pass failed")
             try:
@@ -177,12 +234,13 @@ def worker_cmd(threads: int = typer.Option(4, help="Worker threads.")) -> None:
 
 
 def web_cmd(
-    host: str | None = typer.Option(None, "--host"),
-    port: int | None = typer.Option(None, "--port"),
+    host: str | None = typer.Option(None, "--host", help="Address (COMMS_WEB_HOST)."),
+    port: int | None = typer.Option(None, "--port", help="Port (COMMS_WEB_PORT)."),
 ) -> None:
     """Serve the Twilio webhooks and the staff API."""
-    uvicorn, create_app, staff_api_state = _web_stack()
     s = settings()
+    _check_port(host or s.web_host, port or s.web_port)
+    uvicorn, create_app, staff_api_state = _web_stack()
     setup_logging(s.log_level)  # redacted, the web server's own loggers included
     console.print(staff_api_state(len(s.staff_tokens)))
     workspace_banner(s)

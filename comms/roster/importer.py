@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import TextIO
 
 from sqlalchemy import select
 from sqlmodel import Session, col
@@ -41,12 +42,52 @@ class RosterError(PermanentError):
         return [p.format(str(self.path)) for p in self.problems]
 
 
+def _open_rejected(path: Path) -> tuple[Path, TextIO]:
+    """`FILE.rejected.csv` beside the input, created new: an earlier one is never overwritten
+    (the next is `FILE.rejected-2.csv`, and so on)."""
+    n = 1
+    while True:
+        name = f"{path.name}.rejected.csv" if n == 1 else f"{path.name}.rejected-{n}.csv"
+        target = path.with_name(name)
+        try:
+            return target, target.open("x", newline="", encoding="utf-8")
+        except FileExistsError:
+            n += 1
+
+
+def merged_rows(rows: ValidRows) -> list[str]:
+    """The rows that describe the same policy (vendor, coverage and policy number) or the same
+    vendor with no policy: imported as one, reported with their line numbers."""
+    groups: dict[tuple[str, str | None, str | None, str | None], list[int]] = {}
+    names: dict[tuple[str, str | None, str | None, str | None], str] = {}
+    for line, party, terms, number, label in zip(
+        rows.lines, rows.parties, rows.terms, rows.policy_numbers, rows.labels, strict=True
+    ):
+        who = (party.vendor_email or party.vendor_name).strip().lower()
+        key = (who, terms.coverage, (number or "").strip().lower() or None, label)
+        groups.setdefault(key, []).append(line)
+        names.setdefault(key, party.vendor_name)
+    out = []
+    for key, lines in groups.items():
+        if len(lines) < 2:
+            continue
+        _who, coverage, number, _label = key
+        what = (
+            f"{coverage.replace('_', ' ')}{' policy ' + number.upper() if number else ''}"
+            if coverage
+            else "no policy"
+        )
+        listed = ", ".join(str(n) for n in lines[:-1]) + f" and {lines[-1]}"
+        out.append(f"lines {listed}: the same row ({names[key]}, {what}), merged into one")
+    return out
+
+
 def _write_rejected(sheet: RawSheet, problems: list[RowProblem]) -> Path:
-    target = sheet.path.with_name(f"{sheet.path.stem}.rejected.csv")
     by_line: dict[int, list[str]] = {}
     for p in problems:
         by_line.setdefault(p.line, []).append(f"{p.column}: {p.message}")
-    with target.open("w", newline="", encoding="utf-8") as fh:
+    target, fh = _open_rejected(sheet.path)
+    with fh:
         writer = csv.writer(fh)
         writer.writerow(["line", "errors", *sheet.headers])
         for line, values in zip(sheet.lines, sheet.rows, strict=True):
@@ -147,6 +188,7 @@ def _import(
         result.rejected_rows = len({p.line for p in problems})
         result.rejected_file = _write_rejected(sheet, problems)
     result.imported_rows = len(rows)
+    result.merged = merged_rows(rows)
     sheet.lines, sheet.rows = [], []  # the raw cells are done with: free them before writing
     write_rows(session, rows, profile_ids, now=now, source=path.name, result=result)
     audit(

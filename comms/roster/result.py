@@ -22,6 +22,7 @@ class ImportResult:
     policies_created: int = 0
     policies_updated: int = 0
     unknown_headers: list[str] = field(default_factory=list)
+    merged: list[str] = field(default_factory=list)  # duplicate rows imported as one
 
     @property
     def changed(self) -> bool:

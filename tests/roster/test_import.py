@@ -152,7 +152,7 @@ def test_skip_invalid_imports_the_rest_and_writes_rejects(
     result = do_import(profiles_loaded, path, skip_invalid=True)
     assert result.imported_rows == len(GOOD_ROWS)
     assert result.rejected_rows == len(BAD_ROWS)
-    assert result.rejected_file == tmp_path / "roster.rejected.csv"
+    assert result.rejected_file == tmp_path / "roster.csv.rejected.csv"  # FILE.rejected.csv
     with result.rejected_file.open() as fh:
         rejected = list(csv.DictReader(fh))
     assert [r["Vendor Name"] for r in rejected] == [r.split(",")[0] for r in BAD_ROWS]
@@ -351,3 +351,27 @@ def test_a_row_without_the_agent_email_is_the_same_agent(
         assert lee.email == "lee@insureco.example"
         bright = s.exec(select(Vendor).where(Vendor.name == "Bright Electric")).one()
         assert bright.agent_id == lee.id
+
+
+def test_skip_invalid_never_overwrites_an_earlier_rejects_file(
+    profiles_loaded: Engine, tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path / "roster.csv", GOOD_ROWS + BAD_ROWS)
+    earlier = tmp_path / "roster.csv.rejected.csv"
+    earlier.write_text("kept\n")
+    result = do_import(profiles_loaded, path, skip_invalid=True)
+    assert result.rejected_file == tmp_path / "roster.csv.rejected-2.csv"
+    assert earlier.read_text() == "kept\n"
+    again = do_import(profiles_loaded, path, skip_invalid=True)
+    assert again.rejected_file == tmp_path / "roster.csv.rejected-3.csv"
+
+
+def test_a_duplicate_row_is_reported_as_merged_with_its_lines(
+    profiles_loaded: Engine, tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path / "roster.csv", [*GOOD_ROWS, GOOD_ROWS[0]])
+    result = do_import(profiles_loaded, path)
+    last = len(GOOD_ROWS) + 2  # the header is line 1
+    assert len(result.merged) == 1
+    assert result.merged[0].startswith(f"lines 2 and {last}: the same row (")
+    assert result.merged[0].endswith("merged into one")
