@@ -83,15 +83,30 @@ def staff_api_state(tokens: int) -> str:
     return "staff API /api/tasks: off (set COMMS_STAFF_TOKENS)"
 
 
-def staff_guard(tokens: Mapping[str, str]) -> Callable[[Request], None]:
+Authenticate = Callable[[Request], str | None]
+
+
+def staff_guard(
+    tokens: Mapping[str, str], authenticate: Authenticate | None = None
+) -> Callable[[Request], None]:
     """A dependency that puts the staff name the request's bearer token belongs to in
-    `request.state.staff`, or refuses the request."""
+    `request.state.staff`, or refuses the request. `authenticate` (the workspace's: a signed-in
+    session or a per-staff API token) is asked first."""
     known = [(name, token.encode()) for name, token in tokens.items()]
     challenge = {"WWW-Authenticate": "Bearer"}
 
     def staff(request: Request) -> None:
-        if not known:
-            raise HTTPException(503, "the staff API is off: set COMMS_STAFF_TOKENS")
+        if authenticate is not None:
+            name = authenticate(request)
+            if name is not None:
+                request.state.staff = name
+                return
+        if not known and (authenticate is None or request.headers.get("authorization")):
+            raise HTTPException(
+                503,
+                "the shared staff tokens are off (set COMMS_STAFF_TOKENS), or sign in to the "
+                "workspace or use a per-staff API token from /account",
+            )
         scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not credentials.strip():
             raise HTTPException(
@@ -120,10 +135,16 @@ def _actor(request: Request, by: str | None) -> str:
 
 
 def make_router(
-    engine: Engine, *, clock: Callable[[], datetime], tokens: Mapping[str, str]
+    engine: Engine,
+    *,
+    clock: Callable[[], datetime],
+    tokens: Mapping[str, str],
+    authenticate: Authenticate | None = None,
 ) -> APIRouter:
     router = APIRouter(
-        prefix="/api/tasks", tags=["call tasks"], dependencies=[Depends(staff_guard(tokens))]
+        prefix="/api/tasks",
+        tags=["call tasks"],
+        dependencies=[Depends(staff_guard(tokens, authenticate))],
     )
 
     def refused(exc: TaskError) -> HTTPException:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from sqlalchemy.engine import Engine
 
 from comms.settings import Settings
@@ -29,6 +29,7 @@ def make_routes(
     enqueue: Callable[[int, datetime], None],
     batched_call_log: bool = True,
     read_engine: Engine | None = None,
+    authenticate: Callable[[Request], str | None] | None = None,
 ) -> Routes:
     """`batched_call_log=False` stores each inbound call's log row before answering (tests
     that read it right away); the default writes it in batches off the request path.
@@ -45,7 +46,7 @@ def make_routes(
                 calllog=calllog,
                 read_engine=read_engine,
             ),
-            api.make_router(engine, clock=clock, tokens=tokens),
+            api.make_router(engine, clock=clock, tokens=tokens, authenticate=authenticate),
         ],
         close=calllog.close,
     )

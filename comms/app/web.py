@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from comms.actors import enqueue_delivery
 from comms.app.workspace import make_workspace
+from comms.app.workspace.api_auth import api_authenticator
 from comms.body_limit import BodyLimit
 from comms.db import get_engine, make_engine
 from comms.settings import Settings, get_settings
@@ -55,6 +56,7 @@ def create_app(
         if engine is None and url.startswith("sqlite")
         else db
     )
+    workspace = make_workspace(s, db, reader=reader, clock=clock, enqueue=enqueue)
     telephony = make_routes(
         s,
         db,
@@ -62,9 +64,8 @@ def create_app(
         enqueue=enqueue,
         batched_call_log=batched_call_log,
         read_engine=reader,
+        authenticate=api_authenticator(workspace.workspace),
     )
-
-    workspace = make_workspace(s, db, reader=reader, clock=clock, enqueue=enqueue)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

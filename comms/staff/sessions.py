@@ -26,6 +26,7 @@ class SignedIn:
     role: str
     session_id: int
     csrf_token: str
+    last_seen_at: datetime | None = None
 
 
 def open_session(
@@ -66,7 +67,22 @@ def find_session(session: Session, token: str, *, now: datetime) -> SignedIn | N
         role=staff.role,
         session_id=row.id,
         csrf_token=row.csrf_token,
+        last_seen_at=row.last_seen_at,
     )
+
+
+SEEN_EVERY = timedelta(minutes=1)
+
+
+def note_seen(session: Session, who: SignedIn, *, now: datetime) -> None:
+    """Record that the session was used (at most once a minute: a page view stays a read)."""
+    if who.last_seen_at is not None and now - who.last_seen_at < SEEN_EVERY:
+        return
+    row = session.get(StaffSession, who.session_id)
+    if row is not None:
+        row.last_seen_at = now
+        session.add(row)
+        session.commit()
 
 
 def revoke(session: Session, session_id: int, *, now: datetime) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from starlette.staticfiles import StaticFiles
 
 from comms.app.workspace import (
+    account,
     as_of,
     dashboard,
     documents,
@@ -81,6 +82,7 @@ def make_workspace(
     ws.hub.observers.append(ws.presence.observe)
     routers = [
         signin.router(ws),
+        account.router(ws),
         dashboard.router(ws),
         vendors.router(ws),
         as_of.router(ws),

@@ -33,6 +33,8 @@ NAV: tuple[tuple[str, str, frozenset[str]], ...] = (
     ("/review", "Review", frozenset({"compliance", "admin"})),
     ("/inbound", "Unmatched mail", frozenset({"compliance", "admin"})),
     ("/waivers", "Waivers", frozenset({"compliance", "admin"})),
+    ("/staff", "Staff", frozenset({"admin"})),
+    ("/account", "Account", frozenset({"compliance", "admin", "caller"})),
     ("/outbox", "Outbox", frozenset({"compliance", "admin"})),
 )
 

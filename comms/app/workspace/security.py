@@ -17,7 +17,7 @@ from fastapi import Request
 from comms.app.workspace.context import Workspace
 from comms.errors import PermanentError
 from comms.staff.models import Role
-from comms.staff.sessions import SignedIn, find_session
+from comms.staff.sessions import SEEN_EVERY, SignedIn, find_session, note_seen
 
 SESSION_COOKIE = "comms_session"
 LOGIN_COOKIE = "comms_login"  # the sign-in form's CSRF nonce, before there is a session
@@ -75,8 +75,13 @@ def signed_in(ws: Workspace, request: Request) -> SignedIn | None:
     token = unsign(ws.key, "session", request.cookies.get(SESSION_COOKIE))
     if token is None:
         return None
+    now = ws.now()
     with ws.read() as session:
-        return find_session(session, token, now=ws.now())
+        who = find_session(session, token, now=now)
+    if who is not None and (who.last_seen_at is None or now - who.last_seen_at >= SEEN_EVERY):
+        with ws.write() as session:
+            note_seen(session, who, now=now)
+    return who
 
 
 def require_staff(
