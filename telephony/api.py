@@ -20,7 +20,8 @@ from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from telephony import task_states
+from comms.settings import get_settings
+from telephony import desk, task_states
 from telephony.models import CallTask
 from telephony.tasks import (
     Disposition,
@@ -155,6 +156,12 @@ def make_router(
         with Session(engine) as s:
             rows = list_tasks(s, status=status or None, limit=limit, now=clock())
             return [task_dict(t) for t in rows]
+
+    @router.get("/stats")
+    def task_stats() -> dict[str, Any]:
+        """The call desk's figures: waiting, oldest wait, handle time, per caller, outcomes."""
+        with Session(engine) as s:
+            return desk.stats(s, now=clock(), settings=get_settings())
 
     @router.get("/{task_id}")
     def one(task_id: int) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from datetime import date, datetime, timedelta
 
+import httpx
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -21,7 +22,14 @@ from telephony.models import CallTask
 from telephony.task_states import TaskConflict
 from telephony.tasks import Disposition, TaskError, claim_task, complete_task, list_tasks
 from tests.support import factory
-from tests.telephony.conftest import AGENT_PHONE, Clock, World, make_world
+from tests.telephony.conftest import (
+    AGENT_PHONE,
+    AppServer,
+    Clock,
+    World,
+    make_world,
+    staff_headers,
+)
 
 MIN = timedelta(minutes=1)
 
@@ -359,3 +367,18 @@ def test_claim_next_takes_the_most_urgent_and_never_one_task_twice(
     with Session(use_db) as s:
         later = s.exec(select(CallTask).where(CallTask.target_name == "later")).one()
         assert later.status == "open"  # not due yet
+
+
+def test_api_second_complete_is_409_and_stats(use_db: Engine, app: AppServer, clock: Clock) -> None:
+    _, task = _world_task(use_db, clock.now)
+    with httpx.Client(base_url=app.url, headers=staff_headers("ann")) as ann:
+        assert ann.post(f"/api/tasks/{task.id}/claim", json={}).status_code == 200
+        assert ann.post(f"/api/tasks/{task.id}/wrap", json={}).json()["status"] == "wrapping"
+        body = {"outcome": "wrong_number"}
+        assert ann.post(f"/api/tasks/{task.id}/complete", json=body).status_code == 422
+        body = {"outcome": "no_answer"}
+        assert ann.post(f"/api/tasks/{task.id}/complete", json=body).status_code == 200
+        second = ann.post(f"/api/tasks/{task.id}/complete", json=body)
+        assert second.status_code == 409 and "is done" in second.json()["detail"]
+        stats = ann.get("/api/tasks/stats").json()
+        assert stats["outcomes_today"] == {"no_answer": 1} and stats["waiting"] == 0

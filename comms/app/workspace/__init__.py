@@ -17,6 +17,7 @@ from starlette.staticfiles import StaticFiles
 from comms.app.workspace import (
     account,
     as_of,
+    calls,
     dashboard,
     documents,
     inbound_mail,
@@ -94,6 +95,7 @@ def make_workspace(
         inbound_mail.router(ws),
         stream.router(ws),
         waivers.router(ws),
+        calls.router(ws),
     ]
     return Mounted(
         workspace=ws,

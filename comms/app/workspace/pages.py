@@ -36,6 +36,7 @@ NAV: tuple[tuple[str, str, frozenset[str]], ...] = (
     ("/staff", "Staff", frozenset({"admin"})),
     ("/account", "Account", frozenset({"compliance", "admin", "caller"})),
     ("/outbox", "Outbox", frozenset({"compliance", "admin"})),
+    ("/calls", "Call desk", frozenset({"caller", "admin"})),
 )
 
 HEADERS = {

@@ -23,7 +23,7 @@
   source.onopen = function () { stopPolling(); document.body.setAttribute("data-live", "sse"); };
   source.onerror = function () { startPolling(); document.body.setAttribute("data-live", "polling"); };
   source.onmessage = function () {};
-  ["dashboard", "staff", "review", "review_open", "vendor"].forEach(function (kind) {
+  ["dashboard", "staff", "review", "review_open", "vendor", "calls"].forEach(function (kind) {
     source.addEventListener(kind, function (e) {
       var detail = {};
       try { detail = JSON.parse(e.data).data || {}; } catch (err) { detail = {}; }
