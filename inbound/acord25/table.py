@@ -196,6 +196,10 @@ def read_policies(
         if got:
             policies.append(got[0])
             confs.append(got[1])
+            also = got[0].pop("_also", None)
+            if also:
+                policies.append(also[0])
+                confs.append(also[1])
     if other_top is not None:
         for line in group_lines(within(page.words, top=other_top, bottom=table_bottom), tol=3):
             got = _read_block("other", line, cols, page, ink, line[0].top, line[0].bottom, rescan)
@@ -350,7 +354,32 @@ def _read_block(
     limits, lconf = _limits(lkind, block, cols)
     pol["limits"] = limits
     conf.update({f"limits.{k}": v for k, v in lconf.items()})
+    _second_insurer(pol, conf, letters, number_lines)
     return pol, conf
+
+
+def _second_insurer(
+    pol: dict[str, Any],
+    conf: dict[str, float],
+    letters: Sequence[Word],
+    number_lines: Sequence[Sequence[Word]],
+) -> None:
+    """A row shared by two insurers ("B" over "C", two policy numbers, one set of dates and
+    limits: an umbrella layered over two carriers) is two policies of that coverage; the
+    second one rides along under `_also` for the caller to list after the first."""
+    tags = [compact(w.text).strip(".:,;!").replace("8", "B") for w in letters]
+    if len(tags) < 2 or tags[1] == tags[0] or len(number_lines) < 2:
+        return
+    second_line = number_lines[1]
+    if abs(letters[1].cy - second_line[0].cy) > 6:  # the letter stands level with its number
+        return
+    other = {k: v for k, v in pol.items() if k not in {"insurer", "policy_number"}}
+    other["insurer"] = tags[1]
+    other["policy_number"] = clean_text(line_text(second_line))
+    oconf = dict(conf)
+    oconf["insurer"] = letters[1].conf
+    oconf["policy_number"] = min(w.conf for w in second_line)
+    pol["_also"] = (other, oconf)
 
 
 def _fix_cells(

@@ -238,3 +238,34 @@ def test_phone_photo_is_straightened_and_read(v: dict[str, Any], pdf: bytes) -> 
     right, total, _ = grade(v, result.data)
     assert result.is_acord25 and right / total >= 0.7
     assert any("photo" in w for w in result.warnings)
+
+
+def test_umbrella_row_shared_by_two_insurers_is_two_policies(v: dict[str, Any]) -> None:
+    """An umbrella layered over two carriers: "B" over "C" with two policy numbers in one row."""
+    v = dict(v)
+    umbrella = {
+        "coverage": "umbrella_liability",
+        "insurer": "B",
+        "policy_number": "07173314300",
+        "effective": "2025-12-08",
+        "expiration": "2026-12-08",
+        "occurrence": True,
+        "limits": {"each_occurrence": 5_000_000, "aggregate": 5_000_000},
+    }
+    v["policies"] = [*v["policies"][:2], umbrella, v["policies"][2]]
+    row = cases.ROW_TOP["umbrella_liability"] + 10
+    pdf = cases.overlay(
+        cases.certificate(v),
+        cases.steps(
+            cases.text(cases.COLS["ltr"], row, "C"),
+            cases.text(cases.COLS["number"], row, "CXS4071612"),
+        ),
+    )
+    result = extract_in_process(pdf)
+    umbrellas = [p for p in result.data["policies"] if p["coverage"] == "umbrella_liability"]
+    assert [(p["insurer"], p["policy_number"]) for p in umbrellas] == [
+        ("B", "07173314300"),
+        ("C", "CXS4071612"),
+    ]
+    assert umbrellas[1]["expiration"] == "2026-12-08"
+    assert umbrellas[1]["limits"] == {"each_occurrence": 5_000_000, "aggregate": 5_000_000}
