@@ -2,6 +2,8 @@
 
 Usage: .venv/bin/python bench/acord25_accuracy.py [--n 34] [--seed 25] [--variants 6]
        [--extra DIR ...] [--skip-generated]
+  e.g. --skip-generated --extra ~/acord_local   grades a local real-world set given by its path
+  (DIR/positives, DIR/negatives, DIR/blank, each document beside NAME.expected.json)
 Writes bench/results/acord25_accuracy.json. The real-world part (bench/acord25_wild.py) grades
 the committed samples (tests/samples/acord25) and any local set given with --extra (real
 certificates fetched from public repositories are not committed: keep them outside the repo), per input kind, with image variants derived at run time, the calibration
@@ -101,6 +103,25 @@ def run_one(
     return row
 
 
+def command_startup(path: Path, runs: int = 3) -> dict[str, float] | None:
+    """`comms extract FILE --json` as a whole command against the same read in-process: the
+    difference is the command's start-up (interpreter, CLI, sandbox child)."""
+    exe = Path(sys.executable).with_name("comms")
+    if not exe.exists():
+        return None
+    data = path.read_bytes()
+    whole, inproc = [], []
+    for _ in range(runs):
+        t = time.perf_counter()
+        subprocess.run([str(exe), "extract", str(path), "--json"], capture_output=True, check=False)
+        whole.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        extract_in_process(data, path.name)
+        inproc.append(time.perf_counter() - t)
+    w, i = statistics.median(whole), statistics.median(inproc)
+    return {"command_p50": round(w, 3), "in_process_p50": round(i, 3), "startup": round(w - i, 3)}
+
+
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     right = sum(r["right"] for r in rows)
     total = sum(r["total"] for r in rows)
@@ -157,11 +178,18 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         if r["kind"].startswith("real:"):
             print(f"{r['name']}: {r['right']}/{r['total']} right; mismatched: {r['wrong']}")
+    startup = command_startup(SAMPLES / REAL[0])
+    if startup:
+        print(
+            f"text page as a whole command: {startup['command_p50']:.2f} s, in-process "
+            f"{startup['in_process_p50']:.2f} s: start-up {startup['startup']:.2f} s"
+        )
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(
         json.dumps(
             {
                 "n_per_kind": args.n,
+                "command_startup": startup,
                 "seed": args.seed,
                 "summary": summary,
                 "real_world": wild,
