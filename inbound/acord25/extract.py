@@ -16,11 +16,12 @@ from .detect import acord_score, form_numbers, identify_form, on_the_form, open_
 from .errors import ExtractionError
 from .frame import FittedRescan, fit_to_form, fitted_probe
 from .layout import PAGE_W, Word, line_text
+from .normalize import compare_key
 from .ocr import OcrUnavailable, ocr_page, upright
 from .pdfopen import flatten_markup, has_markup, open_pdf
 from .photo import looks_like_photo, straighten_photo
 from .reader import read_page
-from .schema import Extraction, empty_data
+from .schema import Extraction, empty_data, flatten
 from .textlayer import has_values, page_words
 from .visible import keep_visible, mark_probe
 
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 OCR_DPI = 300
 MAX_OCR_PAGES = 3
 IS_ACORD = 0.5
+DISAGREE = 0.7  # a field read differently by two readings of the page is doubtful
 RENDER_SCALE = 2.0  # 144 dpi: enough to see which words carry ink and which boxes are marked
 
 
@@ -179,10 +181,17 @@ def better_sections(first: Collector, second: Collector) -> tuple[Collector, lis
         a = [p for p in first.conf if _section(p) == sec]
         b = [p for p in second.conf if _section(p) == sec]
         src, paths = (second, b) if len(b) > len(a) else (first, a)
+        other = first if src is second else second
         if src is second:
             took.append(sec)
         out.data[sec] = src.data[sec]
         out.conf.update({p: src.conf[p] for p in paths})
+        mine, theirs = flatten(src.data.get(sec)), flatten(other.data.get(sec))
+        for key, value in mine.items():  # two readings that disagree: trust neither
+            if theirs.get(key) is not None and compare_key(theirs[key]) != compare_key(value):
+                path = f"{sec}{key if key.startswith('[') else '.' + key}" if key else sec
+                if path in out.conf:
+                    out.conf[path] = min(out.conf[path], DISAGREE)
     warned = first.data.get("_warnings", []) + second.data.get("_warnings", [])
     if warned:
         out.data["_warnings"] = list(dict.fromkeys(warned))

@@ -13,10 +13,13 @@ import pytest
 from PIL import Image
 
 from inbound.acord25 import extract_in_process
+from inbound.acord25.collector import Collector
+from inbound.acord25.extract import better_sections
 from inbound.acord25.frame import FRAME, find_frame, fit_to_form
 from inbound.acord25.layout import Word
 from inbound.acord25.normalize import compare_key
 from inbound.acord25.reader import split_name_address
+from inbound.acord25.schema import DOUBT_THRESHOLD
 from tests.support import acord25_cases as cases
 
 from .conftest import real_sample
@@ -80,3 +83,19 @@ def test_contact_named_like_a_label_keeps_that_word() -> None:
     v["producer"]["contact_name"] = "CLIENT CONTACT CENTER"
     result = extract_in_process(cases.certificate(v))
     assert result.data["producer"]["contact_name"] == "CLIENT CONTACT CENTER"
+
+
+def test_sections_come_from_the_reading_that_found_more_and_disagreement_is_doubtful() -> None:
+    plain, fitted = Collector(), Collector()
+    fitted.put("producer.name", "FEDERATED MUTUAL INSURANCE COMPANY", 0.9)
+    fitted.put("insured.name", "31-W INSULATION CO., INC", 0.9)
+    for col, number in ((plain, "6089057"), (fitted, "6089051")):
+        col.put("policies[0].policy_number", number, 0.95)
+        col.put("policies[0].effective", "2023-11-01", 0.95)
+    plain.put("policies[0].expiration", "2024-11-01", 0.95)
+    merged, took = better_sections(plain, fitted)
+    assert took == ["producer", "insured"]
+    assert merged.data["producer"]["name"] == "FEDERATED MUTUAL INSURANCE COMPANY"
+    assert merged.data["policies"][0]["policy_number"] == "6089057"  # more fields: plain's
+    assert merged.conf["policies[0].policy_number"] < DOUBT_THRESHOLD  # the readings differ
+    assert merged.conf["policies[0].effective"] == 0.95  # they agree
