@@ -1,5 +1,9 @@
 """The dashboard, `/`: the numbers of `comms status --json` (the same code) plus what waits
-for staff. Each number links to the vendor list filtered to it."""
+for staff, a breakdown by requirement profile and a 90-day trend. Each number links to the
+vendor list filtered to it.
+
+The data comes from small query functions (`numbers`, `by_profile`, `trend`), so that their
+source can change (stored verdicts, the verdict history) without touching the pages."""
 
 from __future__ import annotations
 
@@ -9,18 +13,21 @@ from datetime import date, timedelta
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import func
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from comms.app.workspace import inbound_mail
 from comms.app.workspace.context import Workspace
 from comms.app.workspace.pages import page_route, render
 from comms.app.workspace.security import COMPLIANCE, PageError, require_staff
 from comms.compliance import STATUS_ORDER
-from comms.models import Certificate, CertificateStatus
+from comms.models import OPEN_STATES, Case, Certificate, CertificateStatus, RequirementProfile
 from comms.staff.models import Role
 from comms.staff.sessions import SignedIn
-from comms.verdicts import all_verdicts, status_report
+from comms.verdicts import VendorStatus, all_verdicts, status_report
 
 EXPIRING_DAYS = 30
+TREND_DAYS = 91  # 13 weeks back: the last 90 days and the day before
+TREND_STEP = 7  # one point a week (14 points); each point is a verdict of every vendor
 
 
 @dataclass(frozen=True)
@@ -32,10 +39,63 @@ class Numbers:
     expiring_soon: int
     needs_review: int
     unmatched_mail: int
+    unreachable: int
+    profiles: list[ProfileCounts]
+
+
+@dataclass(frozen=True)
+class ProfileCounts:
+    name: str  # "" for vendors without a profile
+    counts: dict[str, int]
+    total: int
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    day: date
+    good: int  # compliant or expiring
+    total: int
+
+    @property
+    def score(self) -> float | None:
+        return self.good / self.total if self.total else None
 
 
 def expiring_within(next_expiration: date | None, today: date, days: int) -> bool:
     return next_expiration is not None and today <= next_expiration <= today + timedelta(days=days)
+
+
+def unreachable_vendors() -> SelectOfScalar[int]:
+    """Vendors with an open case that found no one to reach (`unreachable` on the case)."""
+    return select(Case.vendor_id).where(
+        col(Case.state).in_(OPEN_STATES), Case.data["unreachable"].as_string().is_not(None)
+    )
+
+
+def by_profile(session: Session, statuses: list[VendorStatus]) -> list[ProfileCounts]:
+    names = {p.id: p.name for p in session.exec(select(RequirementProfile)).all()}
+    table: dict[str, dict[str, int]] = {}
+    for item in statuses:
+        name = names.get(item.vendor.profile_id, "") if item.vendor.profile_id else ""
+        row = table.setdefault(name, {s.value: 0 for s in STATUS_ORDER})
+        row[item.verdict.status.value] += 1
+    return [
+        ProfileCounts(name, counts, sum(counts.values()))
+        for name, counts in sorted(table.items(), key=lambda kv: (kv[0] == "", kv[0]))
+    ]
+
+
+def trend(session: Session, today: date) -> list[TrendPoint]:
+    """The share of vendors compliant (counting expiring) a week apart over the last 90 days,
+    judged with today's records. To be read from the verdict history once it is stored."""
+    points = []
+    for back in range(TREND_DAYS // TREND_STEP * TREND_STEP, -1, -TREND_STEP):
+        day = today - timedelta(days=back)
+        counts = status_report(all_verdicts(session, day), day)["counts"]
+        points.append(
+            TrendPoint(day, counts["compliant"] + counts["expiring"], sum(counts.values()))
+        )
+    return points
 
 
 def numbers(session: Session, today: date) -> Numbers:
@@ -53,6 +113,9 @@ def numbers(session: Session, today: date) -> Numbers:
         .where(col(Certificate.status) == CertificateStatus.NEEDS_REVIEW.value)
     ).one()
     unmatched = inbound_mail.count(session, inbound_mail.on_review_list())
+    unreachable = session.exec(
+        select(func.count()).select_from(unreachable_vendors().distinct().subquery())
+    ).one()
     return Numbers(
         as_of=today,
         counts=counts,
@@ -61,6 +124,8 @@ def numbers(session: Session, today: date) -> Numbers:
         expiring_soon=soon,
         needs_review=int(review),
         unmatched_mail=int(unmatched),
+        unreachable=int(unreachable),
+        profiles=by_profile(session, statuses),
     )
 
 
@@ -86,6 +151,14 @@ def router(ws: Workspace) -> APIRouter:
             statuses=[s.value for s in STATUS_ORDER],
             expiring_days=EXPIRING_DAYS,
         )
+
+    @api.get("/dashboard/trend")
+    def dashboard_trend(request: Request, _who: SignedIn = Depends(compliance)) -> Response:
+        """The 90-day trend: loaded after the page (htmx), or a page of its own."""
+        with ws.read() as session:
+            points = trend(session, ws.today())
+        template = "_trend.html" if request.headers.get("hx-request") else "trend.html"
+        return render(ws, request, template, title="90-day trend", points=points)
 
     @api.get("/dashboard/numbers")
     def dashboard_numbers(request: Request, _who: SignedIn = Depends(compliance)) -> Response:

@@ -19,7 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
 from comms.app.workspace.context import Workspace
-from comms.app.workspace.dashboard import expiring_within
+from comms.app.workspace.dashboard import expiring_within, unreachable_vendors
 from comms.app.workspace.pages import page_route, render
 from comms.app.workspace.security import COMPLIANCE, PageError, require_staff
 from comms.compliance import STATUS_ORDER, Verdict
@@ -38,6 +38,7 @@ class Filters:
     profile: str
     expiring_within: int | None
     review: bool
+    unreachable: bool = False
 
     def query(self, **changes: Any) -> str:
         values = {
@@ -46,6 +47,7 @@ class Filters:
             "profile": self.profile,
             "expiring_within": self.expiring_within or "",
             "review": "1" if self.review else "",
+            "unreachable": "1" if self.unreachable else "",
             **changes,
         }
         return urlencode({k: v for k, v in values.items() if v not in ("", None)})
@@ -91,6 +93,8 @@ def _sql_filters(session: Session, f: Filters) -> list[ColumnElement[bool]]:
             col(Certificate.status) == CertificateStatus.NEEDS_REVIEW.value
         )
         where.append(col(Vendor.id).in_(waiting))
+    if f.unreachable:
+        where.append(col(Vendor.id).in_(unreachable_vendors()))
     return where
 
 
@@ -141,11 +145,12 @@ def router(ws: Workspace) -> APIRouter:
         profile: str = Query("", max_length=200),
         expiring_within: int | None = Query(None, ge=1, le=3660),
         review: bool = False,
+        unreachable: bool = False,
         page: int = Query(1, ge=1, le=100_000),
     ) -> Response:
         if status and status not in statuses:
             raise PageError(422, f"Unknown status {status!r}: one of {', '.join(statuses)}.")
-        f = Filters(q.strip(), status, profile, expiring_within, review)
+        f = Filters(q.strip(), status, profile, expiring_within, review, unreachable)
         with ws.read() as session:
             rows, total = find(session, f, ws.today(), page)
             profile_names = sorted(session.exec(select(RequirementProfile.name)).all())
