@@ -20,7 +20,7 @@ def test_by_profile_and_unreachable_link_to_filtered_lists(
         s.add(
             Case(
                 vendor_id=delta.id or 0, trigger="expired", workflow="expired", state="active",
-                data={"unreachable": "email_1"}, opened_at=NOW,
+                data={"unreachable": "email_1"}, created_at=NOW,
             )
         )  # fmt: skip
         s.commit()
