@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import secrets
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urljoin, urlsplit
@@ -142,6 +142,122 @@ class _Next:
 
 
 END = _Next("", {})  # a verb that ends the call (<Hangup>, <Reject>)
+PAUSE = _Next("", {})  # a <Gather> waits for keys not pressed yet
+
+
+@dataclass
+class _Paused:
+    gather: ET.Element
+    rest: list[ET.Element]
+    current: str
+
+
+class Keypad:
+    """The keys the caller presses, one entry per prompt. `wait`: when none is left, a
+    `<Gather>` waits (a live call) instead of timing out."""
+
+    def __init__(self, presses: list[str], *, wait: bool = False) -> None:
+        self.queue = list(presses)
+        self.wait = wait
+
+    def __iter__(self) -> Keypad:
+        return self
+
+    def __next__(self) -> str:
+        if not self.queue:
+            raise StopIteration
+        return self.queue.pop(0)
+
+    def waiting(self) -> bool:
+        return self.wait and not self.queue
+
+
+class LiveCall:
+    """A call in progress: `press` keys (or `silence`) when it waits; `hangup` ends it."""
+
+    def __init__(
+        self,
+        interpreter: Interpreter,
+        transcript: Transcript,
+        keys: Keypad,
+        call: dict[str, str],
+        status_callback: str | None,
+        events: set[str],
+    ) -> None:
+        self.interpreter = interpreter
+        self.transcript = transcript
+        self.keys = keys
+        self.call = call
+        self.status_callback = status_callback
+        self.events = events
+        self.amd: tuple[str, dict[str, str]] | None = None
+        self.paused: _Paused | None = None
+        self.ended = False
+        self.redirects = 0
+        self.documents = 0
+
+    @property
+    def waiting(self) -> bool:
+        return self.paused is not None and not self.ended
+
+    def advance(self, step: _Next | _Paused | None) -> None:
+        it, t = self.interpreter, self.transcript
+        while isinstance(step, _Next) and step is not END:
+            if step.redirect:
+                self.redirects += 1
+                if self.redirects > it.max_redirects:
+                    it._fail(t, f"more than {it.max_redirects} redirects in a row")
+                    step = None
+                    break
+            else:
+                self.redirects = 0
+            self.documents += 1
+            if self.documents > it.max_documents:
+                it._fail(t, f"more than {it.max_documents} documents in one call")
+                step = None
+                break
+            root, current = it._fetch(t, step, self.call)
+            if self.amd is not None:
+                it._send(t, *self.amd)
+                self.amd = None
+            if root is None:
+                step = None
+                break
+            step = it._run(t, list(root), current, self.keys)
+        if isinstance(step, _Paused):
+            self.paused = step
+            return
+        self.paused = None
+        self._finish()
+
+    def press(self, keys: str | None) -> None:
+        """The caller's keys at the waiting prompt (None or empty: nothing, it times out)."""
+        if self.paused is None or self.ended:
+            return
+        paused, self.paused = self.paused, None
+        self.keys.queue.append(keys or "")
+        it = self.interpreter
+        following = it._gather_keys(self.transcript, paused.gather, paused.current, self.keys)
+        if following is None:
+            self.advance(it._run(self.transcript, paused.rest, paused.current, self.keys))
+        else:
+            self.advance(following)
+
+    def hangup(self) -> None:
+        if self.ended:
+            return
+        self.paused = None
+        self.transcript.lines.append(Line("hangup", "the caller hung up"))
+        self._finish()
+
+    def _finish(self) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        t = self.transcript
+        if self.status_callback and "completed" in self.events:
+            params = {**self.call, "CallStatus": t.status, "CallDuration": str(round(t.seconds))}
+            self.interpreter._send(t, self.status_callback, params)
 
 
 def new_call_sid() -> str:
@@ -202,6 +318,37 @@ class Interpreter:
         """Play one call. `presses`: what the caller keys in at each `<Gather>` (and to end
         a `<Record>`), in order; when they run out, each `<Gather>` times out. `answered_by`
         (`human`, `machine_end_beep`, …): the AMD result; a machine presses nothing."""
+        live = self.start(
+            from_number=from_number,
+            to_number=to_number,
+            url=url,
+            presses=presses,
+            answered_by=answered_by,
+            direction=direction,
+            call_sid=call_sid,
+            status_callback=status_callback,
+            status_events=status_events,
+            amd_callback=amd_callback,
+        )
+        return live.transcript
+
+    def start(
+        self,
+        *,
+        from_number: str,
+        to_number: str,
+        url: str = INBOUND_PATH,
+        presses: Iterable[str] = (),
+        answered_by: str | None = None,
+        direction: str = "inbound",
+        call_sid: str | None = None,
+        status_callback: str | None = None,
+        status_events: Iterable[str] = ("completed",),
+        amd_callback: str | None = None,
+        wait_for_keys: bool = False,
+    ) -> LiveCall:
+        """Start a call and play it until it ends, or (`wait_for_keys`) until a `<Gather>`
+        waits for keys the caller has not pressed yet: `LiveCall.press` goes on from there."""
         sid = call_sid or new_call_sid()
         transcript = Transcript(sid, from_number, to_number)
         base = {
@@ -215,7 +362,7 @@ class Interpreter:
             "Direction": direction,
         }
         machine = answered_by is not None and answered_by != "human"
-        keys: Iterator[str] = iter(() if machine else list(presses))
+        keys = Keypad([] if machine else list(presses), wait=wait_for_keys and not machine)
         events = set(status_events)
         if status_callback:
             for event, status in (("initiated", "queued"), ("ringing", "ringing")):
@@ -226,34 +373,11 @@ class Interpreter:
             in_progress["AnsweredBy"] = answered_by
         if status_callback and "answered" in events:
             self._send(transcript, status_callback, in_progress)
-        step: _Next | None = _Next(url, {})
-        redirects = documents = 0
-        first = True
-        while step is not None and step is not END:
-            if step.redirect:
-                redirects += 1
-                if redirects > self.max_redirects:
-                    self._fail(transcript, f"more than {self.max_redirects} redirects in a row")
-                    break
-            else:
-                redirects = 0
-            documents += 1
-            if documents > self.max_documents:
-                self._fail(transcript, f"more than {self.max_documents} documents in one call")
-                break
-            root, current = self._fetch(transcript, step, in_progress)
-            if first and amd_callback and answered_by is not None:
-                self._send(transcript, amd_callback, {**base, "AnsweredBy": answered_by})
-            first = False
-            if root is None:
-                break
-            step = self._run(transcript, root, current, keys)
-        if status_callback and "completed" in events:
-            final = transcript.status
-            params = {**in_progress, "CallStatus": final}
-            params["CallDuration"] = str(round(transcript.seconds))
-            self._send(transcript, status_callback, params)
-        return transcript
+        live = LiveCall(self, transcript, keys, in_progress, status_callback, events)
+        if amd_callback and answered_by is not None:
+            live.amd = (amd_callback, {**base, "AnsweredBy": answered_by})
+        live.advance(_Next(url, {}))
+        return live
 
     # --- requests ----------------------------------------------------------------------
     def signed_headers(self, path: str, params: dict[str, str]) -> dict[str, str]:
@@ -309,13 +433,15 @@ class Interpreter:
 
     # --- verbs -------------------------------------------------------------------------
     def _run(
-        self, transcript: Transcript, root: ET.Element, current: str, keys: Iterator[str]
-    ) -> _Next | None:
-        for verb in root:
+        self, transcript: Transcript, verbs: list[ET.Element], current: str, keys: Keypad
+    ) -> _Next | _Paused | None:
+        for i, verb in enumerate(verbs):
             run = getattr(self, f"_verb_{verb.tag.lower()}", None)
             if verb.tag not in VERBS or run is None:
                 raise UnsupportedVerb(f"unsupported TwiML verb <{verb.tag}> in {current}")
             following: _Next | None = run(transcript, verb, current, keys)
+            if following is PAUSE:
+                return _Paused(verb, verbs[i + 1 :], current)
             if following is not None:
                 return following
         return None  # out of verbs: the call ends
@@ -326,25 +452,25 @@ class Interpreter:
         transcript.seconds += loops * max(1.0, len(text.split()) / WORDS_PER_SECOND)
 
     def _verb_say(
-        self, transcript: Transcript, verb: ET.Element, current: str, keys: Iterator[str]
+        self, transcript: Transcript, verb: ET.Element, current: str, keys: Keypad
     ) -> None:
         self._say(transcript, " ".join((verb.text or "").split()), dict(verb.attrib))
 
     def _verb_play(
-        self, transcript: Transcript, verb: ET.Element, current: str, keys: Iterator[str]
+        self, transcript: Transcript, verb: ET.Element, current: str, keys: Keypad
     ) -> None:
         transcript.lines.append(Line("play", (verb.text or "").strip(), dict(verb.attrib)))
         transcript.seconds += 5
 
     def _verb_pause(
-        self, transcript: Transcript, verb: ET.Element, current: str, keys: Iterator[str]
+        self, transcript: Transcript, verb: ET.Element, current: str, keys: Keypad
     ) -> None:
         length = _int(verb.get("length"), 1)
         transcript.lines.append(Line("pause", f"{length} s", dict(verb.attrib)))
         transcript.seconds += length
 
     def _verb_gather(
-        self, transcript: Transcript, verb: ET.Element, current: str, keys: Iterator[str]
+        self, transcript: Transcript, verb: ET.Element, current: str, keys: Keypad
     ) -> _Next | None:
         for child in verb:
             if child.tag not in ("Say", "Play", "Pause"):
@@ -353,10 +479,21 @@ class Interpreter:
         num_digits = _int(verb.get("numDigits"), 0)
         finish = verb.get("finishOnKey", "#")
         timeout = _int(verb.get("timeout"), 5)
-        action = self._path(verb.get("action") or current, current)
+        self._path(verb.get("action") or current, current)  # refused early when foreign
         self._method(verb)
         detail = f"{num_digits} digit(s)" if num_digits else f"until {finish or 'timeout'}"
         transcript.lines.append(Line("gather", f"{detail}, {timeout} s", dict(verb.attrib)))
+        if keys.waiting():
+            return PAUSE
+        return self._gather_keys(transcript, verb, current, keys)
+
+    def _gather_keys(
+        self, transcript: Transcript, verb: ET.Element, current: str, keys: Keypad
+    ) -> _Next | None:
+        num_digits = _int(verb.get("numDigits"), 0)
+        finish = verb.get("finishOnKey", "#")
+        timeout = _int(verb.get("timeout"), 5)
+        action = self._path(verb.get("action") or current, current)
         pressed = next(keys, None)
         if not pressed:
             transcript.lines.append(Line("timeout", f"{timeout} s"))
@@ -380,7 +517,7 @@ class Interpreter:
         return _Next(action, params)
 
     def _verb_record(
-        self, transcript: Transcript, verb: ET.Element, current: str, keys: Iterator[str]
+        self, transcript: Transcript, verb: ET.Element, current: str, keys: Keypad
     ) -> _Next:
         action = self._path(verb.get("action") or current, current)
         self._method(verb)
@@ -401,7 +538,7 @@ class Interpreter:
         return _Next(action, params)
 
     def _verb_redirect(
-        self, transcript: Transcript, verb: ET.Element, current: str, keys: Iterator[str]
+        self, transcript: Transcript, verb: ET.Element, current: str, keys: Keypad
     ) -> _Next:
         self._method(verb)
         target = self._path((verb.text or "").strip() or current, current)
@@ -409,13 +546,13 @@ class Interpreter:
         return _Next(target, {}, redirect=True)
 
     def _verb_hangup(
-        self, transcript: Transcript, verb: ET.Element, current: str, keys: Iterator[str]
+        self, transcript: Transcript, verb: ET.Element, current: str, keys: Keypad
     ) -> _Next:
         transcript.lines.append(Line("hangup"))
         return END
 
     def _verb_reject(
-        self, transcript: Transcript, verb: ET.Element, current: str, keys: Iterator[str]
+        self, transcript: Transcript, verb: ET.Element, current: str, keys: Keypad
     ) -> _Next:
         reason = verb.get("reason", "rejected")
         transcript.lines.append(Line("reject", reason))
@@ -423,7 +560,7 @@ class Interpreter:
         return END
 
     def _verb_dial(
-        self, transcript: Transcript, verb: ET.Element, current: str, keys: Iterator[str]
+        self, transcript: Transcript, verb: ET.Element, current: str, keys: Keypad
     ) -> _Next | None:
         numbers = [(n.text or "").strip() for n in verb if n.tag == "Number"]
         for child in verb:

@@ -283,3 +283,32 @@ def test_requests_are_signed_with_the_public_url() -> None:
     wrong = Interpreter(http_poster(client), public_url=PUBLIC, auth_token="another-token-xyz")
     t = wrong.call(from_number="+1", to_number="+2")
     assert t.failures == ["/twilio/voice/inbound: HTTP 403"]
+
+
+def test_a_live_call_waits_for_keys_and_goes_on() -> None:
+    app = Scripted(
+        {
+            "/twilio/voice/inbound": doc(
+                '<Gather action="/twilio/voice/menu" numDigits="1"><Say>Press 1.</Say></Gather>'
+                "<Say>Goodbye.</Say><Hangup/>"
+            ),
+            "/twilio/voice/menu": lambda p: doc(
+                f"<Say>You pressed {p['Digits']}.</Say>"
+                '<Gather action="/twilio/voice/menu" numDigits="1"><Say>Again?</Say></Gather>'
+                "<Say>Bye now.</Say>"
+            ),
+            "/twilio/voice/status": 204,
+        }
+    )
+    live = app.interpreter().start(
+        from_number="+1", to_number="+2", wait_for_keys=True, status_callback="/twilio/voice/status"
+    )
+    assert live.waiting and live.transcript.said() == ["Press 1."]
+    live.press("1")
+    assert live.waiting and live.transcript.said()[-2:] == ["You pressed 1.", "Again?"]
+    live.press(None)  # nothing pressed: the prompt times out and the document goes on
+    assert not live.waiting and live.transcript.said()[-1] == "Bye now."
+    assert app.seen[-1][0] == "/twilio/voice/status"
+    live = app.interpreter().start(from_number="+1", to_number="+2", wait_for_keys=True)
+    live.hangup()
+    assert live.ended and live.transcript.lines[-1].text == "the caller hung up"

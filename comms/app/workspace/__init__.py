@@ -23,6 +23,7 @@ from comms.app.workspace import (
     inbound_mail,
     outbox,
     review,
+    sandbox_phone,
     signin,
     stream,
     vendor,
@@ -96,6 +97,7 @@ def make_workspace(
         stream.router(ws),
         waivers.router(ws),
         calls.router(ws),
+        sandbox_phone.router(ws),
     ]
     return Mounted(
         workspace=ws,
