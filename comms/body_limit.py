@@ -9,23 +9,41 @@ is read; a body without one (chunked) is counted as it arrives and refused once 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY = 64 * 1024  # bytes
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int = MAX_BODY,
+        larger: Sequence[tuple[str, int]] = (),
+    ) -> None:
+        """`larger`: (path regex, cap) for the few routes that take files (a certificate
+        upload in the workspace)."""
         self.app = app
         self.limit = limit
+        self.larger = [(re.compile(pattern), cap) for pattern, cap in larger]
+
+    def _cap(self, path: str) -> int:
+        for pattern, cap in self.larger:
+            if pattern.fullmatch(path):
+                return cap
+        return self.limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self._cap(str(scope.get("path", "")))
         declared = dict(scope.get("headers") or []).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(send)
+        if declared.isdigit() and int(declared) > limit:
+            await self._refuse(send, limit)
             return
         seen = 0
         started = refused = False
@@ -37,10 +55,10 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:  # answered here; the app is told the client left
+                if seen > limit:  # answered here; the app is told the client left
                     refused = True
                     if not started:
-                        await self._refuse(send)
+                        await self._refuse(send, limit)
                     return {"type": "http.disconnect"}
             return message
 
@@ -53,8 +71,8 @@ class BodyLimit:
 
         await self.app(scope, counted, watched)
 
-    async def _refuse(self, send: Send) -> None:
-        body = f'{{"detail": "request body over {self.limit} bytes"}}'.encode()
+    async def _refuse(self, send: Send, limit: int) -> None:
+        body = f'{{"detail": "request body over {limit} bytes"}}'.encode()
         await send(
             {
                 "type": "http.response.start",

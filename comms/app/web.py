@@ -81,7 +81,10 @@ def create_app(
         redoc_url=None,
         lifespan=lifespan,
     )
-    app.add_middleware(BodyLimit)
+    # a certificate upload (the workspace) may be as large as an emailed attachment
+    app.add_middleware(
+        BodyLimit, larger=[(r"/vendors/\d{1,12}/certificates", s.max_attachment_bytes + 4096)]
+    )
     for router in telephony.routers:
         app.include_router(router)
     for router in workspace.routers:
