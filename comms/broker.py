@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import dramatiq
 from dramatiq import Worker
@@ -31,7 +33,7 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
-from comms.errors import PermanentError
+from comms.errors import PermanentError, TransientError
 from comms.job_middleware import JobMiddleware, encode_now
 from comms.settings import Settings, get_settings
 
@@ -74,6 +76,34 @@ def make_broker(url: str) -> dramatiq.Broker:
     if url:
         raise ValueError(f"unsupported COMMS_BROKER_URL scheme: {url.split(':', 1)[0]!r}")
     return StubBroker(middleware=_middleware())
+
+
+class BrokerUnreachable(TransientError):
+    """COMMS_BROKER_URL names a broker that does not answer."""
+
+    code = "broker_unreachable"
+
+
+def probe_broker(url: str, *, timeout: float = 3.0) -> None:
+    """Raise BrokerUnreachable, naming the address, when nothing accepts a connection at the
+    broker `url` (empty: the in-process broker, nothing to reach). A command that needs the
+    broker checks it before it writes anything."""
+    if not url:
+        return
+    parts = urlsplit(url)
+    default = 6379 if parts.scheme.startswith("redis") else 5672
+    try:
+        host, port = parts.hostname or "localhost", parts.port or default
+    except ValueError as exc:
+        raise BrokerUnreachable(f"COMMS_BROKER_URL: {exc}") from None
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        kind = "Redis" if parts.scheme.startswith("redis") else "RabbitMQ"
+        raise BrokerUnreachable(
+            f"COMMS_BROKER_URL: nothing answers on {host}:{port} ({exc.strerror or exc}):"
+            f" start {kind} there, fix the URL, or leave it empty for the in-process worker"
+        ) from None
 
 
 def setup_broker(settings: Settings) -> dramatiq.Broker:

@@ -228,6 +228,16 @@ class Settings(BaseSettings):
         return tuple(sources)
 
     # --- validators -------------------------------------------------------------------------
+    @field_validator("data_dir")
+    @classmethod
+    def _check_data_dir(cls, value: Path) -> Path:
+        if value.exists() and not value.is_dir():
+            raise ValueError(
+                f"{value} is a file, not a folder: name a folder (it holds the database, the"
+                " outbox and the documents; it is created when missing)"
+            )
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:
@@ -443,7 +453,7 @@ def _describe(error: dict[str, Any]) -> str:
     message = str(error.get("msg", "invalid value"))
     if not loc:  # a check across settings: its message names them
         return message.removeprefix("Value error, ")
-    return f"COMMS_{loc[0].upper()}: {message}"
+    return f"COMMS_{loc[0].upper()}: {message.removeprefix('Value error, ')}"
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -36,6 +36,7 @@ from inbound.imap import cli as imap_cli
 from inbound.jobs import enqueue_processing
 from inbound.models import InboundEmail, InboundStatus
 from inbound.outcome import IngestResult
+from inbound.parse import not_a_message
 from inbound.pipeline import process_message
 from inbound.rejection import queue_rejection_notice
 from inbound.store import store_raw
@@ -97,6 +98,9 @@ def ingest_cmd(
         raw = path.read_bytes()
     except OSError as exc:
         raise fail(f"{path}: cannot read: {exc.strerror or exc}") from None
+    problem = not_a_message(raw)
+    if problem is not None:
+        raise fail(f"{path}: {problem}; nothing was stored")
     with Session(engine(), expire_on_commit=False) as session:
         row, created = store_raw(session, raw, source="file", mailbox=None, now=when)
     assert row.id is not None

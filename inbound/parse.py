@@ -206,3 +206,28 @@ def parse_mail(raw: bytes) -> ParsedMail:
         text=body_text(msg),
         defects=sorted(set(defects)),
     )
+
+
+_HEADER_LINE = re.compile(rb"^(From |[\x21-\x39\x3b-\x7e]+:)")
+_KNOWN_HEADERS = ("from", "to", "subject", "message-id", "date", "received", "return-path")
+
+
+def not_a_message(raw: bytes) -> str | None:
+    """Why `raw` is not an email message (None: it looks like one): a command given a file
+    says so in one line instead of storing and answering garbage."""
+    if not raw.strip():
+        return "the file is empty, not an email message"
+    if raw.startswith(b"%PDF"):
+        return "a PDF, not an email message (`comms extract` reads a certificate PDF)"
+    first = raw.lstrip(b"\r\n").split(b"\n", 1)[0]
+    if not _HEADER_LINE.match(first):
+        return "not an email message: an .eml file starts with headers such as From: and Subject:"
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    names = {
+        line.split(b":", 1)[0].strip().lower().decode("ascii", "replace")
+        for line in head.splitlines()
+        if b":" in line and not line[:1].isspace()
+    }
+    if not names & set(_KNOWN_HEADERS):
+        return "not an email message: no From, To, Subject, Message-ID or Date header"
+    return None

@@ -22,7 +22,7 @@ from sqlmodel import Session
 
 from comms.settings import get_settings
 from telephony import desk, task_states
-from telephony.models import CallTask
+from telephony.models import CallTask, TaskStatus
 from telephony.tasks import (
     Disposition,
     TaskConflict,
@@ -153,8 +153,14 @@ def make_router(
 
     @router.get("")
     def tasks(status: str | None = "open", limit: int = 100) -> list[dict[str, Any]]:
+        known = [t.value for t in TaskStatus]
+        if status and status != "all" and status not in known:
+            raise HTTPException(
+                422, f"status must be one of {', '.join([*known, 'all'])}, not {status!r}"
+            )
         with Session(engine) as s:
-            rows = list_tasks(s, status=status or None, limit=limit, now=clock())
+            wanted = None if not status or status == "all" else status
+            rows = list_tasks(s, status=wanted, limit=limit, now=clock())
             return [task_dict(t) for t in rows]
 
     @router.get("/stats")

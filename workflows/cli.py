@@ -59,6 +59,7 @@ def tick_cmd(
     """Run one scheduler pass: open cases, advance due ones, enqueue and deliver."""
     setup_logging(settings().log_level)
     at = now_option(now)
+    broker_mod.probe_broker(settings().broker_url)  # before anything is written
     out = run_tick(at)
     console.print(
         f"opened {out['opened']}, advanced {out['advanced']}, "

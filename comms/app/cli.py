@@ -4,6 +4,7 @@ the root's own (`run`, `worker`, `web`) are in `comms.app.service`."""
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -11,10 +12,12 @@ from pathlib import Path
 
 import typer
 from fastapi import FastAPI
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from comms.app import commands, email_commands, registry, service
-from comms.settings import Settings, SettingsError, reset_settings_cache
+from comms.broker import BrokerUnreachable
+from comms.settings import Settings, SettingsError, get_settings, reset_settings_cache
 from comms.staff import cli as staff_cli
 from comms.yamlload import DataFileError
 from inbound import cli as inbound_cli
@@ -72,11 +75,16 @@ def main() -> None:
     except (DataFileError, SettingsError) as exc:
         raise SystemExit(_error(str(exc))) from None
     except (OperationalError, ProgrammingError) as exc:
+        unreachable = _database_unreachable(exc)
+        if unreachable is not None:
+            raise SystemExit(_error(unreachable)) from None
         if not _missing_table(exc):
             raise
         raise SystemExit(
             _error(f"the database has no tables yet: run `comms init` ({_first_line(exc)})")
         ) from None
+    except BrokerUnreachable as exc:
+        raise SystemExit(_error(str(exc))) from None
     except OSError as exc:
         if exc.filename is None:
             raise
@@ -90,6 +98,46 @@ def _error(message: str) -> int:
 
 def _first_line(exc: DBAPIError) -> str:
     return str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
+
+
+def _database_unreachable(exc: DBAPIError) -> str | None:
+    """One line for a database that cannot be connected to (PostgreSQL: no such database, a
+    wrong host or port, refused credentials), naming where it was looked for; None for any
+    other error."""
+    text = str(exc.orig or exc)
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if not (
+        text.startswith(("connection failed", "could not connect", "connection to server"))
+        or sqlstate in ("3D000", "28P01", "28000")
+    ):
+        return None
+    where = _database_place()
+    missing = re.search(r'database "([^"]+)" does not exist', text)
+    if missing:
+        return (
+            f"COMMS_DATABASE_URL: there is no database {missing.group(1)!r} on {where}:"
+            f" create it (createdb {missing.group(1)}) or fix the URL, then run `comms init`"
+        )
+    if "Connection refused" in text or "could not translate host" in text:
+        return (
+            f"COMMS_DATABASE_URL: nothing answers on {where} ({_reason(text)}):"
+            " is PostgreSQL running there, and are the host and port right?"
+        )
+    return f"COMMS_DATABASE_URL: cannot connect to {where}: {_reason(text)}"
+
+
+def _reason(text: str) -> str:
+    """The server's words, without the driver's preamble."""
+    last = text.strip().splitlines()[0]
+    return last.rsplit(" failed: ", 1)[-1].strip()
+
+
+def _database_place() -> str:
+    try:
+        url = make_url(get_settings().effective_database_url)
+    except Exception:  # the settings themselves failed: they name the problem elsewhere
+        return "the configured server"
+    return f"{url.host or 'localhost'}:{url.port or 5432}"
 
 
 def _missing_table(exc: DBAPIError) -> bool:

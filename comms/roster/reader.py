@@ -202,11 +202,38 @@ def _blank(values: list[Any]) -> bool:
     return not any(v is not None and str(v).strip() for v in values)
 
 
+def _content_kind(path: Path) -> str | None:
+    """What the file's first bytes say it is, when that is not text: `zip` (an .xlsx workbook
+    is a zip), `xls` (the old Excel format), `pdf`."""
+    with path.open("rb") as fh:
+        head = fh.read(8)
+    if head.startswith(b"PK\x03\x04"):
+        return "zip"
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        return "xls"
+    if head.startswith(b"%PDF"):
+        return "pdf"
+    return None
+
+
 def read_sheet(path: Path) -> RawSheet:
+    if path.is_dir():
+        raise RosterFileError(
+            f"{path}: a folder, not a roster file; give one .csv or .xlsx file inside it"
+        )
     if not path.is_file():
         raise RosterFileError(f"{path}: no such file")
     suffix = path.suffix.lower()
     if suffix == ".csv" or suffix == ".txt":
+        kind = _content_kind(path)
+        if kind == "zip":
+            raise RosterFileError(
+                f"{path}: this is an Excel workbook (.xlsx), not CSV text; rename it to"
+                f" {path.with_suffix('.xlsx').name} or save it as CSV"
+            )
+        if kind in ("xls", "pdf"):
+            what = "an old Excel .xls workbook" if kind == "xls" else "a PDF"
+            raise RosterFileError(f"{path}: {what}, not CSV text; save the roster as .csv or .xlsx")
         lines, rows = _csv_rows(path)
         text_only = True
     elif suffix in (".xlsx", ".xlsm"):

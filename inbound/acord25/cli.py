@@ -41,6 +41,15 @@ def _render(path: Path, result: Extraction, console: Console) -> None:
         console.print(f"[yellow]warning:[/yellow] {w}")
 
 
+NOT_ACORD25 = 3  # the exit code of a readable file that is not an ACORD 25
+
+
+def _found(result: Extraction) -> str:
+    """What the document seems to be, from the extractor's warnings (e.g. another form)."""
+    said = next((w for w in result.warnings if "ACORD" in w or "not" in w.lower()), None)
+    return f" ({said})" if said else ""
+
+
 def register(app: typer.Typer) -> None:
     """Add the `extract` command to `app`."""
 
@@ -50,7 +59,11 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="print the extraction as JSON"),
         timeout: float = typer.Option(60.0, help="time limit in seconds"),
     ) -> None:
-        """Extract an ACORD 25 certificate of liability insurance."""
+        """Extract an ACORD 25 certificate of liability insurance.
+
+        Exit codes: 0 an ACORD 25 was read; 2 the file could not be read (missing, corrupt,
+        encrypted, not a PDF or image, over a limit); 3 it was read but is not an ACORD 25
+        (another form, or no certificate at all): what was found is still printed."""
         console = Console()
         err = Console(stderr=True)
         try:
@@ -68,3 +81,10 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
         else:
             _render(file, result, console)
+        if not result.is_acord25:
+            err.print(
+                f"error: {file}: not an ACORD 25 certificate of liability insurance"
+                f"{_found(result)}; send the ACORD 25 itself",
+                soft_wrap=True,
+            )
+            raise typer.Exit(NOT_ACORD25)
