@@ -9,8 +9,9 @@ alone and None is returned. A row planned without its content (the workflow sche
 rendered after the claim and stored before the send (`comms.deferred`). The session's
 transaction is closed before the send is awaited, so a slow server never holds a database
 lock. A crash between the claim and the send leaves the row `sending` until its lease expires
-and the sweep re-queues it: one send. The only window for a repeated send is the one
-documented in comms.outbox.
+and the sweep re-queues it: one send. An outcome that cannot be recorded (the database is
+out) is kept and retried. The only window for a repeated send is the one documented in
+comms.outbox.
 """
 
 from __future__ import annotations
@@ -30,9 +31,15 @@ from sqlmodel import Session
 from comms.channel_spec import channel_spec
 from comms.channels import ChannelSender, SendOutcome
 from comms.db import get_engine
-from comms.delivery_batch import record_outcome, render_claimed, stream_deliveries
+from comms.delivery_batch import (
+    OUTAGE_LIMIT,
+    is_outage,
+    record_outcome,
+    render_claimed,
+    stream_deliveries,
+)
 from comms.models import Delivery
-from comms.outbox import claim
+from comms.outbox import claim, send_lease
 from comms.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -45,6 +52,9 @@ class Dispatcher:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.senders: dict[str, ChannelSender] = {}
+        # one stream at a time per process: the streams share the senders' connections
+        # anyway, and the rows a crash can repeat are then one stream's (`comms.outbox`)
+        self.stream_lock = asyncio.Lock()
 
     def sender(self, channel: str) -> ChannelSender:
         found = self.senders.get(channel)
@@ -71,16 +81,39 @@ class Dispatcher:
             )
 
     async def deliver(self, engine: Engine, delivery_id: int, *, now: datetime) -> Delivery | None:
+        lease = send_lease(self.settings.smtp_timeout)
         with Session(engine, expire_on_commit=False) as session:
-            row = claim(session, delivery_id, now=now)
+            row = claim(session, delivery_id, now=now, lease=lease)
             if row is None:
                 return None
             session.commit()  # end the read transaction before awaiting the network
             ready, unrenderable = render_claimed(session, [row], settings=self.settings)
             outcome = unrenderable[0][1] if unrenderable else await self.send(ready[0], now)
-            record_outcome(session, row, outcome, now=now)
-            session.commit()
-            return row
+        return await _record_one(engine, delivery_id, outcome, now=now)
+
+
+async def _record_one(
+    engine: Engine, delivery_id: int, outcome: SendOutcome, *, now: datetime
+) -> Delivery | None:
+    """Record one outcome, retried with backoff while the database is out (kept in memory
+    meanwhile, `comms.delivery_batch.OUTAGE_LIMIT` at most)."""
+    delay, started = 0.2, asyncio.get_running_loop().time()
+    while True:
+        try:
+            with Session(engine, expire_on_commit=False) as session:
+                row = session.get(Delivery, delivery_id)
+                if row is None:
+                    return None
+                record_outcome(session, row, outcome, now=now)
+                session.commit()
+                return row
+        except Exception as exc:
+            waited = asyncio.get_running_loop().time() - started
+            if not is_outage(exc) or waited > OUTAGE_LIMIT:
+                raise
+            log.warning("outcome of delivery %s not recorded yet: %s", delivery_id, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 # --- one dispatcher per event loop ---------------------------------------------------------
@@ -137,9 +170,16 @@ async def deliver_many_async(
     async def send(row: Delivery) -> SendOutcome:
         return await dispatcher.send(row, now)
 
-    done = await stream_deliveries(
-        eng, wanted, send, now=now, settings=dispatcher.settings, concurrency=limit, batch=batch
-    )
+    async with dispatcher.stream_lock:
+        done = await stream_deliveries(
+            eng,
+            wanted,
+            send,
+            now=now,
+            settings=dispatcher.settings,
+            concurrency=limit,
+            batch=batch,
+        )
     out: list[Delivery | None] = []
     seen: set[int] = set()
     for i in ids:

@@ -7,14 +7,26 @@ is no longer `queued` does nothing. A row is claimed by moving it to `sending` w
 one conditional UPDATE, so two workers never send one row; a sweep returns rows whose lease
 ran out to `queued`.
 
-The one window in which a crash can repeat a send: after the provider accepted the message
-and before the row says `sent`. The sender has handed the message over but the process dies
-before the UPDATE commits; the lease expires, the sweep re-queues the row, and it is sent
-again. Email carries the same Message-ID both times, so most clients show one message. When
-many rows are delivered as a stream (`comms.delivery_batch`) the window covers the rows sent
-since outcomes were last recorded (they are recorded with every rendered group, and at least
-every `RECORD_EVERY` sends): never a row that was not handed to the server, never a row whose
-outcome was recorded.
+Leases are wall-clock time (never the simulated `--now`), so a tick run with a far-future
+`--now` does not take rows away from a worker that is sending them. A worker renews the leases
+of the rows it holds every few seconds (`comms.delivery_batch`), so a lease runs out only when
+its worker is gone: `SEND_LEASE` (`COMMS_SMTP_TIMEOUT` + 15 s, 45 s by default) after the
+last renewal; the next sweep then re-queues the row.
+
+The one window in which a crash can repeat a send: after the server accepted the message and
+before the row says `sent`. Email carries the same Message-ID both times, so most clients show
+one message. The window is narrowed twice:
+- outcomes are recorded at least every `RECORD_SECONDS` and every `RECORD_EVERY` sends, and no
+  row is handed to a sender while `RECORD_EVERY` outcomes wait (or while they cannot be
+  written: a database outage stops the senders, and the outcomes are kept and retried until
+  written) — so at most `RECORD_EVERY` + the senders in flight (2 × `COMMS_SMTP_CONNECTIONS`)
+  rows per worker process, 40 by default (one stream at a time per process);
+- the server's reply is appended to a local journal before it is recorded
+  (`comms.outbox_journal`); the sweep marks the rows of a dead worker's journal `sent` before
+  it re-queues anything. What is left: the sends in flight when the process died (accepted,
+  reply not yet read), at most 2 × `COMMS_SMTP_CONNECTIONS`, and rows of a worker on another
+  machine whose journal the sweep cannot read.
+Never a row that was not handed to the server, never a row whose outcome was recorded.
 """
 
 from __future__ import annotations
@@ -29,8 +41,11 @@ from sqlmodel import Session, col, select
 
 from comms.channels import SendOutcome
 from comms.models import Case, CaseEvent, Delivery, DeliveryStatus, Suppression
+from comms.timeutil import utcnow
 
-SEND_LEASE = timedelta(minutes=5)
+SEND_LEASE = timedelta(seconds=45)  # the default: see `send_lease`
+REENQUEUE_AFTER = timedelta(minutes=2)  # a queued row the sweep enqueued waits this long
+SWEEP_GRACE = timedelta(minutes=1)  # a row just written waits for its first message
 SUPPRESSED = "recipient is on the suppression list"
 MAX_ATTEMPTS = 6
 BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1))
@@ -94,8 +109,21 @@ def create_delivery(session: Session, new: NewDelivery, *, now: datetime) -> tup
     return row, True
 
 
-def claim(session: Session, delivery_id: int, *, now: datetime) -> Delivery | None:
-    """Move a queued row to sending (atomic). None when it is not ours to send."""
+def send_lease(smtp_timeout: float) -> timedelta:
+    """How long a claimed row stays ours without a renewal: a whole send and a margin."""
+    return timedelta(seconds=smtp_timeout + 15)
+
+
+def claim(
+    session: Session,
+    delivery_id: int,
+    *,
+    now: datetime,
+    lease: timedelta = SEND_LEASE,
+    wall: datetime | None = None,
+) -> Delivery | None:
+    """Move a queued row to sending (atomic). None when it is not ours to send. The lease
+    runs from `wall` (the real clock by default), not from `now`."""
     result = session.execute(
         update(Delivery)
         .where(
@@ -105,7 +133,7 @@ def claim(session: Session, delivery_id: int, *, now: datetime) -> Delivery | No
         )
         .values(
             status=DeliveryStatus.SENDING.value,
-            lease_until=now + SEND_LEASE,
+            lease_until=(wall or utcnow()) + lease,
             attempts=Delivery.attempts + 1,
             updated_at=now,
         )
@@ -210,6 +238,7 @@ def apply_outcome(
         return delivery
     delivery.updated_at = now
     delivery.lease_until = None
+    delivery.enqueued_at = None
     if outcome.provider_message_id:
         delivery.provider_message_id = outcome.provider_message_id
     if outcome.message_id:
@@ -258,23 +287,61 @@ def notify_failure(session: Session, delivery: Delivery, *, now: datetime) -> No
         session.add(case)
 
 
-def stale_deliveries(session: Session, *, now: datetime, limit: int = 1000) -> list[int]:
-    """Rows stuck in `sending` past their lease, or `queued` and due: the sweep re-enqueues them."""
-    session.execute(
-        update(Delivery)
-        .where(
-            col(Delivery.status) == DeliveryStatus.SENDING.value, col(Delivery.lease_until) < now
+def stale_deliveries(
+    session: Session, *, now: datetime, wall: datetime | None = None, limit: int = 1000
+) -> list[int]:
+    """The rows the sweep enqueues, only the orphaned ones:
+    - rows stuck in `sending` past their lease (wall clock: their worker is gone), re-queued
+      here;
+    - `queued` due rows no sweep enqueued in the last `REENQUEUE_AFTER` (a message the broker
+      lost), except rows written in the last `SWEEP_GRACE` whose first message may still be
+      on its way.
+    So a row waiting in the broker is not enqueued again on every pass. The caller marks what
+    it enqueued (`mark_enqueued`)."""
+    wall = wall or utcnow()
+    expired = [
+        i
+        for i in session.exec(
+            select(Delivery.id).where(
+                col(Delivery.status) == DeliveryStatus.SENDING.value,
+                col(Delivery.lease_until) < wall,
+            )
+        ).all()
+        if i is not None
+    ]
+    if expired:
+        session.execute(
+            update(Delivery)
+            .where(
+                col(Delivery.id).in_(expired),
+                col(Delivery.status) == DeliveryStatus.SENDING.value,
+                col(Delivery.lease_until) < wall,
+            )
+            .values(status=DeliveryStatus.QUEUED.value, lease_until=None, enqueued_at=None)
+            .execution_options(synchronize_session=False)
         )
-        .values(status=DeliveryStatus.QUEUED.value, lease_until=None, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    ids = session.exec(
+    never = col(Delivery.enqueued_at).is_(None) & (col(Delivery.updated_at) <= now - SWEEP_GRACE)
+    waiting = (
         select(Delivery.id)
         .where(
             col(Delivery.status) == DeliveryStatus.QUEUED.value,
             (col(Delivery.next_attempt_at).is_(None)) | (col(Delivery.next_attempt_at) <= now),
+            never | (col(Delivery.enqueued_at) < wall - REENQUEUE_AFTER),
         )
         .order_by(col(Delivery.id))
         .limit(limit)
-    ).all()
-    return [i for i in ids if i is not None]
+    )
+    ids = set(expired[:limit])
+    ids.update(i for i in session.exec(waiting).all() if i is not None)
+    return sorted(ids)[:limit]
+
+
+def mark_enqueued(session: Session, ids: list[int], *, wall: datetime | None = None) -> None:
+    """Note that these queued rows were just handed to the broker (`stale_deliveries`)."""
+    if ids:
+        session.execute(
+            update(Delivery)
+            .where(col(Delivery.id).in_(ids), col(Delivery.status) == DeliveryStatus.QUEUED.value)
+            .values(enqueued_at=wall or utcnow())
+            .execution_options(synchronize_session=False)
+        )

@@ -377,6 +377,11 @@ class Settings(BaseSettings):
         return self.outbox_dir or self.data_dir / "outbox"
 
     @property
+    def journal_dir(self) -> Path:
+        """The workers' journals of server replies (`comms.outbox_journal`)."""
+        return self.data_dir / "journal"
+
+    @property
     def documents_dir(self) -> Path:
         return self.data_dir / "documents"
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
@@ -24,8 +24,9 @@ from sqlmodel import Session, col, select
 
 from comms.compliance import Verdict
 from comms.db import is_postgres, session_scope
-from comms.models import OPEN_STATES, Case, Delivery
-from comms.outbox import stale_deliveries
+from comms.models import OPEN_STATES, Case
+from comms.outbox import mark_enqueued, stale_deliveries
+from comms.outbox_journal import recover_journals
 from comms.settings import Settings
 from comms.verdicts import all_verdicts
 from workflows.batch import BatchOutcome, advance_batch
@@ -40,7 +41,6 @@ log = logging.getLogger(__name__)
 BATCH = 1000
 PIPELINE = True  # PostgreSQL: plan the next batch while the previous one is written
 DEADLOCK_RETRIES = 3
-SWEEP_GRACE = timedelta(minutes=2)
 Enqueue = Callable[[int], None]
 
 
@@ -179,23 +179,16 @@ def _collect(out: BatchOutcome, result: TickResult, enqueue: Enqueue | None) -> 
 def sweep(
     engine: Engine, *, now: datetime, enqueue: Enqueue | None, exclude: set[int]
 ) -> list[int]:
-    """Re-enqueue deliveries stuck past their lease, or queued and due but not fresh."""
+    """Re-enqueue the orphaned deliveries (`comms.outbox.stale_deliveries`): stuck past their
+    lease, or queued and due with no message on its way."""
     with session_scope(engine) as session:
-        ids = stale_deliveries(session, now=now)
-        if not ids:
-            return []
-        fresh = set(
-            session.exec(
-                select(Delivery.id).where(
-                    col(Delivery.id).in_(ids), col(Delivery.updated_at) > now - SWEEP_GRACE
-                )
-            ).all()
-        )
-    out = [i for i in ids if i not in fresh and i not in exclude]
+        ids = [i for i in stale_deliveries(session, now=now) if i not in exclude]
+        if enqueue is not None:
+            mark_enqueued(session, ids)
     if enqueue is not None:
-        for delivery_id in out:
+        for delivery_id in ids:
             enqueue(delivery_id)
-    return out
+    return ids
 
 
 def tick(
@@ -208,6 +201,7 @@ def tick(
             result.opened = open_scan(session, now=now, settings=settings)
             result.opened += run_due_campaigns(session, now=now, settings=settings)
     advance_due(engine, now=now, settings=settings, enqueue=enqueue, result=result)
+    recover_journals(engine, settings.journal_dir, now=now)  # before anything is re-queued
     result.swept = sweep(engine, now=now, enqueue=enqueue, exclude=set(result.deliveries))
     log.info(
         "tick %s: opened %d, advanced %d, deliveries %d, swept %d",

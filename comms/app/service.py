@@ -30,6 +30,7 @@ from comms.actors import DeliveryBatches
 from comms.app.actors import ACTORS
 from comms.cli.context import console, engine, fail, settings, setup_logging
 from comms.db import session_scope
+from comms.outbox_journal import recover_journals
 from comms.settings import Settings
 from comms.staff.accounts import active_admins
 from comms.timeutil import utcnow
@@ -222,6 +223,10 @@ def worker_cmd(threads: int = typer.Option(4, help="Worker threads.")) -> None:
         )
     broker = broker_mod.setup_broker(cfg)
     log.debug("actors: %s", ", ".join(actor.actor_name for actor in ACTORS))
+    try:  # the replies a previous worker here kept but could not record
+        recover_journals(engine(), cfg.journal_dir, now=utcnow())
+    except Exception:  # the database is down: the scheduler's sweep does it later
+        log.exception("reading the journals of dead workers failed")
     worker = Worker(broker, worker_threads=threads)
     worker.start()
     stop = broker_mod.stop_on_signals()

@@ -72,7 +72,8 @@ class Delivery(SQLModel, table=True):
     created_at: datetime = created_field()
     updated_at: datetime = created_field()
     sent_at: datetime | None = ts_field()
-    lease_until: datetime | None = ts_field()
+    lease_until: datetime | None = ts_field()  # wall clock, renewed while a worker holds it
+    enqueued_at: datetime | None = ts_field()  # wall clock: when the sweep last enqueued it
     next_attempt_at: datetime | None = ts_field()
 
 

@@ -16,6 +16,7 @@ from comms.models import Agent, Case, CaseEvent, Delivery, Vendor
 from comms.outbox import suppress
 from comms.settings import get_settings
 from comms.templating import TemplateNotFound
+from comms.timeutil import utcnow
 from comms.tokens import token_from_address, verify_token
 from tests.email.helpers import make_vendor
 from tests.support import factory
@@ -237,11 +238,13 @@ def test_stream_crash_mid_batch_repeats_nothing(
     real = batch_mod.record_outcomes
     crashed: list[int] = []
 
-    def dying(session: Session, items: list[tuple[Delivery, object]], **kwargs: object) -> None:
-        if items and not crashed:  # the first outcomes to record are lost with the process
-            crashed.extend(row.id or 0 for row, _ in items)
+    def dying(
+        session: Session, done: list[dict[str, object]], others: list[object], **kwargs: object
+    ) -> list[Delivery]:
+        if done and not crashed:  # the first outcomes to record are lost with the process
+            crashed.extend(int(str(values["id"])) for values in done)
             raise SystemError("killed while recording")
-        real(session, items, **kwargs)  # type: ignore[arg-type]
+        return real(session, done, others, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(batch_mod, "record_outcomes", dying)
     with pytest.raises(SystemError):
@@ -254,7 +257,7 @@ def test_stream_crash_mid_batch_repeats_nothing(
     assert sending and len(sending) + len(recorded) == 40
     later = now + timedelta(minutes=6)
     with Session(db) as s:
-        due = stale_deliveries(s, now=later)
+        due = stale_deliveries(s, now=later, wall=utcnow() + timedelta(minutes=6))
         s.commit()
     deliver_many(due, now=later, engine=db)
     with Session(db) as s:
@@ -368,7 +371,7 @@ def test_rows_claimed_too_long_ago_are_left_to_the_sweep(
     from comms.outbox import stale_deliveries
 
     [created_id] = _queued_reminders(db, now, "late", 1)
-    monkeypatch.setattr(batch_mod, "LEASE_USABLE", -1.0)
+    monkeypatch.setattr(batch_mod, "LEASE_MARGIN", 3600.0)
     assert deliver_many([created_id], now=now, engine=db) == [None]
     assert smtp.messages == []
     with Session(db) as s:
@@ -377,7 +380,7 @@ def test_rows_claimed_too_long_ago_are_left_to_the_sweep(
     monkeypatch.undo()
     later = now + timedelta(minutes=6)
     with Session(db) as s:
-        assert stale_deliveries(s, now=later) == [created_id]
+        assert stale_deliveries(s, now=later, wall=utcnow() + timedelta(minutes=6)) == [created_id]
         s.commit()
     [done] = deliver_many([created_id], now=later, engine=db)
     assert done is not None and done.status == "sent" and len(smtp.messages) == 1

@@ -15,6 +15,7 @@ from comms.email.compose import queue_email
 from comms.models import CaseEvent, Delivery
 from comms.outbox import claim, clear_suppression, is_suppressed, stale_deliveries
 from comms.settings import get_settings
+from comms.timeutil import utcnow
 from comms.tokens import token_from_address, verify_token
 from tests.email.helpers import make_vendor
 from tests.support import factory
@@ -251,7 +252,7 @@ def test_crash_between_claim_and_send_yields_one_send(
     # the lease runs out, the sweep re-queues them, and they are sent once
     later = now + timedelta(minutes=6)
     with Session(db) as s:
-        due = stale_deliveries(s, now=later)
+        due = stale_deliveries(s, now=later, wall=utcnow() + timedelta(minutes=6))
         s.commit()
     assert sorted(due) == sorted(ids[:2])
     deliver_many(due + ids, now=later, engine=db)
@@ -319,7 +320,7 @@ def test_crash_after_server_accepted_is_the_documented_window(
     assert deliver(delivery_id, now=now + timedelta(minutes=1), engine=db) is None  # leased
     later = now + timedelta(minutes=6)
     with Session(db) as s:
-        assert stale_deliveries(s, now=later) == [delivery_id]
+        assert stale_deliveries(s, now=later, wall=utcnow() + timedelta(minutes=6)) == [delivery_id]
         s.commit()
     assert deliver(delivery_id, now=later, engine=db).status == "sent"  # type: ignore[union-attr]
     ids = [m.message["Message-ID"] for m in smtp.messages]

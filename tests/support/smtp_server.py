@@ -90,6 +90,8 @@ class _Handler:
             return "451 too late"
         if o.next_data_replies:
             return o.next_data_replies.pop(0)
+        if o.data_delay:
+            await asyncio.sleep(o.data_delay)  # a server that takes its time
         with o.lock:
             o.messages.append(
                 Received(
@@ -125,6 +127,7 @@ class SmtpTestServer:
         self.next_mail_replies: list[str] = []
         self.next_rcpt_replies: list[str] = []
         self.stall_next_data = 0.0  # seconds to wait before answering the next DATA
+        self.data_delay = 0.0  # seconds every accepted DATA takes
         self.next_data_replies: list[str] = []
         self.drop_next_mail = False
         self.drop_next_data = False

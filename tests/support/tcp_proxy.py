@@ -4,10 +4,13 @@
         proxy.freeze()     # current connections go silent: nothing passes, nothing closes
         proxy.drop()       # current connections are closed
         proxy.delay = 0.01 # seconds of delay per chunk forwarded (a slow link)
+        proxy.cut()        # current connections closed, new ones refused until restore()
+        proxy.blackhole()  # current and new connections go silent until restore()
 
     TcpProxy(host, port, latency=0.005)  # 5 ms each way (10 ms round trip), full bandwidth
 
-New connections made after `freeze()` or `drop()` work normally.
+New connections made after `freeze()` or `drop()` work normally; after `cut()` they are
+closed at once (the server is down), after `blackhole()` they hang.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ class TcpProxy:
         self.latency = latency
         self.delay = 0.0
         self.connections = 0
+        self.refusing = False
+        self.swallowing = False
         self._pairs: list[_Pair] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -93,12 +98,31 @@ class TcpProxy:
             pair.close()
         return len(live)
 
+    def cut(self) -> int:
+        """The server is down: close every connection, refuse new ones until `restore`."""
+        self.refusing = True
+        return self.drop()
+
+    def blackhole(self) -> int:
+        """The network is gone: every connection, current or new, goes silent."""
+        self.swallowing = True
+        return self.freeze()
+
+    def restore(self) -> None:
+        """New connections work again (black-holed ones stay silent: clients time out)."""
+        self.refusing = False
+        self.swallowing = False
+
     def _accept(self) -> None:
         while not self._stop.is_set():
             try:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            if self.refusing:
+                with contextlib.suppress(OSError):
+                    client.close()
+                continue
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
             except OSError:
@@ -106,6 +130,7 @@ class TcpProxy:
                 continue
             upstream.settimeout(None)
             pair = _Pair(client, upstream)
+            pair.frozen = self.swallowing
             with self._lock:
                 self._pairs.append(pair)
                 self.connections += 1
