@@ -5,16 +5,21 @@ small JSON documents. FastAPI reads a JSON body before a route's dependencies ru
 a cap an unauthenticated client could make the server hold an arbitrarily large body in
 memory before it is told 401. A declared length over the cap is answered 413 before anything
 is read; a body without one (chunked) is counted as it arrives and refused once over the cap.
+Each part of a body must arrive within `timeout` seconds (a client that drips its body gets
+408 and the app is told it left); once the body is complete, waiting for the client to leave
+(a server-sent event stream) has no limit.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY = 64 * 1024  # bytes
+BODY_TIMEOUT = 30.0  # seconds for each part of a body (COMMS_WEB_BODY_TIMEOUT)
 
 
 class BodyLimit:
@@ -23,12 +28,14 @@ class BodyLimit:
         app: ASGIApp,
         limit: int = MAX_BODY,
         larger: Sequence[tuple[str, int]] = (),
+        timeout: float = BODY_TIMEOUT,
     ) -> None:
         """`larger`: (path regex, cap) for the few routes that take files (a certificate
         upload in the workspace)."""
         self.app = app
         self.limit = limit
         self.larger = [(re.compile(pattern), cap) for pattern, cap in larger]
+        self.timeout = timeout
 
     def _cap(self, path: str) -> int:
         for pattern, cap in self.larger:
@@ -43,40 +50,50 @@ class BodyLimit:
         limit = self._cap(str(scope.get("path", "")))
         declared = dict(scope.get("headers") or []).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
-            await self._refuse(send, limit)
+            await self._refuse(send, 413, f"request body over {limit} bytes")
             return
         seen = 0
-        started = refused = False
+        started = refused = complete = False
 
         async def counted() -> Message:
-            nonlocal seen, refused
+            nonlocal seen, refused, complete
             if refused:
                 return {"type": "http.disconnect"}
-            message = await receive()
+            if complete:
+                return await receive()
+            try:
+                async with asyncio.timeout(self.timeout):
+                    message = await receive()
+            except TimeoutError:
+                refused = True
+                if not started:
+                    await self._refuse(send, 408, "request body too slow")
+                return {"type": "http.disconnect"}
             if message["type"] == "http.request":
+                complete = not message.get("more_body", False)
                 seen += len(message.get("body", b""))
                 if seen > limit:  # answered here; the app is told the client left
                     refused = True
                     if not started:
-                        await self._refuse(send, limit)
+                        await self._refuse(send, 413, f"request body over {limit} bytes")
                     return {"type": "http.disconnect"}
             return message
 
         async def watched(message: Message) -> None:
             nonlocal started
             if refused:
-                return  # the answer was 413
+                return  # the answer was 413 or 408
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         await self.app(scope, counted, watched)
 
-    async def _refuse(self, send: Send, limit: int) -> None:
-        body = f'{{"detail": "request body over {limit} bytes"}}'.encode()
+    async def _refuse(self, send: Send, status: int, detail: str) -> None:
+        body = f'{{"detail": "{detail}"}}'.encode()
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": status,
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),

@@ -64,7 +64,10 @@ _ISO_DATETIME = (
 # most 255 without leading zeros; "079.123.45.67" or "1.212.555.0142" are still phone numbers.
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _IPV4 = rf"(?<![\w.]){_OCTET}(?:\.{_OCTET}){{3}}(?!\w|\.\d)"
-_PHONE = re.compile(f"(?P<keep>{_ISO_DATETIME}|{_IPV4})|(?P<phone>{_PHONE_PATTERN})")
+# And SMTP replies: a reply code and its enhanced status code ("250 2.0.0 queued as 5",
+# "550-5.1.1"), which carry no personal data and say what the server did.
+_SMTP_STATUS = r"(?<![\w.])[2-5]\d\d[ -][2-5]\.\d{1,3}\.\d{1,3}(?![\w]|\.\d)"
+_PHONE = re.compile(f"(?P<keep>{_ISO_DATETIME}|{_IPV4}|{_SMTP_STATUS})|(?P<phone>{_PHONE_PATTERN})")
 
 # The web server's loggers: uvicorn configures their handlers itself (its own log_config).
 SERVER_LOGGERS: tuple[str, ...] = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")

@@ -202,6 +202,11 @@ class Settings(BaseSettings):
     # --- web ------------------------------------------------------------------------------
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8000, ge=1, le=65535)
+    # slow clients: a request's headers must arrive within this many seconds, each part of
+    # its body within `web_body_timeout`; at most `web_max_connections` open at once (503)
+    web_header_timeout: float = Field(default=10.0, gt=0, le=300)
+    web_body_timeout: float = Field(default=30.0, gt=0, le=600)
+    web_max_connections: int = Field(default=500, ge=1)
     # the staff API's bearer tokens by staff name (`{"ann": "…"}`); none: the API is off
     staff_tokens: dict[str, SecretStr] = Field(default_factory=dict)
     # the workspace: a sign-in lasts this long (then the browser is sent to /login again)

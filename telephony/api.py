@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -33,6 +33,8 @@ from telephony.tasks import (
     reservation,
     task_dict,
 )
+
+MAX_LIMIT = 1000  # tasks in one answer; `limit` outside 1..MAX_LIMIT is refused with 422
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +154,9 @@ def make_router(
         return HTTPException(409 if isinstance(exc, TaskConflict) else 422, str(exc))
 
     @router.get("")
-    def tasks(status: str | None = "open", limit: int = 100) -> list[dict[str, Any]]:
+    def tasks(
+        status: str | None = "open", limit: int = Query(100, ge=1, le=MAX_LIMIT)
+    ) -> list[dict[str, Any]]:
         known = [t.value for t in TaskStatus]
         if status and status != "all" and status not in known:
             raise HTTPException(

@@ -90,6 +90,8 @@ def _check_port(host: str, port: int) -> None:
 
 def _start_web(cfg: Settings, stop: threading.Event) -> threading.Thread:
     uvicorn, create_app, staff_api_state = _web_stack()
+    from comms.app.http_protocol import uvicorn_options  # (lazy, as `_web_stack`)
+
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(cfg),
@@ -97,6 +99,7 @@ def _start_web(cfg: Settings, stop: threading.Event) -> threading.Thread:
             port=cfg.web_port,
             log_level="info",
             timeout_graceful_shutdown=GRACE,
+            **uvicorn_options(cfg),
         )
     )
     thread = threading.Thread(target=server.run, name="web", daemon=True)
@@ -246,6 +249,8 @@ def web_cmd(
     s = settings()
     _check_port(host or s.web_host, port or s.web_port)
     uvicorn, create_app, staff_api_state = _web_stack()
+    from comms.app.http_protocol import uvicorn_options  # (lazy, as `_web_stack`)
+
     setup_logging(s.log_level)  # redacted, the web server's own loggers included
     console.print(staff_api_state(len(s.staff_tokens)))
     workspace_banner(s)
@@ -255,6 +260,7 @@ def web_cmd(
         port=port or s.web_port,
         log_level=s.log_level.lower(),
         timeout_graceful_shutdown=GRACE,
+        **uvicorn_options(s),
     )
 
 

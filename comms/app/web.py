@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
 from comms.actors import enqueue_delivery
+from comms.app.web_guard import SecurityHeaders, add_docs
 from comms.app.workspace import make_workspace
 from comms.app.workspace.api_auth import api_authenticator
 from comms.body_limit import BodyLimit
@@ -76,15 +77,19 @@ def create_app(
 
     app = FastAPI(
         title=f"{s.organization_name} COI communications",
-        docs_url="/api/docs",
-        openapi_url="/api/openapi.json",
+        docs_url=None,  # served to signed-in staff only: `add_docs`
+        openapi_url=None,
         redoc_url=None,
         lifespan=lifespan,
     )
     # a certificate upload (the workspace) may be as large as an emailed attachment
     app.add_middleware(
-        BodyLimit, larger=[(r"/vendors/\d{1,12}/certificates", s.max_attachment_bytes + 4096)]
+        BodyLimit,
+        larger=[(r"/vendors/\d{1,12}/certificates", s.max_attachment_bytes + 4096)],
+        timeout=s.web_body_timeout,
     )
+    app.add_middleware(SecurityHeaders, https=s.public_url.startswith("https:"))
+    add_docs(app, workspace.workspace)
     for router in telephony.routers:
         app.include_router(router)
     for router in workspace.routers:

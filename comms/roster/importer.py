@@ -21,6 +21,7 @@ from sqlmodel import Session, col
 from comms.errors import PermanentError
 from comms.models import RequirementProfile, audit
 from comms.roster.ambiguity import ambiguous_rows, without_lines
+from comms.roster.cells import cell_problems, csv_safe
 from comms.roster.reader import RawSheet, read_sheet
 from comms.roster.result import ImportResult
 from comms.roster.rows import RowProblem, ValidRows
@@ -89,11 +90,11 @@ def _write_rejected(sheet: RawSheet, problems: list[RowProblem]) -> Path:
     target, fh = _open_rejected(sheet.path)
     with fh:
         writer = csv.writer(fh)
-        writer.writerow(["line", "errors", *sheet.headers])
+        writer.writerow(["line", "errors", *map(csv_safe, sheet.headers)])
         for line, values in zip(sheet.lines, sheet.rows, strict=True):
             if line in by_line:
-                cells = ["" if v is None else v for v in values]
-                writer.writerow([line, "; ".join(by_line[line]), *cells])
+                cells = ["" if v is None else csv_safe(v) for v in values]
+                writer.writerow([line, csv_safe("; ".join(by_line[line])), *cells])
     return target
 
 
@@ -176,6 +177,10 @@ def _import(
         default_profile=default_profile,
         progress=progress,
     )
+    refused = cell_problems(sheet.headers, sheet.mapping, sheet.lines, sheet.rows)
+    if refused:  # (before anything is looked up with them: PostgreSQL refuses a NUL)
+        problems = sorted([*problems, *refused], key=lambda p: p.line)
+        rows = without_lines(rows, {p.line for p in refused})
     ambiguous = ambiguous_rows(session, rows)
     if ambiguous:
         problems = sorted([*problems, *ambiguous], key=lambda p: p.line)

@@ -60,3 +60,16 @@ def test_logging_filter(caplog: pytest.LogCaptureFixture) -> None:
     assert "ops@" not in caplog.text
     assert "***@acme.example" in caplog.text
     assert "2125550142" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("250 2.0.0 queued as 5", "250 2.0.0 queued as 5"),
+        ("550 5.1.1 <***@acme.test>: no such user", "550 5.1.1 <***@acme.test>: no such user"),
+        ("550-5.7.1 rejected", "550-5.7.1 rejected"),
+        ("421 4.7.0 try later, call 212 555 0142", "421 4.7.0 try later, call ***42"),
+    ],
+)
+def test_smtp_status_codes_are_kept(text: str, expected: str) -> None:
+    assert redact(text) == expected
