@@ -35,9 +35,7 @@ def _suspect(rows: Sequence[Sequence[Any]]) -> bool:
         joined = "\n".join(chain.from_iterable(rows))
     except TypeError:  # a workbook's are not
         joined = "\n".join(v for v in chain.from_iterable(rows) if isinstance(v, str))
-    return bool(
-        _CONTROL.search(joined) or _FORMULA.match(joined) or _ANY_FORMULA.search(joined)
-    )
+    return bool(_CONTROL.search(joined) or _FORMULA.match(joined) or _ANY_FORMULA.search(joined))
 
 
 def cell_problems(
