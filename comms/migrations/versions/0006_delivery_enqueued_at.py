@@ -3,8 +3,8 @@
 When the sweep last handed a queued row to the broker (wall clock), so a row waiting in the
 broker is not enqueued again on every pass (`comms.outbox.stale_deliveries`).
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-03 15:30:00.000000
 """
 
@@ -15,8 +15,8 @@ from alembic import op
 
 import comms.models.types
 
-revision: str = "0004"
-down_revision: str | None = "0003"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
