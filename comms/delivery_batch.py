@@ -205,6 +205,13 @@ def record_outcomes(
     return loaded
 
 
+def outage_text(exc: BaseException) -> str:
+    """The driver's first line, without the statement and its parameters (message content)."""
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    return f"{type(orig).__name__}: {lines[0] if lines else ''}"
+
+
 def is_outage(exc: BaseException) -> bool:
     """A database error that waiting can cure: refused, dropped, locked."""
     if isinstance(exc, OperationalError | InterfaceError):
@@ -332,7 +339,9 @@ class _Stream:
                     raise
                 if started is None:
                     started = time.monotonic()
-                    log.warning("database unavailable; outcomes kept, sending paused: %s", exc)
+                    log.warning(
+                        "database unavailable; outcomes kept, sending paused: %s", outage_text(exc)
+                    )
                 self.failing = True
                 if time.monotonic() - started > OUTAGE_LIMIT:
                     raise

@@ -34,6 +34,7 @@ from comms.db import get_engine
 from comms.delivery_batch import (
     OUTAGE_LIMIT,
     is_outage,
+    outage_text,
     record_outcome,
     render_claimed,
     stream_deliveries,
@@ -111,7 +112,9 @@ async def _record_one(
             waited = asyncio.get_running_loop().time() - started
             if not is_outage(exc) or waited > OUTAGE_LIMIT:
                 raise
-            log.warning("outcome of delivery %s not recorded yet: %s", delivery_id, exc)
+            log.warning(
+                "outcome of delivery %s not recorded yet: %s", delivery_id, outage_text(exc)
+            )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 

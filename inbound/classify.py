@@ -8,6 +8,7 @@ with an out-of-office subject heuristic for the ones that carry none of these.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -21,6 +22,27 @@ from inbound.dsn import prose_bounce as find_prose_bounce
 from inbound.parse import header_values
 
 Kind = Literal["bounce", "auto_reply", "reply"]
+
+
+class _OneLine(logging.Filter):
+    """flufl.bounce logs a whole traceback (on stderr, without a handler of ours) for each
+    detector that chokes on malformed mail: keep one line, and drop its "Running detector"
+    chatter."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            detail = str(exc).splitlines()[0][:200] if str(exc) else ""
+            record.msg = f"{record.getMessage()}: {type(exc).__name__}: {detail}"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+_FLUFL_LOG = logging.getLogger("flufl.bounce")
+_FLUFL_LOG.addFilter(_OneLine())
+_FLUFL_LOG.setLevel(logging.WARNING)
 
 _OOO_SUBJECT = re.compile(
     r"\b(out of (the )?office|automatic reply|auto(matic)?[- ]?reply|autoreply|"

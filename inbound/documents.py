@@ -14,6 +14,7 @@ from email.message import Message
 from pathlib import Path
 from typing import Any
 
+from comms.metrics import EXTRACTION_SECONDS
 from inbound.acord25 import Extraction, ExtractionError, extract_certificate
 from inbound.attachments import document_parts, is_document, store
 from inbound.parse import decode_text
@@ -112,7 +113,8 @@ def read_documents(
         path, sha256 = store(part.data, part.content_type, root)
         name = _safe_name(part.declared_name)
         try:
-            extraction = extract_certificate(part.data, filename=name, timeout_s=timeout_s)
+            with EXTRACTION_SECONDS.time():
+                extraction = extract_certificate(part.data, filename=name, timeout_s=timeout_s)
         except ExtractionError as exc:
             docs.refused.append(
                 {"name": name, "reason": f"{exc.code}: {exc.reason}", "sha256": sha256}

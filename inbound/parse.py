@@ -183,6 +183,19 @@ def body_text(msg: Message) -> str:
     return html_to_text(html)[:MAX_TEXT_CHARS] if html else ""
 
 
+# A message is a tree of parts; the parser descends it recursively, so a message of a
+# thousand nested multiparts would exhaust the stack. No real mail has more than a few dozen
+# multipart containers: more than this is refused before parsing (`multipart_count`, a
+# linear scan that is an upper bound of the nesting depth).
+MAX_MULTIPARTS = 100
+_MULTIPART = re.compile(rb"^content-type:\s*multipart/", re.IGNORECASE | re.MULTILINE)
+
+
+def multipart_count(raw: bytes) -> int:
+    """How many multipart Content-Type headers `raw` has (no parsing, no recursion)."""
+    return sum(1 for _ in _MULTIPART.finditer(raw))
+
+
 def parse_mail(raw: bytes) -> ParsedMail:
     """Parse ``raw`` (never raises on malformed input)."""
     msg = message_from_bytes(raw, policy=compat32)

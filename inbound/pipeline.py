@@ -42,13 +42,14 @@ from comms.settings import Settings, get_settings
 from inbound import classify, handlers
 from inbound.models import InboundEmail, InboundStatus
 from inbound.outcome import IngestResult
-from inbound.parse import parse_mail
+from inbound.parse import MAX_MULTIPARTS, multipart_count, parse_mail
 
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=15)
 # the message itself is refused: retrying the same bytes cannot help
 TOO_LARGE = Failure("message_too_large", permanent=True)
+TOO_DEEP = Failure("mime_too_deep", permanent=True)
 Enqueue = Callable[..., None]
 
 
@@ -150,6 +151,16 @@ def _process(
             f"({settings.max_message_bytes})",
             now=now,
             failure=TOO_LARGE,
+        )
+    containers = multipart_count(row.raw)
+    if containers > MAX_MULTIPARTS:  # refused before the parser recurses into it
+        return quarantine(
+            session,
+            row.id,
+            f"MIME structure too deeply nested ({containers} multipart parts; at most "
+            f"{MAX_MULTIPARTS})",
+            now=now,
+            failure=TOO_DEEP,
         )
     parsed = parse_mail(row.raw)
     row.sender = parsed.sender or None

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
-from comms.app import commands, email_commands, registry, service
+from comms.app import commands, doctor, email_commands, registry, service
 from comms.broker import BrokerUnreachable
 from comms.settings import Settings, SettingsError, get_settings, reset_settings_cache
 from comms.staff import cli as staff_cli
@@ -55,6 +55,7 @@ def _register_all() -> None:
     phone_cli.register(app, make_app=_phone_app)
     staff_cli.register(app)
     service.register(app)
+    doctor.register(app)
 
 
 def _phone_app(settings: Settings, clock: Callable[[], datetime]) -> FastAPI:

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
 from comms.actors import enqueue_delivery
+from comms.app.metrics import WebhookTimer, add_operations
 from comms.app.web_guard import SecurityHeaders, add_docs
 from comms.app.workspace import make_workspace
 from comms.app.workspace.api_auth import api_authenticator
@@ -89,6 +90,7 @@ def create_app(
         timeout=s.web_body_timeout,
     )
     app.add_middleware(SecurityHeaders, https=s.public_url.startswith("https:"))
+    app.add_middleware(WebhookTimer)
     add_docs(app, workspace.workspace)
     for router in telephony.routers:
         app.include_router(router)
@@ -97,8 +99,5 @@ def create_app(
     app.mount("/static", workspace.static, name="static")
     app.state.workspace = workspace.workspace
 
-    @app.get("/healthz")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
+    add_operations(app, db, s, clock)  # /healthz, /readyz, /metrics
     return app

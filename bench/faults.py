@@ -1,0 +1,476 @@
+"""Benchmark: delivery under faults. For each fault: runs, lost, sent twice, time to recover.
+
+    .venv/bin/python bench/faults.py                 # 400 emails a run, 1 run per fault
+    .venv/bin/python bench/faults.py --count 1000 --runs 2
+    .venv/bin/python bench/faults.py --only db_refused worker_kill9
+
+Needs PostgreSQL at 127.0.0.1:5432 (a scratch database is created and dropped) and Redis at
+127.0.0.1:6379 (database 14, flushed). An aiosmtpd server in this process receives the mail
+(20 ms per message, two connections) and counts each Message-ID; PostgreSQL, Redis and the SMTP
+server sit behind TCP proxies this script cuts (`tests/support/tcp_proxy.py`).
+
+| fault | what happens | "time to recover" |
+|---|---|---|
+| baseline | no fault | time to send every row |
+| db_refused | PostgreSQL refuses connections for `--outage` s mid-delivery | restore → all sent |
+| worker_kill9 | `comms worker` (Redis broker) killed with SIGKILL mid-campaign, restarted; the sweep runs every second | restart → all sent |
+| smtp_421 | the server answers 421 to 20 DATA commands | the retry pass (its backoff skipped) → all sent |
+| smtp_drop | the server drops the connection after DATA for 10 messages | the retry pass → all sent |
+| smtp_down | the SMTP server is unreachable for `--outage` s mid-delivery | the retry pass → all sent |
+| redis_down | Redis refuses connections while the campaign is enqueued | the sweep's pass → all sent |
+
+"lost": rows not `sent` at the end, or sent rows the server never received. "sent twice":
+messages the server received more than once (same Message-ID). The figures go to
+bench/results/faults.json; the ratio printed is each fault's time to recover over the
+baseline's time to send.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+COMMS = str(Path(sys.executable).with_name("comms"))
+REDIS_URL = "redis://127.0.0.1:6379/14"
+
+
+@dataclass
+class Run:
+    fault: str
+    lost: int
+    twice: int
+    recover_s: float
+
+
+def _env(data: Path, db_url: str, smtp_port: int, broker: str = "") -> dict[str, str]:
+    env = {
+        "COMMS_DATA_DIR": str(data),
+        "COMMS_DATABASE_URL": db_url,
+        "COMMS_SMTP_HOST": "127.0.0.1",
+        "COMMS_SMTP_PORT": str(smtp_port),
+        "COMMS_SMTP_CONNECTIONS": "2",
+        "COMMS_SMTP_TIMEOUT": "5",
+        "COMMS_SECRET_KEY": "bench-signing-key-0123456789",
+        "COMMS_REPLY_DOMAIN": "reply.test",
+        "COMMS_MAIL_FROM": "COI Desk <coi@sender.test>",
+        "COMMS_HOLDER_NAME": "Bench Holdings",
+        "COMMS_HOLDER_ADDRESS": "1 Main St, Springfield",
+        "COMMS_LOG_LEVEL": "ERROR",
+        "COMMS_CONFIG": str(ROOT / "tests" / "support" / "empty.toml"),
+    }
+    if broker:
+        env["COMMS_BROKER_URL"] = broker
+    return env
+
+
+class Bench:
+    def __init__(self, count: int, outage: float) -> None:
+        from sqlalchemy import create_engine, text
+
+        from comms.app.registry import metadata
+        from comms.db import create_all, make_engine
+        from tests.support.smtp_server import SmtpTestServer
+        from tests.support.tcp_proxy import TcpProxy
+
+        self.count = count
+        self.outage = outage
+        self.tmp = Path(tempfile.mkdtemp(prefix="faults-"))
+        self.admin = create_engine(
+            "postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT"
+        )
+        self.dbname = f"comms_faults_{os.getpid()}"
+        with self.admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{self.dbname}"'))
+            conn.execute(text(f'CREATE DATABASE "{self.dbname}"'))
+        self.db_url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{self.dbname}"
+        self.engine = make_engine(self.db_url)
+        create_all(self.engine, metadata)
+        self.smtp = SmtpTestServer().__enter__()
+        self.smtp.data_delay = 0.02
+        self.smtp_proxy = TcpProxy(self.smtp.host, self.smtp.port).start()
+        self.pg_proxy = TcpProxy("127.0.0.1", 5432).start()
+        self.redis_proxy = TcpProxy("127.0.0.1", 6379).start()
+        self.runs = 0
+
+    def close(self) -> None:
+        from sqlalchemy import text
+
+        for proxy in (self.smtp_proxy, self.pg_proxy, self.redis_proxy):
+            proxy.close()
+        self.smtp.__exit__(None, None, None)
+        self.engine.dispose()
+        with self.admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)'))
+        self.admin.dispose()
+
+    # --- one run's setting up and counting ---
+
+    def configure(self, *, broker: str = "") -> Path:
+        """Fresh tables, server counts and settings for one run; its data folder."""
+        from comms import dispatch
+        from comms.settings import reset_settings_cache
+        from tests.support.db import reset_tables
+
+        dispatch.shutdown()
+        reset_tables(self.engine)
+        with self.smtp.lock:
+            self.smtp.messages.clear()
+        self.runs += 1
+        data = self.tmp / f"run{self.runs}"
+        for key in [k for k in os.environ if k.startswith("COMMS_")]:
+            del os.environ[key]
+        os.environ.update(_env(data, self.db_url, self.smtp_proxy.port, broker))
+        reset_settings_cache()
+        return data
+
+    def queue(self, now: datetime) -> list[int]:
+        from sqlmodel import Session
+
+        from comms.email.compose import EmailRequest, queue_emails
+        from comms.settings import get_settings
+        from tests.email.helpers import make_vendor
+
+        with Session(self.engine, expire_on_commit=False) as s:
+            vendors = [
+                make_vendor(s, now, name=f"v{i}", email=f"v{i}@acme.test")
+                for i in range(self.count)
+            ]
+            created = queue_emails(
+                s,
+                [
+                    EmailRequest(idempotency_key=f"b:{v.id}", template="reminder", vendor=v)
+                    for v in vendors
+                ],
+                now=now,
+                settings=get_settings(),
+            )
+            s.commit()
+        return [c.id for c in created if c.id is not None]
+
+    def all_sent(self, ids: list[int]) -> bool:
+        return self.statuses(ids).get("sent", 0) == len(ids)
+
+    def statuses(self, ids: list[int]) -> Counter[str]:
+        from sqlmodel import Session, col, select
+
+        from comms.models import Delivery
+
+        with Session(self.engine) as s:
+            return Counter(s.exec(select(Delivery.status).where(col(Delivery.id).in_(ids))).all())
+
+    def tally(self, fault: str, ids: list[int], recover_s: float) -> Run:
+        from sqlmodel import Session, col, select
+
+        from comms.models import Delivery
+
+        with self.smtp.lock:
+            received = Counter(str(m.message["Message-ID"]) for m in self.smtp.messages)
+        with Session(self.engine) as s:
+            rows = s.exec(select(Delivery).where(col(Delivery.id).in_(ids))).all()
+        not_sent = sum(1 for r in rows if r.status != "sent")
+        unreceived = sum(1 for r in rows if r.status == "sent" and r.message_id not in received)
+        twice = sum(n - 1 for n in received.values())
+        return Run(fault, not_sent + unreceived, twice, round(recover_s, 2))
+
+    def wait(self, ids: list[int], seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not self.all_sent(ids):
+            time.sleep(0.2)
+
+    def retry_pass(self, ids: list[int], now: datetime) -> float:
+        """Deliver what waits for a retry, its backoff skipped; the seconds it took."""
+        from comms.dispatch import deliver_many
+
+        started = time.monotonic()
+        later = now + timedelta(hours=2)
+        for _ in range(6):
+            if self.all_sent(ids):
+                break
+            deliver_many(ids, now=later)
+            later += timedelta(hours=2)
+        return time.monotonic() - started
+
+    def in_background(self, fn: Callable[[], Any]) -> threading.Thread:
+        thread = threading.Thread(target=fn, daemon=True)
+        thread.start()
+        return thread
+
+    def when_received(self, n: int, seconds: float = 60) -> None:
+        deadline = time.monotonic() + seconds
+        while len(self.smtp.messages) < n and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    # --- the faults ---
+
+    def baseline(self) -> Run:
+        from comms.dispatch import deliver_many
+
+        self.configure()
+        now = datetime.now(UTC)
+        ids = self.queue(now)
+        started = time.monotonic()
+        deliver_many(ids, now=now)
+        return self.tally("baseline", ids, time.monotonic() - started)
+
+    def db_refused(self) -> Run:
+        from comms.db import make_engine
+        from comms.dispatch import deliver_many
+
+        self.configure()
+        now = datetime.now(UTC)
+        ids = self.queue(now)
+        proxied = make_engine(
+            f"postgresql+psycopg://postgres@127.0.0.1:{self.pg_proxy.port}/{self.dbname}"
+        )
+        stream = self.in_background(lambda: deliver_many(ids, now=now, engine=proxied))
+        self.when_received(self.count // 4)
+        self.pg_proxy.cut()
+        time.sleep(self.outage)
+        self.pg_proxy.restore()
+        restored = time.monotonic()
+        stream.join(timeout=600)
+        recover = time.monotonic() - restored
+        proxied.dispose()
+        return self.tally("db_refused", ids, recover)
+
+    def worker_kill9(self) -> Run:
+        import redis
+
+        from comms import broker as broker_mod
+        from comms.actors import DeliveryBatches
+        from comms.outbox_journal import recover_journals
+        from comms.settings import get_settings
+        from workflows.scheduler import sweep
+
+        redis.Redis.from_url(REDIS_URL).flushdb()
+        data = self.configure(broker=REDIS_URL)
+        now = datetime.now(UTC)
+        ids = self.queue(now)
+        broker_mod.setup_broker(get_settings())
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("COMMS_")}}
+        env.update(_env(data, self.db_url, self.smtp_proxy.port, REDIS_URL))
+
+        def worker() -> subprocess.Popen[bytes]:
+            return subprocess.Popen(
+                [COMMS, "worker", "--threads", "4"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+
+        stop = threading.Event()
+
+        def scheduler() -> None:
+            while not stop.wait(1.0):
+                batches = DeliveryBatches()
+                recover_journals(self.engine, get_settings().journal_dir, now=datetime.now(UTC))
+                sweep(self.engine, now=datetime.now(UTC), enqueue=batches, exclude=set())
+                batches.flush()
+
+        first = worker()
+        second = None
+        try:
+            batches = DeliveryBatches()
+            for delivery_id in ids:
+                batches(delivery_id)
+            batches.flush()
+            self.when_received(self.count // 4)
+            os.kill(first.pid, signal.SIGKILL)
+            first.wait(timeout=10)
+            second = worker()
+            restarted = time.monotonic()
+            self.in_background(scheduler)
+            self.wait(ids, 300)
+            recover = time.monotonic() - restarted
+        finally:
+            stop.set()
+            for proc in (first, second):
+                if proc is not None and proc.poll() is None:
+                    proc.terminate()
+                    proc.wait(timeout=30)
+            broker_mod.reset()
+        return self.tally("worker_kill9", ids, recover)
+
+    def smtp_421(self) -> Run:
+        from comms.dispatch import deliver_many
+
+        self.configure()
+        now = datetime.now(UTC)
+        ids = self.queue(now)
+        self.smtp.next_data_replies.extend(["421 4.3.2 try again later"] * 20)
+        deliver_many(ids, now=now)
+        return self.tally("smtp_421", ids, self.retry_pass(ids, now))
+
+    def smtp_drop(self) -> Run:
+        from comms.dispatch import deliver_many
+
+        self.configure()
+        now = datetime.now(UTC)
+        ids = self.queue(now)
+        dropped = 0
+
+        def dropper() -> None:
+            nonlocal dropped
+            while dropped < 10 and not self.all_sent(ids):
+                if not self.smtp.drop_next_data:
+                    self.smtp.drop_next_data = True
+                    dropped += 1
+                time.sleep(0.05)
+
+        self.in_background(dropper)
+        deliver_many(ids, now=now)
+        return self.tally("smtp_drop", ids, self.retry_pass(ids, now))
+
+    def smtp_down(self) -> Run:
+        from comms.dispatch import deliver_many
+
+        self.configure()
+        now = datetime.now(UTC)
+        ids = self.queue(now)
+
+        def outage() -> None:
+            self.when_received(self.count // 4)
+            self.smtp_proxy.cut()
+            time.sleep(self.outage)
+            self.smtp_proxy.restore()
+
+        self.in_background(outage)
+        deliver_many(ids, now=now)
+        return self.tally("smtp_down", ids, self.retry_pass(ids, now))
+
+    def redis_down(self) -> Run:
+        import redis
+
+        from comms import broker as broker_mod
+        from comms.actors import DeliveryBatches
+        from comms.outbox import SWEEP_GRACE
+        from comms.settings import get_settings
+        from workflows.scheduler import sweep
+
+        redis.Redis.from_url(REDIS_URL).flushdb()
+        proxied = f"redis://127.0.0.1:{self.redis_proxy.port}/14"
+        data = self.configure(broker=proxied)
+        now = datetime.now(UTC)
+        ids = self.queue(now)
+        broker_mod.setup_broker(get_settings())
+        self.redis_proxy.cut()
+        try:
+            batches = DeliveryBatches()
+            for delivery_id in ids:
+                batches(delivery_id)
+            batches.flush()
+        except Exception:  # what `comms run` logs: the sweep finds the rows
+            pass
+        self.redis_proxy.restore()
+        restored = time.monotonic()
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("COMMS_")}}
+        env.update(_env(data, self.db_url, self.smtp_proxy.port, proxied))
+        worker = subprocess.Popen(
+            [COMMS, "worker", "--threads", "2"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            batches = DeliveryBatches()
+            # the next scheduler pass after the grace a new row gets for its first message
+            sweep(self.engine, now=now + SWEEP_GRACE, enqueue=batches, exclude=set())
+            batches.flush()
+            self.wait(ids, 300)
+            recover = time.monotonic() - restored
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
+            broker_mod.reset()
+        return self.tally("redis_down", ids, recover)
+
+
+FAULTS = (
+    "baseline",
+    "db_refused",
+    "worker_kill9",
+    "smtp_421",
+    "smtp_drop",
+    "smtp_down",
+    "redis_down",
+)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=400)
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--outage", type=float, default=5.0)
+    parser.add_argument("--only", nargs="*", choices=FAULTS)
+    args = parser.parse_args()
+    chosen = args.only or list(FAULTS)
+    if "baseline" not in chosen:
+        chosen = ["baseline", *chosen]
+    bench = Bench(args.count, args.outage)
+    results: list[Run] = []
+    try:
+        for fault in chosen:
+            for _ in range(args.runs):
+                results.append(getattr(bench, fault)())
+                print(f"  {results[-1]}", flush=True)
+    finally:
+        bench.close()
+    base = [r.recover_s for r in results if r.fault == "baseline"]
+    base_s = sum(base) / len(base)
+    table: list[dict[str, Any]] = []
+    print(f"\n{args.count} emails a run; baseline: all sent in {base_s:.1f} s")
+    print(
+        f"{'fault':<14} {'runs':>4} {'lost':>5} {'twice':>6} {'recover s':>10} {'vs baseline':>12}"
+    )
+    for fault in chosen:
+        runs = [r for r in results if r.fault == fault]
+        recover = max(r.recover_s for r in runs)
+        row = {
+            "fault": fault,
+            "runs": len(runs),
+            "lost": sum(r.lost for r in runs),
+            "sent_twice": sum(r.twice for r in runs),
+            "time_to_recover_s": recover,
+            "ratio_to_baseline": round(recover / base_s, 2) if base_s else None,
+        }
+        table.append(row)
+        print(
+            f"{fault:<14} {row['runs']:>4} {row['lost']:>5} {row['sent_twice']:>6} "
+            f"{recover:>10.1f} {row['ratio_to_baseline']:>11}x"
+        )
+    out = ROOT / "bench" / "results" / "faults.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        json.dumps(
+            {
+                "count": args.count,
+                "outage_s": args.outage,
+                "table": table,
+                "runs": [asdict(r) for r in results],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"written to {out.relative_to(ROOT)}")
+    return 1 if any(r["lost"] for r in table) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Operations endpoints: /healthz, /readyz, /metrics; and `comms doctor` against real peers
+(the SMTP test server, Redis, the web app served by uvicorn)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+from typer.testing import CliRunner
+
+from comms.app.cli import app as cli
+from comms.app.web import create_app
+from comms.db import make_engine
+from comms.migrate import upgrade
+from comms.settings import get_settings, reset_settings_cache
+from tests.support.services import free_port, port_open, require
+from tests.support.smtp_server import SmtpTestServer
+from tests.workspace.conftest import Clock, Live
+
+
+def test_healthz_and_readyz(app_client: TestClient) -> None:
+    assert app_client.get("/healthz").json() == {"status": "ok"}
+    ready = app_client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "database": "ok", "broker": "ok"}
+
+
+def test_readyz_names_a_broker_that_does_not_answer(roster: Engine, clock: Clock) -> None:
+    settings = get_settings().model_copy(
+        update={"broker_url": f"redis://127.0.0.1:{free_port()}/0"}
+    )
+    app = create_app(settings, engine=roster, clock=clock, enqueue=lambda *_: None)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        ready = client.get("/readyz")
+    assert ready.status_code == 503
+    body = ready.json()
+    assert body["database"] == "ok" and body["broker"] != "ok" and "Error" in body["broker"]
+
+
+def test_metrics(seeded: Engine, clock: Clock) -> None:
+    app = create_app(get_settings(), engine=seeded, clock=clock, enqueue=lambda *_: None)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        before = _webhooks(client.get("/metrics").text)
+        client.post("/twilio/sms/status", data={})  # one webhook timed (refused: no signature)
+        response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    for line in (
+        'comms_deliveries{channel="email",status="sent"} 1.0',
+        'comms_deliveries{channel="sms",status="sent"} 1.0',
+        "comms_outbox_backlog 0.0",
+        "comms_call_tasks_waiting 0.0",
+        "comms_extraction_seconds_count",
+    ):
+        assert line in text, (line, text)
+    assert "comms_cases" in text and "comms_inbound_messages" in text
+    assert _webhooks(text) == before + 1
+
+
+def _webhooks(text: str) -> float:
+    found = re.search(r"^comms_webhook_seconds_count (\S+)$", text, re.M)
+    assert found, text
+    return float(found.group(1))
+
+
+def _doctor(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> tuple[int, str]:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    reset_settings_cache()
+    result = CliRunner().invoke(cli, ["doctor"])
+    return result.exit_code, result.output
+
+
+def test_doctor_one_line_per_peer(
+    live: Live, monkeypatch: pytest.MonkeyPatch, use_db: Engine, tmp_path: Path
+) -> None:
+    require(port_open("127.0.0.1", 6379), "Redis at 127.0.0.1:6379")
+    if use_db.dialect.name != "sqlite":
+        pytest.skip("one run is enough: the doctor reads its own, migrated, database")
+    url = f"sqlite:///{tmp_path / 'doctor.db'}"
+    migrated = make_engine(url)
+    upgrade(migrated)
+    migrated.dispose()
+    with SmtpTestServer() as smtp:
+        env = {
+            "COMMS_DATABASE_URL": url,
+            "COMMS_BROKER_URL": "redis://127.0.0.1:6379/13",
+            "COMMS_SMTP_HOST": smtp.host,
+            "COMMS_SMTP_PORT": str(smtp.port),
+            "COMMS_HOLDER_NAME": "Acme Holdings",
+            "COMMS_HOLDER_ADDRESS": "1 Main St, Springfield",
+            "COMMS_PUBLIC_URL": live.url,
+        }
+        code, output = _doctor(monkeypatch, env)
+    lines = output.strip().splitlines()
+    assert code == 0, output
+    assert [line.split()[:2] for line in lines] == [
+        ["ok", "database"],
+        ["ok", "broker"],
+        ["ok", "smtp"],
+        ["skip", "imap"],
+        ["skip", "twilio"],
+        ["ok", "public_url"],
+        ["ok", "disk"],
+    ]
+    # the SMTP server is gone: that line says so and what to check, and the exit status is 1
+    code, output = _doctor(monkeypatch, {"COMMS_SMTP_PORT": str(free_port())})
+    assert code == 1
+    [smtp_line] = [line for line in output.splitlines() if line.split()[1:2] == ["smtp"]]
+    assert smtp_line.startswith("FAIL") and "COMMS_SMTP_PORT" in smtp_line
