@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -15,10 +16,12 @@ from comms.app.cli import app as cli
 from comms.app.web import create_app
 from comms.db import make_engine
 from comms.migrate import upgrade
+from comms.redact import SERVER_LOGGERS
 from comms.settings import get_settings, reset_settings_cache
 from tests.support.services import free_port, port_open, require
 from tests.support.smtp_server import SmtpTestServer
-from tests.workspace.conftest import Clock, Live
+from tests.workspace.conftest import Clock
+from tests.workspace.test_web_guard import _Served
 
 
 def test_healthz_and_readyz(app_client: TestClient) -> None:
@@ -71,12 +74,21 @@ def _doctor(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> tuple[int, 
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     reset_settings_cache()
-    result = CliRunner().invoke(cli, ["doctor"])
+    loggers = [logging.getLogger(name) for name in ("", *SERVER_LOGGERS)]
+    saved = [(lg, list(lg.handlers), list(lg.filters), lg.level, lg.propagate) for lg in loggers]
+    try:
+        result = CliRunner().invoke(cli, ["doctor"])
+    finally:  # the command set up logging on the runner's streams: put it back
+        for logger, handlers, filters, level, propagate in saved:
+            logger.handlers[:] = handlers
+            logger.filters[:] = filters
+            logger.setLevel(level)
+            logger.propagate = propagate
     return result.exit_code, result.output
 
 
 def test_doctor_one_line_per_peer(
-    live: Live, monkeypatch: pytest.MonkeyPatch, use_db: Engine, tmp_path: Path
+    roster: Engine, clock: Clock, monkeypatch: pytest.MonkeyPatch, use_db: Engine, tmp_path: Path
 ) -> None:
     require(port_open("127.0.0.1", 6379), "Redis at 127.0.0.1:6379")
     if use_db.dialect.name != "sqlite":
@@ -85,7 +97,7 @@ def test_doctor_one_line_per_peer(
     migrated = make_engine(url)
     upgrade(migrated)
     migrated.dispose()
-    with SmtpTestServer() as smtp:
+    with SmtpTestServer() as smtp, _Served(get_settings(), roster, clock) as web:
         env = {
             "COMMS_DATABASE_URL": url,
             "COMMS_BROKER_URL": "redis://127.0.0.1:6379/13",
@@ -93,7 +105,7 @@ def test_doctor_one_line_per_peer(
             "COMMS_SMTP_PORT": str(smtp.port),
             "COMMS_HOLDER_NAME": "Acme Holdings",
             "COMMS_HOLDER_ADDRESS": "1 Main St, Springfield",
-            "COMMS_PUBLIC_URL": live.url,
+            "COMMS_PUBLIC_URL": f"http://127.0.0.1:{web.port}",
         }
         code, output = _doctor(monkeypatch, env)
     lines = output.strip().splitlines()

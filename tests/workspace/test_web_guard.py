@@ -81,6 +81,7 @@ class _Served:
                 host="127.0.0.1",
                 port=self.port,
                 log_level="warning",
+                log_config=None,  # (uvicorn's own would stop its loggers propagating)
                 timeout_graceful_shutdown=1,
                 **uvicorn_options(settings),
             )
