@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
+
+import phonenumbers
 
 from comms.compliance import Verdict
 from comms.coverage import coverage_name, limit_name
@@ -119,6 +122,25 @@ def organization_view(s: Settings) -> dict[str, Any]:
     }
 
 
+@lru_cache(maxsize=16)
+def spoken_number(number: str, region: str) -> str | None:
+    """A phone number as people write it: national form in the organization's region
+    (`(617) 555-0142`), international elsewhere; None when there is none."""
+    if not number:
+        return None
+    try:
+        parsed = phonenumbers.parse(number, region)
+    except phonenumbers.NumberParseException:
+        return number
+    same = phonenumbers.region_code_for_number(parsed) == region
+    form = (
+        phonenumbers.PhoneNumberFormat.NATIONAL
+        if same
+        else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    )
+    return str(phonenumbers.format_number(parsed, form))
+
+
 def holder_view(organization: dict[str, Any], profile: ProfileSpec) -> dict[str, Any]:
     """The certificate holder and the wording agents print for vendors of `profile`: the
     profile's own when it names one, else the organization's (settings)."""
@@ -174,7 +196,10 @@ def build_context(inputs: ContextInputs) -> dict[str, Any]:
         "profile": inputs.profile_view or profile_view(inputs.profile),
         "holder": holder_view(organization, inputs.profile),
         # the vendor's ID on the IVR status line, and the line's number when one is set
-        "status_line": {"vendor_id": inputs.vendor.vendor_code, "number": s.ivr_number or None},
+        "status_line": {
+            "vendor_id": inputs.vendor.vendor_code,
+            "number": spoken_number(s.ivr_number, s.default_region),
+        },
         "verdict": {
             "status": verdict.status.value,
             "compliant": verdict.compliant,
