@@ -34,7 +34,6 @@ NAV: tuple[tuple[str, str, frozenset[str]], ...] = (
     ("/inbound", "Unmatched mail", frozenset({"compliance", "admin"})),
     ("/waivers", "Waivers", frozenset({"compliance", "admin"})),
     ("/staff", "Staff", frozenset({"admin"})),
-    ("/account", "Account", frozenset({"compliance", "admin", "caller"})),
     ("/outbox", "Outbox", frozenset({"compliance", "admin"})),
     ("/calls", "Call desk", frozenset({"caller", "admin"})),
 )
