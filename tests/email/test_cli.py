@@ -21,7 +21,7 @@ runner = CliRunner()
 def test_templates_check_passes() -> None:
     result = runner.invoke(app, ["templates", "check"])
     assert result.exit_code == 0, result.output
-    assert "6 email templates checked" in result.output
+    assert "7 email templates checked" in result.output
 
 
 def test_templates_check_fails_on_a_broken_template(tmp_path: Path, monkeypatch) -> None:
