@@ -20,6 +20,7 @@ BENCHMARKS = (
     "inbound_pipeline",
     "ivr_webhook",
     "faults",
+    "call_desk",
 )
 
 
