@@ -1,5 +1,5 @@
 """The call desk and the sandbox phone in a real browser (Playwright on Debian's Chromium, as
-tests/workspace/test_browser.py): callers racing for a task, a reservation that ends, the
+tests/workspace/test_browser.py; `UPDATE_SCREENSHOTS=1` refreshes the README's screenshots): callers racing for a task, a reservation that ends, the
 wrap-up kept across a reload, a promised date, a desk call answered on the sandbox phone, an
 IVR call from a roster vendor's number, and a STOP text. No console errors."""
 
@@ -20,6 +20,7 @@ from telephony.models import CallTask, SmsOptOut
 from tests.workspace.calls_support import desk_tasks
 from tests.workspace.conftest import NOW, Clock, Live
 from tests.workspace.test_browser import Tab, browser  # noqa: F401  (its fixture)
+from tests.workspace.test_browser_flows import _publish_docs
 
 ACME = "+12125550142"
 
@@ -65,7 +66,7 @@ def test_two_callers_race_for_one_task(two: tuple[Tab, Tab], tasks: dict[str, in
     assert carl.page.locator("#wrapup").count() == 1
     assert "claimed by carl" in ada.page.content()  # the server refused the second claim
     ada.errors.clear()  # the browser notes the 409 page
-    carl.shot("calls-task")
+    _publish_docs(carl.shot("calls-task"), "call-desk-task.png")
     ada.go("/calls")
     assert ada.page.locator(f'tr[data-task="{task}"]').count() == 0
     assert carl.page_errors() == [] and ada.page_errors() == []
@@ -163,7 +164,7 @@ def test_ivr_call_from_the_sandbox_phone_as_a_roster_vendor(tab: Tab, live: Live
     tab.page.click('#keypad .key[data-key="9"]')  # hear it again
     tab.page.locator("#transcript li", has_text="waits for keys").nth(1).wait_for()
     assert tab.page.inner_text("#transcript").count("caller presses: 9") == 1
-    tab.shot("sandbox-phone")
+    _publish_docs(tab.shot("sandbox-phone"), "sandbox-phone.png")  # the README's
     tab.page.click('#keypad .key[data-key="1"]')  # send the request to my agent again
     tab.page.wait_for_selector("body[data-call=ended]")
     transcript = tab.page.inner_text("#transcript")
