@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 OCR_DPI = 300
 MAX_OCR_PAGES = 3
 IS_ACORD = 0.5
+LOW_RES = 0.92  # OCR of a low-resolution image is surer of its words than it should be
 DISAGREE = 0.7  # a field read differently by two readings of the page is doubtful
 RENDER_SCALE = 2.0  # 144 dpi: enough to see which words carry ink and which boxes are marked
 
@@ -163,6 +164,10 @@ def _read_ocr(
         col, took = better_sections(col, fitted)
         if took:
             warnings = [*warnings, f"read fitted to the form's ruling lines: {', '.join(took)}"]
+    if "description_of_operations" in col.conf:  # free text read by OCR is seldom exact
+        col.conf["description_of_operations"] = min(col.conf["description_of_operations"], 0.75)
+    if ocr.upscaled:  # a low-resolution image, enlarged for OCR
+        col.conf.update({k: round(v * LOW_RES, 3) for k, v in col.conf.items()})
     return _finish(col, "ocr", score, warnings, endorsements, page)
 
 

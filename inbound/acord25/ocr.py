@@ -212,6 +212,7 @@ class OcrPage:
     ink: InkProbe
     rescan: Rescan
     frame: tuple[float, float, float] | None = None  # the form's ruling (frame.find_frame)
+    upscaled: bool = False  # the image was below ~240 dpi and enlarged for OCR
 
 
 def ocr_page(img: Image.Image, threshold: int = 170, psm: int = 11) -> OcrPage:
@@ -225,6 +226,7 @@ def ocr_page(img: Image.Image, threshold: int = 170, psm: int = 11) -> OcrPage:
         ink_probe(prepared),
         Rescanner(source, upscaled),
         find_frame(img),
+        prepared.width > img.width * 1.2,
     )
 
 

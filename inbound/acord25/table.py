@@ -300,7 +300,9 @@ def _read_block(
             continue
         vals = [parse_mark(w.text) for w in marks]
         pol[name] = True in vals
-        conf[name] = min((w.conf for w in marks if parse_mark(w.text)), default=0.9)
+        # nothing read in the cell of a scan: "no" only as sure as the cell looks blank
+        unread = 0.9 if rescan is None else 0.88
+        conf[name] = min((w.conf for w in marks if parse_mark(w.text)), default=unread)
         if False in vals and True not in vals:  # a printed "N": answered no, not a mark
             conf[name] = min(w.conf for w in marks if parse_mark(w.text) is False)
             continue
@@ -319,6 +321,8 @@ def _read_block(
             ]
             ys = [y for y in ys if not any(w.top - 1 < y + 9 and w.bottom + 1 > y for w in text)]
             dens = max((ink(mid - 4, y, mid + 4, y + 9) for y in ys), default=0.0)
+            if dens < 0.01 and name in conf and conf[name] == 0.88:
+                conf[name] = 0.9  # a blank cell on the page image: a sure "no"
             if dens > 0.07:
                 # ink in the cell: a mark, or a printed "N" that the page's OCR missed
                 said = _read_mark(rescan, rng, top, bottom) if rescan is not None else None
@@ -344,12 +348,15 @@ def _read_block(
             conf["label"] = word_min(label_words) * (0.85 if label != raw else 1.0)
         return pol, conf
     _occurrence(kind, block, cols, ink, pol, conf)
-    if (
-        kind == "umbrella_liability"
-        and _marked_before(block, "EXCESS", cols)
-        and not _marked_before(block, "UMBRELLA", cols)
-    ):
-        pol["coverage"] = "excess_liability"
+    if kind == "umbrella_liability":
+        excess, umbrella = (
+            _marked_before(block, "EXCESS", cols),
+            _marked_before(block, "UMBRELLA", cols),
+        )
+        if excess and not umbrella:
+            pol["coverage"] = "excess_liability"
+        if excess == umbrella:  # no mark read (or both): umbrella or excess is a guess
+            conf["coverage"] = 0.75
     lkind = "umbrella_liability" if kind == "excess_liability" else kind
     limits, lconf = _limits(lkind, block, cols)
     pol["limits"] = limits

@@ -99,3 +99,16 @@ def test_sections_come_from_the_reading_that_found_more_and_disagreement_is_doub
     assert merged.data["policies"][0]["policy_number"] == "6089057"  # more fields: plain's
     assert merged.conf["policies[0].policy_number"] < DOUBT_THRESHOLD  # the readings differ
     assert merged.conf["policies[0].effective"] == 0.95  # they agree
+
+
+@pytest.mark.slow
+def test_a_low_resolution_image_is_read_but_not_trusted_at_face_value() -> None:
+    """Calibration: OCR of a 150 dpi image is surer of its words than it should be, and free
+    text read by OCR is seldom exact: such fields go to review as doubtful."""
+    data, expected = real_sample("acord_25_2016_03_sample")
+    result = extract_in_process(cases.render(data, 150))
+    assert result.is_acord25
+    assert result.data["insured"]["name"] == expected["insured"]["name"]
+    fields = {k: v for k, v in result.confidence.items() if k != "is_acord25"}
+    assert fields and max(fields.values()) < DOUBT_THRESHOLD
+    assert "description_of_operations" in result.doubtful_fields()
