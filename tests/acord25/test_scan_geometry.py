@@ -109,6 +109,9 @@ def test_a_low_resolution_image_is_read_but_not_trusted_at_face_value() -> None:
     result = extract_in_process(cases.render(data, 150))
     assert result.is_acord25
     assert result.data["insured"]["name"] == expected["insured"]["name"]
-    fields = {k: v for k, v in result.confidence.items() if k != "is_acord25"}
-    assert fields and max(fields.values()) < DOUBT_THRESHOLD
+    # what OCR read off the page; a row's coverage is the form's own printed row
+    read = {
+        k: v for k, v in result.confidence.items() if not k.endswith(("is_acord25", "coverage"))
+    }
+    assert read and max(read.values()) < DOUBT_THRESHOLD
     assert "description_of_operations" in result.doubtful_fields()
