@@ -19,6 +19,7 @@ BENCHMARKS = (
     "acord25_accuracy",
     "inbound_pipeline",
     "ivr_webhook",
+    "workspace",
     "faults",
     "call_desk",
 )

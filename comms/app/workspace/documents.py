@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -65,6 +66,17 @@ def first_page_png(data: bytes, media: str) -> bytes:
     return out.getvalue()
 
 
+def _keep(target: Path, png: bytes) -> None:
+    """Write the rendered page beside the documents (atomically; a failure only costs time)."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_bytes(png)
+        partial.replace(target)
+    except OSError:
+        pass
+
+
 def router(ws: Workspace) -> APIRouter:
     api = APIRouter(route_class=page_route(ws))
     compliance = require_staff(ws, COMPLIANCE)
@@ -89,6 +101,12 @@ def router(ws: Workspace) -> APIRouter:
         request: Request, certificate_id: str, _who: SignedIn = Depends(compliance)
     ) -> Response:
         _cert, path = stored_file(ws, certificate_id)
+        # documents are stored by their sha256: the rendered page is kept beside them, once
+        cached = ws.settings.documents_dir / "pages" / f"{path.stem}.png"
+        if cached.is_file():
+            return Response(
+                await asyncio.to_thread(cached.read_bytes), media_type="image/png", headers=cache
+            )
         data = await asyncio.to_thread(path.read_bytes)
         media = _media_type(data[:8])
         if media == "application/octet-stream":
@@ -99,6 +117,7 @@ def router(ws: Workspace) -> APIRouter:
             raise PageError(
                 422, f"This document cannot be shown as an image ({type(exc).__name__})."
             ) from None
+        await asyncio.to_thread(_keep, cached, png)
         return Response(png, media_type="image/png", headers=cache)
 
     return api

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -22,10 +23,12 @@ from comms.app.workspace.context import Workspace
 from comms.app.workspace.dashboard import expiring_within, unreachable_vendors
 from comms.app.workspace.pages import page_route, render
 from comms.app.workspace.security import COMPLIANCE, PageError, require_staff
-from comms.compliance import STATUS_ORDER, Verdict
-from comms.models import Certificate, CertificateStatus, RequirementProfile, Vendor
+from comms.compliance import STATUS_ORDER, PolicyFacts, Verdict, evaluate
+from comms.models import Certificate, CertificateStatus, Policy, RequirementProfile, Vendor
+from comms.profiles import spec_of
 from comms.staff.sessions import SignedIn
-from comms.verdicts import all_verdicts, vendor_verdict
+from comms.verdicts import COUNTING_STATUSES, EMPTY_PROFILE, all_verdicts, facts_of
+from comms.waivers import waiver_rules
 
 PAGE_SIZE = 25
 MAX_QUERY = 200
@@ -125,10 +128,49 @@ def find(session: Session, f: Filters, today: date, page: int) -> tuple[list[Row
         .offset((page - 1) * PAGE_SIZE)
         .limit(PAGE_SIZE)
     ).all()
-    rows = [
-        Row(v, profiles.get(v.profile_id, "—"), vendor_verdict(session, v, today)) for v in vendors
-    ]
+    verdicts = page_verdicts(session, list(vendors), today)
+    rows = [Row(v, profiles.get(v.profile_id, "—"), verdicts[v.id or 0]) for v in vendors]
     return rows, int(total)
+
+
+def page_verdicts(session: Session, vendors: list[Vendor], today: date) -> dict[int, Verdict]:
+    """`vendor_verdict` for one page of vendors in four queries, not four a vendor."""
+    ids = [v.id for v in vendors if v.id is not None]
+    facts: dict[int, list[PolicyFacts]] = defaultdict(list)
+    for policy, cert in session.exec(
+        select(Policy, Certificate)
+        .join(Certificate, col(Certificate.id) == col(Policy.certificate_id))
+        .where(col(Policy.vendor_id).in_(ids), col(Certificate.status).in_(COUNTING_STATUSES))
+    ).all():
+        facts[policy.vendor_id].append(facts_of(policy, cert))
+    with_cert = set(
+        session.exec(
+            select(Certificate.vendor_id).where(
+                col(Certificate.vendor_id).in_(ids),
+                col(Certificate.status).in_(COUNTING_STATUSES),
+            )
+        ).all()
+    )
+    specs = {
+        p.id: spec_of(p)
+        for p in session.exec(
+            select(RequirementProfile).where(
+                col(RequirementProfile.id).in_({v.profile_id for v in vendors if v.profile_id})
+            )
+        ).all()
+    }
+    rules = waiver_rules(session, ids)
+    return {
+        v.id: evaluate(
+            facts.get(v.id, []),
+            specs.get(v.profile_id, EMPTY_PROFILE) if v.profile_id else EMPTY_PROFILE,
+            today,
+            has_certificate=v.id in with_cert,
+            waivers=rules.get(v.id, ()),
+        )
+        for v in vendors
+        if v.id is not None
+    }
 
 
 def router(ws: Workspace) -> APIRouter:
