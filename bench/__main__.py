@@ -22,6 +22,7 @@ BENCHMARKS = (
     "workspace",
     "faults",
     "call_desk",
+    "scale",
 )
 
 

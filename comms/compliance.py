@@ -20,6 +20,8 @@ class Status(enum.StrEnum):
     MISSING = "missing"
 
 
+IN_FORCE = "in_force"  # `required` of expired / not_yet_effective: a policy in force that day
+
 STATUS_ORDER = (
     Status.COMPLIANT,
     Status.EXPIRING,
@@ -277,9 +279,7 @@ def not_yet_effective(c: Coverage) -> Found:
         return ()
     message = f"{c.name} policy does not start until {start:%B %-d, %Y}"
     return (
-        c.deficiency(
-            "not_yet_effective", message, required=c.as_of.isoformat(), actual=start.isoformat()
-        ),
+        c.deficiency("not_yet_effective", message, required=IN_FORCE, actual=start.isoformat()),
     )
 
 
@@ -293,7 +293,7 @@ def expired(c: Coverage) -> Found:
         c.deficiency(
             "expired",
             f"{c.name} {when}",
-            required=c.as_of.isoformat(),
+            required=IN_FORCE,
             actual=lapsed.isoformat() if lapsed else None,
         ),
     )
@@ -382,7 +382,9 @@ def expiring_soon(c: Coverage) -> Found:
     days_left = (c.end - c.as_of).days
     if days_left > c.expiring_within_days:
         return ()
-    message = f"{c.name} expires on {c.end:%B %-d, %Y}, in {days_left} days"
+    # no "in N days": a verdict holds what changes only with its inputs or on set dates (the
+    # stored verdicts keep it until then); a reader counts the days from `actual`
+    message = f"{c.name} expires on {c.end:%B %-d, %Y}"
     return (
         c.deficiency(
             "expiring_soon",

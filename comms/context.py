@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy import func
 from sqlmodel import Session, SQLModel, col, select
 
-from comms.compliance import PolicyFacts, Verdict, evaluate
+from comms.compliance import Verdict, evaluate
 from comms.context_view import (
     HISTORY_EVENTS,
     ContextInputs,
@@ -30,7 +30,7 @@ from comms.errors import PermanentError
 from comms.models import Agent, Case, CaseEvent, Certificate, Policy, RequirementProfile, Vendor
 from comms.profiles import ProfileSpec, spec_of
 from comms.settings import Settings, get_settings
-from comms.verdicts import COUNTING_STATUSES, EMPTY_PROFILE, facts_of
+from comms.verdict_inputs import COUNTING_STATUSES, EMPTY_PROFILE, VerdictInputs, load_inputs
 
 CHUNK = 500  # ids per IN list
 M = TypeVar("M", bound=SQLModel)
@@ -72,8 +72,7 @@ class _Loaded:
     vendors: dict[int, Vendor]
     agents: dict[int, Agent]
     profiles: dict[int, ProfileSpec]
-    facts: dict[int, list[PolicyFacts]]
-    with_certificate: set[int]
+    inputs: dict[int, VerdictInputs]
     latest: dict[int, Certificate]
     latest_policies: dict[int, list[Policy]]
     cases: dict[int, Case]
@@ -97,31 +96,18 @@ def _load(
     )
     profiles = {pid: spec_of(row) for pid, row in profile_rows.items()}
 
-    facts: dict[int, list[PolicyFacts]] = defaultdict(list)
-    with_certificate: set[int] = set()
+    inputs = load_inputs(session, set(vendors))
+    with_certificate = {vid for vid, item in inputs.items() if item.has_certificate}
     latest: dict[int, Certificate] = {}
-    for chunk in _chunks(set(vendors)):
-        certificates = session.exec(
+    for chunk in _chunks(with_certificate):
+        # the status is tested here: with it in SQL, SQLite walks the status index instead
+        for cert in session.exec(
             select(Certificate)
-            .where(
-                col(Certificate.vendor_id).in_(chunk),
-                col(Certificate.status).in_(COUNTING_STATUSES),
-            )
+            .where(col(Certificate.vendor_id).in_(chunk))
             .order_by(col(Certificate.received_at).desc(), col(Certificate.id).desc())
-        ).all()
-        for cert in certificates:
-            with_certificate.add(cert.vendor_id)
-            latest.setdefault(cert.vendor_id, cert)
-        for policy, cert in session.exec(
-            select(Policy, Certificate)
-            .join(Certificate, col(Certificate.id) == col(Policy.certificate_id))
-            .where(
-                col(Policy.vendor_id).in_(chunk),
-                col(Certificate.status).in_(COUNTING_STATUSES),
-            )
         ).all():
-            facts[policy.vendor_id].append(facts_of(policy, cert))
-            with_certificate.add(policy.vendor_id)
+            if cert.status in COUNTING_STATUSES:
+                latest.setdefault(cert.vendor_id, cert)
     latest_policies: dict[int, list[Policy]] = defaultdict(list)
     for chunk in _chunks({c.id for c in latest.values() if c.id is not None}):
         for policy in session.exec(
@@ -154,9 +140,7 @@ def _load(
             .order_by(col(CaseEvent.case_id), col(CaseEvent.at), col(CaseEvent.id))
         ).all():
             events[event.case_id].append(event)
-    return _Loaded(
-        vendors, agents, profiles, facts, with_certificate, latest, latest_policies, cases, events
-    )
+    return _Loaded(vendors, agents, profiles, inputs, latest, latest_policies, cases, events)
 
 
 Builder = Callable[[], dict[str, Any]]
@@ -192,11 +176,11 @@ def context_builders(
             day = request.as_of.astimezone(settings.zone).date()
             verdict = request.verdict or verdicts.get((vendor.id, day))
             if verdict is None:
-                verdict = verdicts[(vendor.id, day)] = evaluate(
-                    loaded.facts.get(vendor.id, []),
-                    profile,
-                    day,
-                    has_certificate=vendor.id in loaded.with_certificate,
+                inputs = loaded.inputs.get(vendor.id)
+                verdict = verdicts[(vendor.id, day)] = (
+                    inputs.verdict(day)
+                    if inputs is not None
+                    else evaluate([], profile, day, has_certificate=False)
                 )
             view = views.get(id(profile))
             if view is None:

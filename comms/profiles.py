@@ -115,8 +115,10 @@ def save_profile(
     data: dict[str, Any] = spec.model_dump(mode="json")
     if row is None:
         row = RequirementProfile(name=spec.name)
-    row.expiring_within_days = spec.expiring_within_days
-    row.spec = data
+    if row.expiring_within_days != spec.expiring_within_days:
+        row.expiring_within_days = spec.expiring_within_days
+    if row.spec != data:  # unchanged requirements leave its vendors' verdicts alone
+        row.spec = data
     row.source_path = source
     row.updated_at = now or utcnow()
     session.add(row)

@@ -1,137 +1,123 @@
-"""Verdicts from stored records: load a vendor's policies and profile, then `evaluate`."""
+"""Verdicts computed from records, through the one loader of their inputs
+(`comms.verdict_inputs.load_inputs`). The stored verdicts (`comms.stored_verdicts`) are these,
+kept; the readers that want today's verdict read those."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlalchemy import select
+from sqlmodel import Session, col
 
-from comms.compliance import STATUS_ORDER, PolicyFacts, Status, Verdict, evaluate
-from comms.models import Certificate, Policy, RequirementProfile, Vendor
-from comms.profiles import ProfileSpec, spec_of
-from comms.waivers import waiver_rules
+from comms.compliance import STATUS_ORDER, Status, Verdict, evaluate
+from comms.models import Vendor
+from comms.profiles import ProfileSpec
+from comms.stored_verdicts import UNREACHABLE, judge, vendor_id_batches
+from comms.verdict_inputs import (
+    COUNTING_STATUSES,
+    EMPTY_PROFILE,
+    ProfileCache,
+    facts_of,
+    load_inputs,
+)
 
-COUNTING_STATUSES = ("accepted",)
-EMPTY_PROFILE = ProfileSpec(name="(none)")
-
-
-def facts_of(policy: Policy, certificate: Certificate | None = None) -> PolicyFacts:
-    endorsements: tuple[str, ...] = ()
-    if certificate is not None:
-        forms = certificate.extraction.get("endorsements") or []
-        endorsements = tuple(
-            str(f) for item in forms if isinstance(item, dict) for f in item.get("forms", [])
-        )
-    return PolicyFacts(
-        coverage=policy.coverage,
-        effective=policy.effective_date,
-        expiration=policy.expiration_date,
-        limits=dict(policy.limits or {}),
-        additional_insured=policy.additional_insured,
-        subrogation_waived=policy.subrogation_waived,
-        occurrence=policy.occurrence,
-        label=policy.label,
-        policy_number=policy.policy_number,
-        received_at=certificate.received_at if certificate else None,
-        endorsements=endorsements,
-    )
+BATCH = 1000
 
 
 def profile_for(session: Session, vendor: Vendor) -> ProfileSpec:
-    if vendor.profile_id is None:
-        return EMPTY_PROFILE
-    row = session.get(RequirementProfile, vendor.profile_id)
-    return spec_of(row) if row is not None else EMPTY_PROFILE
+    """The vendor's requirement profile (an empty one when it has none)."""
+    return ProfileCache().get(session, vendor.profile_id)
 
 
-def vendor_verdict(
-    session: Session, vendor: Vendor, as_of: date, *, statuses: Iterable[str] = COUNTING_STATUSES
-) -> Verdict:
-    """The vendor's verdict from its certificates whose status counts (accepted by default)."""
-    wanted = tuple(statuses)
-    rows = session.exec(
-        select(Policy, Certificate)
-        .join(Certificate, col(Certificate.id) == col(Policy.certificate_id))
-        .where(col(Policy.vendor_id) == vendor.id, col(Certificate.status).in_(wanted))
-    ).all()
-    has_cert = bool(rows) or (
-        session.exec(
-            select(Certificate.id).where(
-                col(Certificate.vendor_id) == vendor.id, col(Certificate.status).in_(wanted)
-            )
-        ).first()
-        is not None
-    )
+def vendor_verdict(session: Session, vendor: Vendor, as_of: date) -> Verdict:
+    """The vendor's verdict on `as_of`, computed from its records."""
     assert vendor.id is not None
-    return evaluate(
-        [facts_of(p, c) for p, c in rows],
-        profile_for(session, vendor),
-        as_of,
-        has_certificate=has_cert,
-        waivers=waiver_rules(session, [vendor.id]).get(vendor.id, ()),
-    )
+    inputs = load_inputs(session, [vendor.id]).get(vendor.id)
+    if inputs is None:  # not flushed yet: nothing of it is stored
+        return evaluate([], EMPTY_PROFILE, as_of, has_certificate=False)
+    return inputs.verdict(as_of)
 
 
 @dataclass
 class VendorStatus:
     vendor: Vendor
     verdict: Verdict
+    flags: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        v = self.verdict
-        return {
-            "name": self.vendor.name,
-            "status": v.status.value,
-            "next_expiration": v.next_expiration.isoformat() if v.next_expiration else None,
-            "deficiencies": [
-                {"code": d.code, "coverage": d.coverage, "message": d.message}
-                for d in v.deficiencies
-            ],
-        }
+        return vendor_entry(
+            vendor_id=self.vendor.id or 0,
+            name=self.vendor.name,
+            vendor_code=self.vendor.vendor_code,
+            verdict=self.verdict,
+            flags=self.flags,
+        )
+
+
+def vendor_entry(
+    *,
+    vendor_id: int,
+    name: str,
+    vendor_code: str | None,
+    verdict: Verdict,
+    flags: tuple[str, ...] | list[str],
+) -> dict[str, Any]:
+    """One vendor of `comms status --json`."""
+    v = verdict
+    return {
+        "name": name,
+        "vendor_id": vendor_code,
+        "id": vendor_id,
+        "status": v.status.value,
+        "unreachable": UNREACHABLE in flags,
+        "flags": list(flags),
+        "next_expiration": v.next_expiration.isoformat() if v.next_expiration else None,
+        "deficiencies": [
+            {"code": d.code, "coverage": d.coverage, "message": d.message} for d in v.deficiencies
+        ],
+    }
+
+
+def iter_verdicts(
+    session: Session, as_of: date, *, vendor_name: str | None = None, batch: int = BATCH
+) -> Iterator[VendorStatus]:
+    """Every active vendor's verdict on `as_of` computed from its records, a batch of vendors
+    at a time (memory follows the batch, not the roster), in vendor id order."""
+    cache = ProfileCache()
+    if vendor_name:
+        ids: list[int] = list(
+            session.connection()
+            .scalars(
+                select(Vendor.__table__.c.id)  # type: ignore[attr-defined]
+                .where(col(Vendor.active).is_(True), col(Vendor.name).ilike(vendor_name))
+                .order_by(col(Vendor.id))
+            )
+            .all()
+        )
+        batches: Iterator[list[int]] = iter([ids] if ids else [])
+    else:
+        batches = vendor_id_batches(session, active_only=True, batch=batch)
+    for ids in batches:
+        inputs = load_inputs(session, ids, profiles=cache)
+        vendors = {v.id: v for v in session.scalars(select(Vendor).where(col(Vendor.id).in_(ids)))}
+        for vid in ids:
+            item = inputs.get(vid)
+            if item is None:
+                continue
+            judged = judge(item, as_of)
+            yield VendorStatus(vendors[vid], judged.verdict, judged.flags)
 
 
 def all_verdicts(
     session: Session, as_of: date, *, vendor_name: str | None = None
 ) -> list[VendorStatus]:
-    """Every active vendor's verdict, loading policies in one query."""
-    query = select(Vendor).where(col(Vendor.active).is_(True)).order_by(col(Vendor.name))
-    if vendor_name:
-        query = query.where(col(Vendor.name).ilike(vendor_name))
-    vendors = session.exec(query).all()
-    profiles = {r.id: spec_of(r) for r in session.exec(select(RequirementProfile)).all()}
-    by_vendor: dict[int, list[PolicyFacts]] = defaultdict(list)
-    with_cert: set[int] = set()
-    certs = {
-        c.id: c
-        for c in session.exec(
-            select(Certificate).where(col(Certificate.status).in_(COUNTING_STATUSES))
-        ).all()
-    }
-    for c in certs.values():
-        with_cert.add(c.vendor_id)
-    for p in session.exec(select(Policy)).all():
-        cert = certs.get(p.certificate_id)
-        if cert is not None:
-            by_vendor[p.vendor_id].append(facts_of(p, cert))
-    waived = waiver_rules(session)
-    out: list[VendorStatus] = []
-    for vendor in vendors:
-        assert vendor.id is not None
-        profile = (
-            profiles.get(vendor.profile_id, EMPTY_PROFILE) if vendor.profile_id else EMPTY_PROFILE
-        )
-        verdict = evaluate(
-            by_vendor.get(vendor.id, []),
-            profile,
-            as_of,
-            has_certificate=vendor.id in with_cert,
-            waivers=waived.get(vendor.id, ()),
-        )
-        out.append(VendorStatus(vendor=vendor, verdict=verdict))
+    """Every active vendor's verdict on `as_of`, by name (for small rosters and tests; the
+    readers at scale use `iter_verdicts` or the stored verdicts)."""
+    out = list(iter_verdicts(session, as_of, vendor_name=vendor_name))
+    out.sort(key=lambda s: (s.vendor.name, s.vendor.id or 0))
     return out
 
 
@@ -146,4 +132,16 @@ def status_report(statuses: list[VendorStatus], as_of: date) -> dict[str, Any]:
     }
 
 
-__all__ = ["Status", "VendorStatus", "all_verdicts", "status_report", "vendor_verdict"]
+__all__ = [
+    "COUNTING_STATUSES",
+    "EMPTY_PROFILE",
+    "Status",
+    "VendorStatus",
+    "all_verdicts",
+    "facts_of",
+    "iter_verdicts",
+    "profile_for",
+    "status_report",
+    "vendor_entry",
+    "vendor_verdict",
+]

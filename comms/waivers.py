@@ -20,6 +20,7 @@ from comms.errors import PermanentError
 from comms.models import Vendor, audit
 from comms.models.waivers import Waiver
 from comms.profiles import ProfileSpec
+from comms.stored_verdicts import refresh_vendor
 
 MAX_REASON = 500
 NO_CERTIFICATE = "no_certificate"
@@ -206,6 +207,7 @@ def grant_waiver(
             },
         },
     )
+    refresh_vendor(session, vendor_id, now=now, reason=f"waiver {waiver.id} granted by {by}")
     try:
         session.commit()
     except IntegrityError:
@@ -248,6 +250,7 @@ def revoke_waiver(
             "after": {"revoked": True},
         },
     )
+    refresh_vendor(session, waiver.vendor_id, now=now, reason=f"waiver {waiver_id} revoked by {by}")
     session.commit()
     session.refresh(waiver)
     return waiver

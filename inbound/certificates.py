@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 from comms.coverage import COVERAGE_KEYS, LIMIT_KEYS
 from comms.errors import PermanentError
 from comms.models import Certificate, CertificateSource, CertificateStatus, Policy, Vendor, audit
+from comms.stored_verdicts import refresh_vendor
 from inbound.acord25 import Extraction
 from workflows.lifecycle import reevaluate_vendor
 
@@ -241,5 +242,9 @@ def review_certificate(
     if accept:
         reevaluate_vendor(
             session, cert.vendor_id, now=now, reason=f"certificate {cert.id} accepted by {by}"
+        )
+    else:  # a rejected certificate never counted; the stored verdict is rechecked all the same
+        refresh_vendor(
+            session, cert.vendor_id, now=now, reason=f"certificate {cert.id} rejected by {by}"
         )
     return cert

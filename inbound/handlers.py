@@ -22,7 +22,7 @@ from comms.failures import Failure
 from comms.models import Case, CaseEvent, Vendor, audit
 from comms.redact import redact
 from comms.settings import Settings
-from comms.verdicts import vendor_verdict
+from comms.stored_verdicts import refresh_vendor
 from inbound.acknowledge import queue_acknowledgment
 from inbound.bounces import handle_bounce
 from inbound.certificates import Recorded, certificate_json, record_certificate
@@ -33,7 +33,6 @@ from inbound.models import InboundEmail, InboundStatus
 from inbound.outcome import IngestResult, verdict_json
 from inbound.parse import ParsedMail
 from inbound.replytext import new_text
-from workflows.calendar import org_date
 from workflows.lifecycle import add_event, open_cases, sync_vendor
 
 log = logging.getLogger(__name__)
@@ -244,7 +243,10 @@ def _apply(
     )
     if not recorded:
         return
-    verdict = vendor_verdict(session, vendor, org_date(now, settings))
+    assert vendor.id is not None
+    verdict = refresh_vendor(
+        session, vendor.id, now=now, reason=f"certificate received (inbound message {row.id})"
+    )
     cases = sync_vendor(
         session,
         vendor,

@@ -18,6 +18,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from comms.context import template_context
 from comms.models import Vendor
 from comms.settings import Settings
+from comms.stored_verdicts import current
 from telephony import render
 from telephony.calllog import DirectLog
 from telephony.phone import find_caller, normalize
@@ -48,7 +49,8 @@ def status_menu(
     settings: Settings,
     welcome: bool,
 ) -> str:
-    context = template_context(session, vendor, now=now, settings=settings)
+    verdict = current(session, vendor, day=now.astimezone(settings.zone).date(), now=now)
+    context = template_context(session, vendor, now=now, settings=settings, verdict=verdict)
     voice = Voice(render.twilio_language(vendor.language))
     texts = []
     if welcome:

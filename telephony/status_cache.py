@@ -2,7 +2,8 @@
 
 Every call still reads the database: one query (`CallerLookup`) finds the caller's vendor
 together with a version key (vendor row's updated_at, the accepted certificates' count and
-newest id, the profile's updated_at, the organization's date). The TwiML is rebuilt when that
+newest id, the profile's updated_at, the stored verdict's updated_at, the organization's
+date). The TwiML is rebuilt when that
 key changes, and at least every `ttl` seconds, so an edit that does not touch the key (a
 corrected policy row) is heard within a minute at most."""
 
@@ -20,7 +21,7 @@ from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
-from comms.models import Certificate, RequirementProfile, Vendor
+from comms.models import Certificate, RequirementProfile, Vendor, VendorVerdict
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,14 @@ def _caller_query() -> Any:
         .correlate(Vendor)
         .scalar_subquery()
     )
+    verdict_ts = (  # the stored verdict's last change (a waiver, the daily roll)
+        select(col(VendorVerdict.updated_at))
+        .where(col(VendorVerdict.vendor_id) == col(Vendor.id))
+        .correlate(Vendor)
+        .scalar_subquery()
+    )
     return (
-        select(col(Vendor.id), col(Vendor.updated_at), n, last, profile_ts)
+        select(col(Vendor.id), col(Vendor.updated_at), n, last, profile_ts, verdict_ts)
         .where(col(Vendor.phone) == bindparam("phone"), col(Vendor.active))
         .order_by(col(Vendor.id))
         .limit(1)
@@ -87,7 +94,7 @@ class CallerLookup:
             conn.close()  # back to the pool, which ends the read transaction
         if row is None:
             return None
-        return CallerRow(int(row[0]), (row[1], row[2], row[3], row[4], today))
+        return CallerRow(int(row[0]), (row[1], row[2], row[3], row[4], row[5], today))
 
 
 class StatusCache:

@@ -11,7 +11,6 @@ hydrating thousands of ORM objects would cost more than planning them.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -22,12 +21,10 @@ from sqlmodel import Session, SQLModel, col
 from sqlmodel import select as orm_select
 
 from comms.bulk_sql import among
-from comms.compliance import PolicyFacts, Verdict, evaluate
-from comms.models import OPEN_STATES, Certificate, Policy, RequirementProfile
+from comms.compliance import Verdict
+from comms.models import OPEN_STATES
 from comms.models.cases import FAILURE_KINDS
-from comms.profiles import ProfileSpec, spec_of
-from comms.verdicts import COUNTING_STATUSES, EMPTY_PROFILE, facts_of
-from comms.waivers import waiver_rules
+from comms.verdict_inputs import COUNTING_STATUSES, load_inputs
 from workflows.case_workflow import campaign_workflow
 from workflows.definitions import Workflow, get_workflow
 from workflows.lifecycle import COMPLIANCE_TRIGGERS
@@ -204,39 +201,10 @@ def _workflow(name: str) -> Workflow | None:
 
 
 def _load_verdicts(session: Session, data: BatchData, as_of: date) -> None:
-    """`comms.verdicts.vendor_verdict` for every vendor of the batch: profiles, and policies
-    only for the vendors with a certificate that counts."""
-    profile_ids = _ids(v.profile_id for v in data.vendors.values())
-    profiles: dict[int, ProfileSpec] = {}
-    if profile_ids:
-        for row in session.exec(
-            orm_select(RequirementProfile).where(col(RequirementProfile.id).in_(profile_ids))
-        ).all():
-            profiles[row.id or 0] = spec_of(row)
-    facts: dict[int, list[PolicyFacts]] = defaultdict(list)
-    if data.with_certificate:
-        conn = session.connection()
-        for policy, certificate in session.exec(
-            orm_select(Policy, Certificate)
-            .join(Certificate, col(Certificate.id) == col(Policy.certificate_id))
-            .where(
-                among(conn, col(Policy.vendor_id), sorted(data.with_certificate)),
-                col(Certificate.status).in_(COUNTING_STATUSES),
-            )
-        ).all():
-            facts[policy.vendor_id].append(facts_of(policy, certificate))
-    waived = waiver_rules(session, data.vendors)
-    for vendor_id, vendor in data.vendors.items():
-        profile = EMPTY_PROFILE
-        if vendor.profile_id is not None:
-            profile = profiles.get(vendor.profile_id, EMPTY_PROFILE)
-        data.verdicts[vendor_id] = evaluate(
-            facts.get(vendor_id, []),
-            profile,
-            as_of,
-            has_certificate=bool(facts.get(vendor_id)) or vendor_id in data.with_certificate,
-            waivers=waived.get(vendor_id, ()),
-        )
+    """The verdict of every vendor of the batch, from the one loader of verdict inputs
+    (`comms.verdict_inputs.load_inputs`), as `comms.verdicts.vendor_verdict` computes it."""
+    for vendor_id, inputs in load_inputs(session, data.vendors).items():
+        data.verdicts[vendor_id] = inputs.verdict(as_of)
 
 
 def _load_last_status(session: Session, data: BatchData, cases: list[CaseRow]) -> None:

@@ -9,6 +9,7 @@ recorded as a CaseEvent with its reason (`workflows.case_state`).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -19,8 +20,7 @@ from comms.compliance import Status, Verdict
 from comms.errors import PermanentError
 from comms.models import OPEN_STATES, Agent, Case, Certificate, Vendor, audit
 from comms.settings import Settings, get_settings
-from comms.verdicts import vendor_verdict
-from workflows.calendar import org_date
+from comms.stored_verdicts import refresh_vendor
 from workflows.case_state import add_event, resolve_case, set_state
 from workflows.definitions import Workflow, get_workflow
 from workflows.outcomes import record_outcome  # applying outcomes, here with the lifecycle
@@ -57,6 +57,25 @@ def latest_certificate_id(session: Session, vendor_id: int) -> int | None:
         .where(col(Certificate.vendor_id) == vendor_id, col(Certificate.status) == "accepted")
         .order_by(col(Certificate.received_at).desc(), col(Certificate.id).desc())
     ).first()
+
+
+def latest_certificates(session: Session, vendor_ids: list[int]) -> dict[int, int]:
+    """`latest_certificate_id` of many vendors, in one query."""
+    out: dict[int, int] = {}
+    if not vendor_ids:
+        return out
+    for vendor_id, cert_id, status in session.exec(
+        select(Certificate.vendor_id, Certificate.id, Certificate.status)
+        .where(col(Certificate.vendor_id).in_(vendor_ids))  # the status tested below
+        .order_by(
+            col(Certificate.vendor_id),
+            col(Certificate.received_at).desc(),
+            col(Certificate.id).desc(),
+        )
+    ).all():
+        if cert_id is not None and status == "accepted":
+            out.setdefault(vendor_id, cert_id)
+    return out
 
 
 def wanted_for(
@@ -153,6 +172,35 @@ def open_case(
     except IntegrityError:  # another scheduler opened it first
         return None
     agent = session.get(Agent, vendor.agent_id) if vendor.agent_id else None
+    _start(
+        session,
+        case,
+        wf,
+        vendor,
+        agent,
+        now=now,
+        trigger_date=trigger_date,
+        key=key,
+        reason=reason,
+        settings=settings,
+    )
+    return case
+
+
+def _start(
+    session: Session,
+    case: Case,
+    wf: Workflow,
+    vendor: Vendor,
+    agent: Agent | None,
+    *,
+    now: datetime,
+    trigger_date: date,
+    key: str,
+    reason: str,
+    settings: Settings,
+) -> None:
+    """A new (flushed) case's first step and due time, and its events."""
     start = opening_index(case, wf, now, settings)
     for skipped in wf.steps[:start]:
         add_event(
@@ -179,7 +227,93 @@ def open_case(
         to_state="active",
         data={"workflow": wf.name, "trigger_date": trigger_date.isoformat(), "key": key},
     )
-    return case
+
+
+@dataclass(frozen=True)
+class Opening:
+    """A compliance case to open for a vendor that has none open."""
+
+    vendor: Vendor
+    wanted: tuple[str, date, str]  # trigger, trigger date, key
+    reason: str
+
+
+def open_many(
+    session: Session, openings: list[Opening], *, now: datetime, settings: Settings
+) -> list[Case]:
+    """`open_case` for many vendors that have no open compliance case, in a few statements:
+    their earlier cases and agents read at once, the new cases flushed together. When another
+    scheduler opened one of them first (a unique index refuses the batch), each is opened one
+    by one instead."""
+    if not openings:
+        return []
+    ids = [o.vendor.id for o in openings if o.vendor.id is not None]
+    earlier: dict[tuple[int, str], list[Case]] = {}
+    for case in session.exec(
+        select(Case).where(col(Case.vendor_id).in_(ids), col(Case.campaign_id) == 0)
+    ).all():
+        earlier.setdefault((case.vendor_id, case.trigger), []).append(case)
+    agent_ids = {o.vendor.agent_id for o in openings if o.vendor.agent_id}
+    agents = {
+        a.id: a for a in session.exec(select(Agent).where(col(Agent.id).in_(agent_ids))).all()
+    }
+    planned: list[tuple[Opening, Case, Workflow]] = []
+    for o in openings:
+        trigger, trigger_date, key = o.wanted
+        wf = get_workflow(trigger)
+        seen = earlier.get((o.vendor.id or 0, wf.trigger), [])
+        if any(c.data.get("key") == key or c.state in OPEN_STATES for c in seen):
+            continue
+        case = Case(
+            vendor_id=o.vendor.id or 0,
+            trigger=wf.trigger,
+            workflow=wf.name,
+            campaign_id=0,
+            state="active",
+            trigger_date=trigger_date,
+            created_at=now,
+            updated_at=now,
+            data={"key": key},
+        )
+        planned.append((o, case, wf))
+    try:
+        with session.begin_nested():
+            session.add_all([case for _, case, _ in planned])
+            session.flush()
+    except IntegrityError:  # another scheduler was first for one of them: one by one
+        out = []
+        for o, _, wf in planned:
+            trigger, trigger_date, key = o.wanted
+            one = open_case(
+                session,
+                o.vendor,
+                wf,
+                now=now,
+                trigger_date=trigger_date,
+                key=key,
+                reason=o.reason,
+                settings=settings,
+            )
+            if one is not None:
+                out.append(one)
+        return out
+    for o, case, wf in planned:
+        _, trigger_date, key = o.wanted
+        agent = agents.get(o.vendor.agent_id) if o.vendor.agent_id else None
+        _start(
+            session,
+            case,
+            wf,
+            o.vendor,
+            agent,
+            now=now,
+            trigger_date=trigger_date,
+            key=key,
+            reason=o.reason,
+            settings=settings,
+        )
+    session.flush()
+    return [case for _, case, _ in planned]
 
 
 def join_case(
@@ -298,7 +432,7 @@ def reevaluate_vendor(
     vendor = session.get(Vendor, vendor_id)
     if vendor is None:
         raise LookupError(f"no vendor {vendor_id}")
-    verdict = vendor_verdict(session, vendor, org_date(now, settings))
+    verdict = refresh_vendor(session, vendor_id, now=now, reason=reason)
     return sync_vendor(session, vendor, verdict, now=now, reason=reason, settings=settings)
 
 
@@ -348,6 +482,7 @@ __all__ = [
     "join_case",
     "open_case",
     "open_cases",
+    "open_many",
     "pause_case",
     "record_outcome",
     "reevaluate_vendor",

@@ -18,6 +18,7 @@ from sqlmodel import Session
 from comms.channel_spec import channel_spec
 from comms.models import Agent, Case, Vendor
 from comms.settings import Settings
+from comms.stored_verdicts import refresh_vendor
 from comms.timeutil import parse_date
 from workflows.calendar import add_business_days, local_moment
 from workflows.case_state import add_event, resolve_case
@@ -100,6 +101,9 @@ def update_phone(ctx: OutcomeContext) -> None:
         ctx.vendor.phone = str(ctx.data["phone"])
         ctx.vendor.phone_invalid = False
         ctx.session.add(ctx.vendor)
+        ctx.session.flush()
+        if ctx.vendor.id is not None:  # reachable now, perhaps
+            refresh_vendor(ctx.session, ctx.vendor.id, now=ctx.now, reason="phone number updated")
     retry(ctx)
 
 

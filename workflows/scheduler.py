@@ -24,21 +24,31 @@ from sqlmodel import Session, col, select
 
 from comms.compliance import Verdict
 from comms.db import is_postgres, session_scope
-from comms.models import OPEN_STATES, Case
+from comms.models import OPEN_STATES, Case, Vendor
 from comms.outbox import mark_enqueued, stale_deliveries
 from comms.outbox_journal import recover_journals
 from comms.settings import Settings
-from comms.verdicts import all_verdicts
+from comms.stored_verdicts import case_candidates, roll, stored_for
+from comms.verdict_inputs import chunks
 from workflows.batch import BatchOutcome, advance_batch
 from workflows.calendar import org_date
 from workflows.campaigns import run_due_campaigns
 from workflows.definitions import get_workflow
-from workflows.lifecycle import COMPLIANCE_TRIGGERS, sync_vendor, wanted_case
+from workflows.lifecycle import (
+    COMPLIANCE_TRIGGERS,
+    Opening,
+    latest_certificates,
+    open_many,
+    sync_vendor,
+    wanted_case,
+    wanted_for,
+)
 from workflows.tick_pipeline import gc_paused, is_deadlock, plan_while_writing
 
 log = logging.getLogger(__name__)
 
 BATCH = 1000
+OPEN_BATCH = 500  # vendors read at a time by the case opener
 PIPELINE = True  # PostgreSQL: plan the next batch while the previous one is written
 DEADLOCK_RETRIES = 3
 Enqueue = Callable[[int], None]
@@ -68,10 +78,15 @@ def claim_due(session: Session, *, now: datetime, limit: int = BATCH) -> list[Ca
 
 
 def open_scan(session: Session, *, now: datetime, settings: Settings) -> int:
-    """Open (or switch) the compliance case each active vendor's verdict calls for.
+    """Open (or switch, or resolve) the compliance case each active vendor's stored verdict
+    calls for, after the daily roll has brought the stored verdicts to today.
 
-    Open cases are loaded in one query; only vendors whose verdict calls for something other
-    than what they have are touched."""
+    Only the vendors whose stored verdict calls for a case (not compliant, or expiring within
+    the workflow's horizon: two index ranges) and those with an open compliance case are read,
+    a batch at a time; only those whose verdict calls for something other than what they have
+    are touched."""
+    day = org_date(now, settings)
+    roll(session, day=day, now=now)
     horizon = get_workflow("expiring").horizon_days
     current: dict[int, list[Case]] = {}
     for case in session.exec(
@@ -82,30 +97,68 @@ def open_scan(session: Session, *, now: datetime, settings: Settings) -> int:
         )
     ).all():
         current.setdefault(case.vendor_id, []).append(case)
+    candidates = set(current) | set(case_candidates(session, day=day, horizon=horizon))
     opened = 0
-    for item in all_verdicts(session, org_date(now, settings)):
-        vendor_id = item.vendor.id or 0
-        have = current.get(vendor_id, [])
-        if not have and _calls_for_nothing(item.verdict, horizon):
-            continue
-        wanted = wanted_case(session, item.vendor, item.verdict, horizon_days=horizon)
-        if (
-            wanted is not None
-            and len(have) == 1
-            and have[0].trigger == wanted[0]
-            and (wanted[0] == "missing" or have[0].data.get("key") == wanted[2])
-        ):
-            continue
-        after = sync_vendor(
-            session,
-            item.vendor,
-            item.verdict,
-            now=now,
-            reason="scheduler scan",
-            settings=settings,
-        )
-        opened += sum(1 for c in after if c not in have)
+    for chunk in chunks(candidates, OPEN_BATCH):
+        vendors = {
+            v.id: v
+            for v in session.exec(
+                select(Vendor).where(col(Vendor.id).in_(chunk), col(Vendor.active).is_(True))
+            ).all()
+        }
+        verdicts = stored_for(session, chunk, day)
+        deficient = [
+            v for v, verdict in verdicts.items() if verdict.status.value == "non_compliant"
+        ]
+        latest = latest_certificates(session, deficient)
+        openings: list[Opening] = []
+        for vendor_id in chunk:
+            vendor = vendors.get(vendor_id)
+            verdict = verdicts.get(vendor_id)
+            if vendor is None or verdict is None:  # inactive: its open cases stay as they are
+                continue
+            have = current.get(vendor_id, [])
+            if have:  # switch or resolve: one vendor at a time
+                opened += _open_one(
+                    session, vendor, verdict, have, now=now, settings=settings, horizon=horizon
+                )
+                continue
+            if _calls_for_nothing(verdict, horizon):
+                continue
+            wanted = wanted_for(
+                verdict, horizon_days=horizon, latest_certificate=latest.get(vendor_id)
+            )
+            if wanted is not None:
+                reason = f"scheduler scan; verdict is {verdict.status.value}"
+                openings.append(Opening(vendor, wanted, reason))
+        opened += len(open_many(session, openings, now=now, settings=settings))
     return opened
+
+
+def _open_one(
+    session: Session,
+    vendor: Vendor,
+    verdict: Verdict,
+    have: list[Case],
+    *,
+    now: datetime,
+    settings: Settings,
+    horizon: int,
+) -> int:
+    if not have and _calls_for_nothing(verdict, horizon):
+        return 0
+    wanted = wanted_case(session, vendor, verdict, horizon_days=horizon)
+    if (
+        wanted is not None
+        and len(have) == 1
+        and have[0].trigger == wanted[0]
+        and (wanted[0] == "missing" or have[0].data.get("key") == wanted[2])
+    ):
+        return 0
+    after = sync_vendor(
+        session, vendor, verdict, now=now, reason="scheduler scan", settings=settings
+    )
+    return sum(1 for c in after if c not in have)
 
 
 def _calls_for_nothing(verdict: Verdict, horizon: int) -> bool:

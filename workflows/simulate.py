@@ -60,17 +60,36 @@ class PlannedSend:
 def copy_database(
     source: Engine, target: Engine, metadata: MetaData, *, vendor_ids: set[int] | None = None
 ) -> None:
-    """Copy the rows of `metadata`'s tables (only `vendor_ids`' when given) into `target`."""
+    """Copy the rows of `metadata`'s tables into `target`; with `vendor_ids`, only those
+    vendors' rows, their agents' and their cases' (no other vendor is read)."""
     present = set(inspect(source).get_table_names())
+    tables = metadata.tables
     with source.connect() as src, target.begin() as dst:
+        agent_ids: list[int] = []
+        case_ids: list[int] = []
+        if vendor_ids is not None:
+            v, c = tables["vendor"], tables["case"]
+            agent_ids = [
+                a
+                for a in src.scalars(select(v.c.agent_id).where(v.c.id.in_(vendor_ids)))
+                if a is not None
+            ]
+            case_ids = list(src.scalars(select(c.c.id).where(c.c.vendor_id.in_(vendor_ids))))
         for table in metadata.sorted_tables:
             if table.name in SKIP_TABLES or table.name not in present:
                 continue
             query = table.select()
-            if vendor_ids is not None and "vendor_id" in table.c:
-                query = query.where(table.c.vendor_id.in_(vendor_ids))
-            elif vendor_ids is not None and table.name == "vendor":
-                query = query.where(table.c.id.in_(vendor_ids))
+            if vendor_ids is not None:
+                if table.name == "verdict_count":
+                    continue  # totals of every vendor: the copy's would be wrong
+                if "vendor_id" in table.c:
+                    query = query.where(table.c.vendor_id.in_(vendor_ids))
+                elif table.name == "vendor":
+                    query = query.where(table.c.id.in_(vendor_ids))
+                elif table.name == "agent":
+                    query = query.where(table.c.id.in_(agent_ids))
+                elif "case_id" in table.c:
+                    query = query.where(table.c.case_id.in_(case_ids))
             rows = [dict(r) for r in src.execute(query).mappings()]
             if rows:
                 dst.execute(table.insert(), rows)

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
-from comms.app import commands, doctor, email_commands, registry, service
+from comms.app import commands, doctor, email_commands, registry, service, status_command
 from comms.broker import BrokerUnreachable
 from comms.settings import Settings, SettingsError, get_settings, reset_settings_cache
 from comms.staff import cli as staff_cli
@@ -47,6 +47,7 @@ def _root(
 
 def _register_all() -> None:
     commands.register(app)
+    status_command.register(app)
     email_commands.register(app)
     workflows_cli.register(app, metadata=registry.metadata, worker=service.worker_cmd)
     inbound_cli.register(app)

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
-from comms.cli.context import console, date_option, engine, fail, now_option, settings
+from comms.cli.context import console, engine, fail, now_option, settings
 from comms.db import session_scope
 from comms.migrate import upgrade
 from comms.profiles import load_profiles
 from comms.roster import RosterError, import_roster
 from comms.roster.reader import RosterFileError
-from comms.verdicts import all_verdicts, status_report
 from comms.yamlload import DataFileError
 
 STATUS_STYLE = {
@@ -42,7 +39,7 @@ def profiles_load(path: Path) -> None:
     """Load the requirement profiles in a YAML file or a folder of them."""
     try:
         with session_scope(engine()) as session:
-            rows = load_profiles(session, path)
+            rows = load_profiles(session, path)  # a changed one's vendors' verdicts follow
             names = [r.name for r in rows]
     except DataFileError as exc:
         raise fail(str(exc)) from None
@@ -116,45 +113,8 @@ def import_command(
         console.print(f"rejected rows written to {result.rejected_file}")
 
 
-def status(
-    as_of: str | None = typer.Option(None, "--as-of", help="Date to judge at (YYYY-MM-DD)."),
-    vendor: str | None = typer.Option(None, "--vendor", help="Only this vendor."),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
-    now: str | None = typer.Option(None, "--now", help="The current time (ISO)."),
-) -> None:
-    """Compliance status: counts by status, and each vendor's deficiencies."""
-    day = date_option(as_of, default=now_option(now))
-    with session_scope(engine()) as session:
-        statuses = all_verdicts(session, day, vendor_name=vendor)
-        report = status_report(statuses, day)
-    if vendor and not statuses:
-        raise fail(f"no vendor named {vendor!r}")
-    if as_json:
-        typer.echo(json.dumps(report, indent=2))
-        return
-    counts = Table(title=f"Compliance as of {report['as_of']}")
-    for name in report["counts"]:
-        counts.add_column(name, justify="right", style=STATUS_STYLE[name])
-    counts.add_row(*(str(n) for n in report["counts"].values()))
-    console.print(counts)
-    table = Table(show_lines=False)
-    table.add_column("vendor")
-    table.add_column("status")
-    table.add_column("next expiration")
-    table.add_column("deficiencies")
-    for item in report["vendors"]:
-        table.add_row(
-            item["name"],
-            f"[{STATUS_STYLE[item['status']]}]{item['status']}[/]",
-            item["next_expiration"] or "-",
-            "\n".join(d["message"] for d in item["deficiencies"]) or "-",
-        )
-    console.print(table)
-
-
 def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
     app.add_typer(profiles_app, name="profiles")
     app.command("init")(init)
     app.command("import")(import_command)
-    app.command("status")(status)

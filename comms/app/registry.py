@@ -8,6 +8,7 @@ from sqlmodel import SQLModel
 
 import comms.models
 import comms.staff.models
+import comms.verdict_tracking
 import inbound.models
 import telephony.models
 import workflows.models
@@ -15,3 +16,5 @@ import workflows.models
 PACKAGES = (comms.models, comms.staff.models, inbound.models, telephony.models, workflows.models)
 
 metadata: MetaData = SQLModel.metadata
+
+comms.verdict_tracking.install()  # stored verdicts follow every ORM write

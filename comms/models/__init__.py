@@ -10,6 +10,7 @@ from comms.models.outbox import (
     Suppression,
 )
 from comms.models.roster import Agent, RequirementProfile, Vendor
+from comms.models.verdicts import VendorVerdict, VerdictChange, VerdictCount
 from comms.models.waivers import Waiver
 
 __all__ = [
@@ -29,6 +30,9 @@ __all__ = [
     "RequirementProfile",
     "Suppression",
     "Vendor",
+    "VendorVerdict",
+    "VerdictChange",
+    "VerdictCount",
     "Waiver",
     "audit",
 ]

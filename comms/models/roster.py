@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Index, func
 from sqlmodel import Field, SQLModel
 
 from comms.models.base import created_field, json_field
@@ -61,3 +62,7 @@ class Vendor(SQLModel, table=True):
     active: bool = True
     created_at: datetime = created_field()
     updated_at: datetime = created_field()
+
+
+# vendor search by name: a prefix of the lower-cased name is a range of this index
+Index("ix_vendor_name_lower", func.lower(Vendor.__table__.c.name))  # type: ignore[attr-defined]

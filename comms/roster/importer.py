@@ -27,6 +27,7 @@ from comms.roster.result import ImportResult
 from comms.roster.rows import RowProblem, ValidRows
 from comms.roster.validate import Progress, RowValidator
 from comms.roster.writer import write_rows
+from comms.stored_verdicts import org_day, refresh
 
 
 class RosterError(PermanentError):
@@ -195,7 +196,8 @@ def _import(
     result.imported_rows = len(rows)
     result.merged = merged_rows(rows)
     sheet.lines, sheet.rows = [], []  # the raw cells are done with: free them before writing
-    write_rows(session, rows, profile_ids, now=now, source=path.name, result=result)
+    touched = write_rows(session, rows, profile_ids, now=now, source=path.name, result=result)
+    refresh(session, touched, day=org_day(now), now=now, reason=f"roster import {path.name}")
     audit(
         session,
         action="roster.import",

@@ -37,12 +37,14 @@ def write_rows(
     now: datetime,
     source: str,
     result: ImportResult,
-) -> None:
+) -> set[int]:
+    """Write the rows; return the ids of the vendors they name (whose verdicts may change)."""
     parties = list(dict.fromkeys(rows.parties))
     agents = _upsert_agents(session, parties, now=now, result=result)
     vendor_of = _upsert_vendors(session, parties, profile_ids, agents, now=now, result=result)
     created, updated = upsert_policies(session, rows, vendor_of, now=now, source=source)
     result.policies_created, result.policies_updated = created, updated
+    return set(vendor_of.values())
 
 
 def _agents_on_file(session: Session) -> list[tuple[int, str | None, str]]:

@@ -161,7 +161,7 @@ def test_lookup_finds_by_exact_e164(use_db: Engine, clock: Clock, phone: str) ->
     lookup = CallerLookup(use_db)
     row = lookup(phone, "2026-11-02")
     assert row is not None and row.vendor_id == world.vendor.id
-    _updated, accepted, newest, profile_updated, today = row.key
+    _updated, accepted, newest, profile_updated, _verdict_updated, today = row.key
     assert accepted == 1 and newest is not None and profile_updated is not None
     assert today == "2026-11-02"
     assert lookup(phone.replace("+", "+1"), "2026-11-02") is None

@@ -23,7 +23,14 @@ from comms.compliance import STATUS_ORDER
 from comms.models import OPEN_STATES, Case, Certificate, CertificateStatus, RequirementProfile
 from comms.staff.models import Role
 from comms.staff.sessions import SignedIn
-from comms.verdicts import VendorStatus, all_verdicts, status_report
+from comms.stored_verdicts import counts as stored_counts
+from comms.stored_verdicts import (
+    counts_by_profile,
+    counts_history,
+    expiring_count,
+    needs_roll,
+    roll,
+)
 
 EXPIRING_DAYS = 30
 TREND_DAYS = 91  # 13 weeks back: the last 90 days and the day before
@@ -72,41 +79,57 @@ def unreachable_vendors() -> SelectOfScalar[int]:
     )
 
 
-def by_profile(session: Session, statuses: list[VendorStatus]) -> list[ProfileCounts]:
+def by_profile(session: Session) -> list[ProfileCounts]:
+    """Counts by profile and status, from the stored verdicts' counts (`verdict_count`)."""
     names = {p.id: p.name for p in session.exec(select(RequirementProfile)).all()}
     table: dict[str, dict[str, int]] = {}
-    for item in statuses:
-        name = names.get(item.vendor.profile_id, "") if item.vendor.profile_id else ""
+    for profile_key, counts in counts_by_profile(session).items():
+        name = names.get(profile_key, "") if profile_key else ""
         row = table.setdefault(name, {s.value: 0 for s in STATUS_ORDER})
-        row[item.verdict.status.value] += 1
+        for status, n in counts.items():
+            row[status] += n
     return [
         ProfileCounts(name, counts, sum(counts.values()))
         for name, counts in sorted(table.items(), key=lambda kv: (kv[0] == "", kv[0]))
+        if sum(counts.values())
     ]
 
 
 def trend(session: Session, today: date) -> list[TrendPoint]:
     """The share of vendors compliant (counting expiring) a week apart over the last 90 days,
-    judged with today's records. To be read from the verdict history once it is stored."""
-    points = []
-    for back in range(TREND_DAYS // TREND_STEP * TREND_STEP, -1, -TREND_STEP):
-        day = today - timedelta(days=back)
-        counts = status_report(all_verdicts(session, day), day)["counts"]
-        points.append(
-            TrendPoint(day, counts["compliant"] + counts["expiring"], sum(counts.values()))
+    as the stored verdicts stood each day (the verdict history, `counts_history`)."""
+    days = [
+        today - timedelta(days=back)
+        for back in range(TREND_DAYS // TREND_STEP * TREND_STEP, -1, -TREND_STEP)
+    ]
+    history = counts_history(session, days)
+    return [
+        TrendPoint(
+            day,
+            history[day]["compliant"] + history[day]["expiring"],
+            sum(history[day].values()),
         )
-    return points
+        for day in days
+    ]
+
+
+def current_verdicts(ws: Workspace) -> None:
+    """The daily roll, when the scheduler has not run it yet today (a read-only index probe
+    when it has)."""
+    today = ws.today()
+    with ws.read() as session:
+        due = needs_roll(session, today)
+    if due:
+        with ws.write() as session:
+            roll(session, day=today, now=ws.now())
+            session.commit()
 
 
 def numbers(session: Session, today: date) -> Numbers:
-    statuses = all_verdicts(session, today)  # what `comms status` reads
-    report = status_report(statuses, today)
-    counts: dict[str, int] = report["counts"]
+    counts = stored_counts(session)  # the stored verdicts `comms status` reads
     total = sum(counts.values())
     good = counts["compliant"] + counts["expiring"]
-    soon = sum(
-        1 for s in statuses if expiring_within(s.verdict.next_expiration, today, EXPIRING_DAYS)
-    )
+    soon = expiring_count(session, today, EXPIRING_DAYS)
     review = session.exec(
         select(func.count())
         .select_from(Certificate)
@@ -125,7 +148,7 @@ def numbers(session: Session, today: date) -> Numbers:
         needs_review=int(review),
         unmatched_mail=int(unmatched),
         unreachable=int(unreachable),
-        profiles=by_profile(session, statuses),
+        profiles=by_profile(session),
     )
 
 
@@ -140,6 +163,7 @@ def router(ws: Workspace) -> APIRouter:
             return render(ws, request, "caller_home.html", title="Home")
         if who.role not in {r.value for r in COMPLIANCE}:
             raise PageError(403, "Your role has no pages yet.")
+        current_verdicts(ws)
         with ws.read() as session:
             data = numbers(session, ws.today())
         return render(
@@ -155,6 +179,7 @@ def router(ws: Workspace) -> APIRouter:
     @api.get("/dashboard/trend")
     def dashboard_trend(request: Request, _who: SignedIn = Depends(compliance)) -> Response:
         """The 90-day trend: loaded after the page (htmx), or a page of its own."""
+        current_verdicts(ws)
         with ws.read() as session:
             points = trend(session, ws.today())
         template = "_trend.html" if request.headers.get("hx-request") else "trend.html"
@@ -163,6 +188,7 @@ def router(ws: Workspace) -> APIRouter:
     @api.get("/dashboard/numbers")
     def dashboard_numbers(request: Request, _who: SignedIn = Depends(compliance)) -> Response:
         """The numbers alone, for the live refresh (htmx)."""
+        current_verdicts(ws)
         with ws.read() as session:
             data = numbers(session, ws.today())
         return render(

@@ -1,16 +1,15 @@
 """The vendor list, `/vendors`: search by name, email, phone or vendor ID; filter by status,
 profile, "expiring within" and "waiting for review"; paged.
 
-Filters on the verdict (status, expiring within) use `all_verdicts`, the code `comms status`
-runs; the others are SQL, and then only the page's vendors are judged."""
+Filters on the verdict (status, expiring within) read the stored verdicts `comms status`
+reads (`vendor_verdict`, by its indexes); only the page's vendors' verdicts are read."""
 
 from __future__ import annotations
 
 import math
 import re
-from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,15 +19,14 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
 from comms.app.workspace.context import Workspace
-from comms.app.workspace.dashboard import expiring_within, unreachable_vendors
+from comms.app.workspace.dashboard import current_verdicts, unreachable_vendors
 from comms.app.workspace.pages import page_route, render
 from comms.app.workspace.security import COMPLIANCE, PageError, require_staff
-from comms.compliance import STATUS_ORDER, PolicyFacts, Verdict, evaluate
-from comms.models import Certificate, CertificateStatus, Policy, RequirementProfile, Vendor
-from comms.profiles import spec_of
+from comms.compliance import STATUS_ORDER, Verdict
+from comms.models import Certificate, CertificateStatus, RequirementProfile, Vendor, VendorVerdict
 from comms.staff.sessions import SignedIn
-from comms.verdicts import COUNTING_STATUSES, EMPTY_PROFILE, all_verdicts, facts_of
-from comms.waivers import waiver_rules
+from comms.stored_verdicts import stored_for
+from comms.verdict_inputs import load_inputs
 
 PAGE_SIZE = 25
 MAX_QUERY = 200
@@ -102,28 +100,23 @@ def _sql_filters(session: Session, f: Filters) -> list[ColumnElement[bool]]:
 
 
 def find(session: Session, f: Filters, today: date, page: int) -> tuple[list[Row], int]:
-    """One page of vendors and the number of matches."""
+    """One page of vendors and the number of matches. The verdict filters (status, expiring
+    within) read the stored verdicts through their indexes; the page's verdicts are the
+    stored ones (computed afresh for a vendor whose stored verdict is not valid today)."""
     profiles = {p.id: p.name for p in session.exec(select(RequirementProfile)).all()}
     where = _sql_filters(session, f)
+    query = select(Vendor)
     if f.status or f.expiring_within:
-        ids = set(session.exec(select(Vendor.id).where(*where)).all())
-        judged = [
-            s
-            for s in all_verdicts(session, today)
-            if s.vendor.id in ids
-            and (not f.status or s.verdict.status.value == f.status)
-            and (
-                not f.expiring_within
-                or expiring_within(s.verdict.next_expiration, today, f.expiring_within)
-            )
-        ]
-        chunk = judged[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-        rows = [Row(s.vendor, profiles.get(s.vendor.profile_id, "—"), s.verdict) for s in chunk]
-        return rows, len(judged)
-    total = session.exec(select(func.count()).select_from(Vendor).where(*where)).one()
+        query = query.join(VendorVerdict, col(VendorVerdict.vendor_id) == col(Vendor.id))
+        if f.status:
+            where.append(col(VendorVerdict.status) == f.status)
+        if f.expiring_within:
+            where.append(col(VendorVerdict.next_expiration) >= today)
+            end = today + timedelta(days=f.expiring_within)
+            where.append(col(VendorVerdict.next_expiration) <= end)
+    total = session.exec(select(func.count()).select_from(query.where(*where).subquery())).one()
     vendors = session.exec(
-        select(Vendor)
-        .where(*where)
+        query.where(*where)
         .order_by(col(Vendor.name), col(Vendor.id))
         .offset((page - 1) * PAGE_SIZE)
         .limit(PAGE_SIZE)
@@ -134,43 +127,13 @@ def find(session: Session, f: Filters, today: date, page: int) -> tuple[list[Row
 
 
 def page_verdicts(session: Session, vendors: list[Vendor], today: date) -> dict[int, Verdict]:
-    """`vendor_verdict` for one page of vendors in four queries, not four a vendor."""
+    """One page of vendors' verdicts: the stored ones, and, for a vendor whose stored verdict
+    does not hold today, computed through the one loader of verdict inputs."""
     ids = [v.id for v in vendors if v.id is not None]
-    facts: dict[int, list[PolicyFacts]] = defaultdict(list)
-    for policy, cert in session.exec(
-        select(Policy, Certificate)
-        .join(Certificate, col(Certificate.id) == col(Policy.certificate_id))
-        .where(col(Policy.vendor_id).in_(ids), col(Certificate.status).in_(COUNTING_STATUSES))
-    ).all():
-        facts[policy.vendor_id].append(facts_of(policy, cert))
-    with_cert = set(
-        session.exec(
-            select(Certificate.vendor_id).where(
-                col(Certificate.vendor_id).in_(ids),
-                col(Certificate.status).in_(COUNTING_STATUSES),
-            )
-        ).all()
-    )
-    specs = {
-        p.id: spec_of(p)
-        for p in session.exec(
-            select(RequirementProfile).where(
-                col(RequirementProfile.id).in_({v.profile_id for v in vendors if v.profile_id})
-            )
-        ).all()
-    }
-    rules = waiver_rules(session, ids)
-    return {
-        v.id: evaluate(
-            facts.get(v.id, []),
-            specs.get(v.profile_id, EMPTY_PROFILE) if v.profile_id else EMPTY_PROFILE,
-            today,
-            has_certificate=v.id in with_cert,
-            waivers=rules.get(v.id, ()),
-        )
-        for v in vendors
-        if v.id is not None
-    }
+    out = stored_for(session, ids, today)
+    for vendor_id, inputs in load_inputs(session, [i for i in ids if i not in out]).items():
+        out[vendor_id] = inputs.verdict(today)
+    return out
 
 
 def router(ws: Workspace) -> APIRouter:
@@ -193,6 +156,7 @@ def router(ws: Workspace) -> APIRouter:
         if status and status not in statuses:
             raise PageError(422, f"Unknown status {status!r}: one of {', '.join(statuses)}.")
         f = Filters(q.strip(), status, profile, expiring_within, review, unreachable)
+        current_verdicts(ws)
         with ws.read() as session:
             rows, total = find(session, f, ws.today(), page)
             profile_names = sorted(session.exec(select(RequirementProfile.name)).all())
