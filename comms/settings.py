@@ -178,7 +178,9 @@ class Settings(BaseSettings):
     imap_poll_seconds: float = Field(default=5.0, gt=0)  # checks for processed mail in IDLE
     imap_timeout: float = Field(default=60.0, gt=0)  # socket timeout: a silent server is dead
     dropbox_dir: Path | None = None
-    max_message_bytes: int = Field(default=60 * 1024 * 1024, ge=1024)
+    # a bigger message is stored raw and quarantined (`message_too_large`) without parsing;
+    # `comms inbound retry --force ID` runs it again after the limit is raised
+    max_message_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
     max_attachment_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
 
     # --- telephony ------------------------------------------------------------------------

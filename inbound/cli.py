@@ -34,7 +34,7 @@ from inbound import dropbox
 from inbound.certificates import ReviewError, review_certificate
 from inbound.imap import cli as imap_cli
 from inbound.jobs import enqueue_processing
-from inbound.models import InboundEmail, InboundStatus
+from inbound.models import InboundEmail, InboundStatus, raw_deferred
 from inbound.outcome import IngestResult
 from inbound.parse import not_a_message
 from inbound.pipeline import process_message
@@ -207,8 +207,10 @@ def retry_cmd(
     are named and left unless --force. Exits 1 when a retried one is still in quarantine."""
     when = now_option(now)
     with Session(engine(), expire_on_commit=False) as session:
-        query = select(InboundEmail).where(
-            col(InboundEmail.status) == InboundStatus.QUARANTINED.value
+        query = (  # not their raw bytes: each is loaded by its own run below
+            select(InboundEmail)
+            .where(col(InboundEmail.status) == InboundStatus.QUARANTINED.value)
+            .options(raw_deferred())
         )
         if ids:
             query = query.where(col(InboundEmail.id).in_(ids))

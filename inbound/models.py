@@ -12,6 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Column, Index, LargeBinary, false
+from sqlalchemy.orm import QueryableAttribute, defer
+from sqlalchemy.orm.strategy_options import _AbstractLoad
 from sqlmodel import Field, SQLModel
 
 from comms.models.base import created_field, json_field, ts_field
@@ -65,6 +67,13 @@ class InboundEmail(SQLModel, table=True):
     disposed_at: datetime | None = ts_field()  # moved out of the IMAP folder (or the drop folder)
     reviewed_at: datetime | None = ts_field()
     reviewed_by: str | None = None
+
+
+def raw_deferred() -> _AbstractLoad:
+    """A load option: an `InboundEmail`'s raw bytes are read when first used, not with the row
+    (a size check, a listing or a retry never holds a large message)."""
+    raw: QueryableAttribute[bytes] = InboundEmail.raw  # type: ignore[assignment]
+    return defer(raw)
 
 
 class ImapCheckpoint(SQLModel, table=True):

@@ -188,6 +188,7 @@ def body_text(msg: Message) -> str:
 # multipart containers: more than this is refused before parsing (`multipart_count`, a
 # linear scan that is an upper bound of the nesting depth).
 MAX_MULTIPARTS = 100
+_HEAD_SCAN = 256 * 1024  # the header block is read from this much of the start
 _MULTIPART = re.compile(rb"^content-type:\s*multipart/", re.IGNORECASE | re.MULTILINE)
 
 
@@ -227,15 +228,17 @@ _KNOWN_HEADERS = ("from", "to", "subject", "message-id", "date", "received", "re
 
 def not_a_message(raw: bytes) -> str | None:
     """Why `raw` is not an email message (None: it looks like one): a command given a file
-    says so in one line instead of storing and answering garbage."""
-    if not raw.strip():
+    says so in one line instead of storing and answering garbage. Reads the start only, and
+    copies no more than that: a message of any size costs the same."""
+    start = raw[:_HEAD_SCAN]
+    if not start.strip() and not raw[_HEAD_SCAN:].strip():
         return "the file is empty, not an email message"
-    if raw.startswith(b"%PDF"):
+    if start.startswith(b"%PDF"):
         return "a PDF, not an email message (`comms extract` reads a certificate PDF)"
-    first = raw.lstrip(b"\r\n").split(b"\n", 1)[0]
+    first = start.lstrip(b"\r\n").split(b"\n", 1)[0]
     if not _HEADER_LINE.match(first):
         return "not an email message: an .eml file starts with headers such as From: and Subject:"
-    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    head = start.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
     names = {
         line.split(b":", 1)[0].strip().lower().decode("ascii", "replace")
         for line in head.splitlines()

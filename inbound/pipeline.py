@@ -4,7 +4,9 @@
 so a message is processed by one worker at a time and a finished one is never processed again.
 The steps, in order:
 
-1. size check, then a tolerant parse (`inbound.parse`);
+1. size check (the stored size: an oversized message is never loaded nor parsed; it
+   waits in quarantine for `comms inbound retry --force` once the limit is raised), then a
+   tolerant parse (`inbound.parse`);
 2. classification: ROUTES pairs each classifier of `inbound.classify`, in order, with its
    handler, and the first classifier that answers decides (its name is recorded): a bounce
    suppresses the address and tells the workflow (`inbound.bounces`); an auto-reply is
@@ -40,7 +42,7 @@ from comms.failures import Failure, failure_of
 from comms.redact import redact
 from comms.settings import Settings, get_settings
 from inbound import classify, handlers
-from inbound.models import InboundEmail, InboundStatus
+from inbound.models import InboundEmail, InboundStatus, raw_deferred
 from inbound.outcome import IngestResult
 from inbound.parse import MAX_MULTIPARTS, multipart_count, parse_mail
 
@@ -75,7 +77,8 @@ def claim(session: Session, inbound_id: int, *, now: datetime) -> InboundEmail |
     session.commit()
     if getattr(result, "rowcount", 0) != 1:
         return None
-    return session.get(InboundEmail, inbound_id, populate_existing=True)
+    # the raw bytes are loaded when first read: not for a message refused by its size
+    return session.get(InboundEmail, inbound_id, populate_existing=True, options=[raw_deferred()])
 
 
 def quarantine(
@@ -143,12 +146,13 @@ def _process(
     session: Session, row: InboundEmail, *, now: datetime, settings: Settings, acks: list[int]
 ) -> IngestResult:
     assert row.id is not None
-    if row.raw_size > settings.max_message_bytes or len(row.raw) > settings.max_message_bytes:
+    size = row.raw_size or len(row.raw)  # the stored size: the bytes are not loaded for it
+    if size > settings.max_message_bytes:
         return quarantine(
             session,
             row.id,
-            f"message is {len(row.raw)} bytes, over COMMS_MAX_MESSAGE_BYTES "
-            f"({settings.max_message_bytes})",
+            f"message is {size} bytes, over COMMS_MAX_MESSAGE_BYTES "
+            f"({settings.max_message_bytes}); not parsed",
             now=now,
             failure=TOO_LARGE,
         )
