@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from comms.db import make_engine
 from comms.migrate import upgrade
 from comms.redact import SERVER_LOGGERS
 from comms.settings import get_settings, reset_settings_cache
+from tests.support.db import fresh_postgres_url
 from tests.support.services import free_port, port_open, require
 from tests.support.smtp_server import SmtpTestServer
 from tests.workspace.conftest import Clock
@@ -91,12 +93,19 @@ def test_doctor_one_line_per_peer(
     roster: Engine, clock: Clock, monkeypatch: pytest.MonkeyPatch, use_db: Engine, tmp_path: Path
 ) -> None:
     require(port_open("127.0.0.1", 6379), "Redis at 127.0.0.1:6379")
-    if use_db.dialect.name != "sqlite":
-        pytest.skip("one run is enough: the doctor reads its own, migrated, database")
-    url = f"sqlite:///{tmp_path / 'doctor.db'}"
-    migrated = make_engine(url)
-    upgrade(migrated)
-    migrated.dispose()
+    # the doctor reads its own database, migrated by Alembic, of the parameter's backend
+    with ExitStack() as stack:
+        if use_db.dialect.name == "sqlite":
+            url = f"sqlite:///{tmp_path / 'doctor.db'}"
+        else:
+            url = stack.enter_context(fresh_postgres_url())
+        migrated = make_engine(url)
+        upgrade(migrated)
+        migrated.dispose()
+        _doctor_checks(monkeypatch, roster, clock, url)
+
+
+def _doctor_checks(monkeypatch: pytest.MonkeyPatch, roster: Engine, clock: Clock, url: str) -> None:
     with SmtpTestServer() as smtp, _Served(get_settings(), roster, clock) as web:
         env = {
             "COMMS_DATABASE_URL": url,
