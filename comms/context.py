@@ -29,6 +29,7 @@ from comms.context_view import (
 from comms.errors import PermanentError
 from comms.models import Agent, Case, CaseEvent, Certificate, Policy, RequirementProfile, Vendor
 from comms.profiles import ProfileSpec, spec_of
+from comms.projects import ProjectSpec, project_specs
 from comms.settings import Settings, get_settings
 from comms.verdict_inputs import COUNTING_STATUSES, EMPTY_PROFILE, VerdictInputs, load_inputs
 
@@ -77,6 +78,7 @@ class _Loaded:
     latest_policies: dict[int, list[Policy]]
     cases: dict[int, Case]
     events: dict[int, list[CaseEvent]]
+    projects: dict[str, ProjectSpec]
 
 
 def _load(
@@ -95,6 +97,7 @@ def _load(
         session, RequirementProfile, {v.profile_id for v in vendors.values() if v.profile_id}
     )
     profiles = {pid: spec_of(row) for pid, row in profile_rows.items()}
+    projects = project_specs(session, {v.project for v in vendors.values() if v.project})
 
     inputs = load_inputs(session, set(vendors))
     with_certificate = {vid for vid, item in inputs.items() if item.has_certificate}
@@ -140,7 +143,9 @@ def _load(
             .order_by(col(CaseEvent.case_id), col(CaseEvent.at), col(CaseEvent.id))
         ).all():
             events[event.case_id].append(event)
-    return _Loaded(vendors, agents, profiles, inputs, latest, latest_policies, cases, events)
+    return _Loaded(
+        vendors, agents, profiles, inputs, latest, latest_policies, cases, events, projects
+    )
 
 
 Builder = Callable[[], dict[str, Any]]
@@ -206,6 +211,7 @@ def context_builders(
                     recipient_kind=request.recipient_kind,
                     organization=organization,
                     profile_view=view,
+                    project=loaded.projects.get(vendor.project) if vendor.project else None,
                 )
             )
 

@@ -20,6 +20,7 @@ from comms.compliance import Verdict
 from comms.coverage import coverage_name, limit_name
 from comms.models import Agent, Case, CaseEvent, Certificate, Policy, Vendor
 from comms.profiles import ProfileSpec
+from comms.projects import ProjectSpec
 from comms.settings import Settings, address_lines
 
 HISTORY_EVENTS = 20  # the newest events a context shows of its case
@@ -43,6 +44,7 @@ class ContextInputs:
     # the parts many contexts share (`organization_view`, `profile_view`), when already built
     organization: dict[str, Any] | None = None
     profile_view: dict[str, Any] | None = None
+    project: ProjectSpec | None = None  # the vendor's project, when it names one
 
 
 def requirements_of(profile: ProfileSpec) -> list[dict[str, Any]]:
@@ -141,19 +143,30 @@ def spoken_number(number: str, region: str) -> str | None:
     return str(phonenumbers.format_number(parsed, form))
 
 
-def holder_view(organization: dict[str, Any], profile: ProfileSpec) -> dict[str, Any]:
-    """The certificate holder and the wording agents print for vendors of `profile`: the
-    profile's own when it names one, else the organization's (settings)."""
-    if profile.holder_name.strip():
-        name, lines = profile.holder_name.strip(), address_lines(profile.holder_address)
+def holder_view(
+    organization: dict[str, Any], profile: ProfileSpec, project: ProjectSpec | None = None
+) -> dict[str, Any]:
+    """The certificate holder and the wording agents print for a vendor of `profile` working
+    on `project`: each value from the project when it sets it, else from the profile, else
+    the organization's (settings)."""
+    sources: list[ProjectSpec | ProfileSpec] = [project, profile] if project else [profile]
+    holder = next((s for s in sources if s.holder_name.strip()), None)
+    if holder is not None:
+        name, lines = holder.holder_name.strip(), address_lines(holder.holder_address)
     else:
         name, lines = organization["holder"]["name"], organization["holder"]["address_lines"]
-    wording = profile.additional_insured_wording or organization["additional_insured_wording"]
+    wording = next(
+        (s.additional_insured_wording for s in sources if s.additional_insured_wording),
+        organization["additional_insured_wording"],
+    )
+    description = next(
+        (s.description_of_operations for s in sources if s.description_of_operations), None
+    )
     return {
         "name": name,
         "address_lines": lines,
         "additional_insured_wording": wording.replace("{holder}", name),
-        "description_of_operations": profile.description_of_operations or None,
+        "description_of_operations": description,
     }
 
 
@@ -194,7 +207,7 @@ def build_context(inputs: ContextInputs) -> dict[str, Any]:
         "agent": agent,
         "organization": organization,
         "profile": inputs.profile_view or profile_view(inputs.profile),
-        "holder": holder_view(organization, inputs.profile),
+        "holder": holder_view(organization, inputs.profile, inputs.project),
         # the vendor's ID on the IVR status line, and the line's number when one is set
         "status_line": {
             "vendor_id": inputs.vendor.vendor_code,

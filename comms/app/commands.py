@@ -11,6 +11,7 @@ from comms.cli.context import console, engine, fail, now_option, settings
 from comms.db import session_scope
 from comms.migrate import upgrade
 from comms.profiles import load_profiles
+from comms.projects import load_projects
 from comms.roster import RosterError, import_roster
 from comms.roster.reader import RosterFileError
 from comms.yamlload import DataFileError
@@ -25,6 +26,9 @@ STATUS_STYLE = {
 
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 profiles_app = typer.Typer(help="Requirement profiles.", no_args_is_help=True)
+projects_app = typer.Typer(
+    help="Projects (a vendor's holder and description).", no_args_is_help=True
+)
 
 
 @db_app.command("upgrade")
@@ -46,13 +50,27 @@ def profiles_load(path: Path) -> None:
     console.print(f"loaded {len(names)} profile(s): {', '.join(names)}")
 
 
+@projects_app.command("load")
+def projects_load(path: Path) -> None:
+    """Load the projects in a YAML file or a folder of them."""
+    try:
+        with session_scope(engine()) as session:
+            names = [r.name for r in load_projects(session, path)]
+    except DataFileError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"loaded {len(names)} project(s): {', '.join(names)}")
+
+
 def init(
     profiles: Path = typer.Option(Path("config/requirements"), help="Profiles to load."),
+    projects: Path = typer.Option(Path("config/projects"), help="Projects to load."),
 ) -> None:
-    """Create (or migrate) the database and load the requirement profiles."""
+    """Create (or migrate) the database and load the requirement profiles and projects."""
     upgrade(engine())
     if profiles.exists():
         profiles_load(profiles)
+    if projects.exists():
+        projects_load(projects)
     console.print("[green]ready[/green]")
 
 
@@ -116,5 +134,6 @@ def import_command(
 def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
     app.add_typer(profiles_app, name="profiles")
+    app.add_typer(projects_app, name="projects")
     app.command("init")(init)
     app.command("import")(import_command)

@@ -9,7 +9,7 @@ from comms.models.outbox import (
     DeliveryStatus,
     Suppression,
 )
-from comms.models.roster import Agent, RequirementProfile, Vendor
+from comms.models.roster import Agent, Project, RequirementProfile, Vendor
 from comms.models.verdicts import VendorVerdict, VerdictChange, VerdictCount
 from comms.models.waivers import Waiver
 
@@ -27,6 +27,7 @@ __all__ = [
     "Delivery",
     "DeliveryStatus",
     "Policy",
+    "Project",
     "RequirementProfile",
     "Suppression",
     "Vendor",

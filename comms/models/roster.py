@@ -23,6 +23,19 @@ class RequirementProfile(SQLModel, table=True):
     updated_at: datetime = created_field()
 
 
+class Project(SQLModel, table=True):
+    """A project vendors work on: what agents print on their certificates for it."""
+
+    __tablename__ = "project"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True)
+    spec: dict[str, Any] = json_field()
+    source_path: str | None = None
+    created_at: datetime = created_field()
+    updated_at: datetime = created_field()
+
+
 class Agent(SQLModel, table=True):
     """An insurance agent (producer) who issues a vendor's certificates."""
 
@@ -54,6 +67,7 @@ class Vendor(SQLModel, table=True):
     vendor_code: str | None = Field(default=None, unique=True)  # keypad ID for the IVR line
     profile_id: int | None = Field(default=None, foreign_key="requirement_profile.id", index=True)
     agent_id: int | None = Field(default=None, foreign_key="agent.id", index=True)
+    project: str | None = Field(default=None, index=True)  # a Project's name (config/projects)
     opt_out_email: bool = False
     opt_out_sms: bool = False
     opt_out_call: bool = False

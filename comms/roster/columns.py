@@ -16,6 +16,7 @@ FIELDS: tuple[str, ...] = (
     "agent_phone",
     "agency",
     "profile",
+    "project",
     "coverage",
     "label",
     "insurer",

@@ -35,6 +35,7 @@ PARTY_COLUMNS = (
     "agent_phone",
     "agency",
     "profile",
+    "project",
 )
 TERMS_COLUMNS = ("coverage", "effective_date", "expiration_date")  # then the limits
 FLAG_COLUMNS = ("additional_insured", "waiver_of_subrogation", "occurrence")  # after them
@@ -68,9 +69,11 @@ class ComboParser:
         profiles: set[str],
         default_profile: str | None,
         limit_columns: tuple[str, ...],
+        projects: frozenset[str] = frozenset(),
     ) -> None:
         self.region = region
         self.profiles = profiles
+        self.projects = projects
         self.default_profile = default_profile
         self.limit_columns = limit_columns
 
@@ -103,6 +106,7 @@ class ComboParser:
             agent_phone,
             agency,
             profile,
+            project,
         ) = cells
         found: list[tuple[str, str]] = []
         value = self._value
@@ -118,6 +122,10 @@ class ComboParser:
         if profile is not None and profile not in self.profiles:
             known = ", ".join(sorted(self.profiles)) or "none loaded"
             found.append(("profile", f"unknown profile {profile!r} (known: {known})"))
+        project = text(project)
+        if project is not None and project not in self.projects:
+            known = ", ".join(sorted(self.projects)) or "none loaded"
+            found.append(("project", f"unknown project {project!r} (known: {known})"))
         party = Party(
             name or "",
             email,
@@ -130,6 +138,7 @@ class ComboParser:
             agent_phone,
             text(agency),
             profile,
+            project,
         )
         if not found:
             return party, NO_PROBLEMS

@@ -20,6 +20,7 @@ from sqlmodel import Session, col
 
 from comms.errors import PermanentError
 from comms.models import RequirementProfile, audit
+from comms.projects import project_names
 from comms.roster.ambiguity import ambiguous_rows, without_lines
 from comms.roster.cells import cell_problems, csv_safe
 from comms.roster.reader import RawSheet, read_sheet
@@ -106,12 +107,14 @@ def validate_sheet(
     profiles: set[str],
     default_profile: str | None,
     progress: Progress | None = None,
+    projects: frozenset[str] = frozenset(),
 ) -> tuple[ValidRows, list[RowProblem]]:
     validator = RowValidator(
         region=region,
         profiles=profiles,
         default_profile=default_profile,
         index=sheet.index,
+        projects=projects,
     )
     return validator.validate(sheet.lines, sheet.rows, progress)
 
@@ -177,6 +180,7 @@ def _import(
         profiles=set(profile_ids),
         default_profile=default_profile,
         progress=progress,
+        projects=frozenset(project_names(session)),
     )
     refused = cell_problems(sheet.headers, sheet.mapping, sheet.lines, sheet.rows)
     if refused:  # (before anything is looked up with them: PostgreSQL refuses a NUL)

@@ -38,6 +38,7 @@ class Party:
     agent_phone: str | None
     agency: str | None
     profile: str | None
+    project: str | None = None
 
 
 @dataclass(slots=True, eq=False)

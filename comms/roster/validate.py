@@ -71,7 +71,13 @@ def _rows_with(keys: list[Key], marked: AbstractSet[Key]) -> list[int]:
 
 class RowValidator:
     def __init__(
-        self, *, region: str, profiles: set[str], default_profile: str | None, index: dict[str, int]
+        self,
+        *,
+        region: str,
+        profiles: set[str],
+        default_profile: str | None,
+        index: dict[str, int],
+        projects: frozenset[str] = frozenset(),
     ) -> None:
         self.width = max(index.values(), default=-1) + 1
         limit_columns = tuple(k for k in LIMIT_KEYS if k in index)
@@ -80,6 +86,7 @@ class RowValidator:
             profiles=profiles,
             default_profile=default_profile,
             limit_columns=limit_columns,
+            projects=projects,
         )
         self._party_cells = _Cells(PARTY_COLUMNS, index)
         self._terms_cells = _Cells((*TERMS_COLUMNS, *limit_columns, *FLAG_COLUMNS), index)

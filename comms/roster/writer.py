@@ -112,6 +112,7 @@ _VENDOR_FIELDS = (
     "language",
     "profile_id",
     "agent_id",
+    "project",
 )
 _VENDOR_INSERT_COLUMNS = (
     *_VENDOR_FIELDS,
@@ -139,6 +140,7 @@ def _vendor_values(party: Party, profile_ids: dict[str, int], agents: dict[str, 
         party.vendor_language,
         profile_ids.get(party.profile) if party.profile else None,
         agents.get(match_key(party.agent_email, party.agent_name)) if has_agent else None,
+        party.project,
     ]
 
 
