@@ -200,3 +200,30 @@ def reset() -> None:
         if _broker is not None:
             _broker.close()
         _broker = None
+
+
+def broker_state(settings: Settings, *, timeout: float = 3.0) -> str:
+    url = settings.broker_url
+    if not url:
+        return "ok"  # in-process
+    try:
+        if url.startswith(("redis://", "rediss://", "unix://")):
+            import redis
+
+            client = redis.Redis.from_url(
+                url, socket_connect_timeout=timeout, socket_timeout=timeout
+            )
+            try:
+                client.ping()
+            finally:
+                client.close()
+        else:
+            import pika
+
+            params = pika.URLParameters(url)
+            params.socket_timeout = timeout
+            params.blocked_connection_timeout = timeout
+            pika.BlockingConnection(params).close()
+    except Exception as exc:
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+    return "ok"

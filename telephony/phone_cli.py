@@ -9,16 +9,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from sqlmodel import Session
-from starlette.testclient import TestClient
 
 from comms.cli.context import console, engine, fail, now_option, settings
 from comms.settings import Settings
-from telephony import sandbox_phone
-from telephony.interpreter import InterpreterError, Poster, Transcript, http_poster
+
+if TYPE_CHECKING:
+    from telephony.interpreter import Poster, Transcript
+
+# The sandbox phone and the interpreter (which pull in the web stack) are imported by the
+# commands that use them, so that every other `comms` command starts without them.
 
 MakeApp = Callable[[Settings, Callable[[], datetime]], Any]
 
@@ -31,6 +34,11 @@ _make_app: list[MakeApp] = []
 
 @contextmanager
 def _poster(now: datetime) -> Iterator[Poster]:
+    # imported here: the test client pulls in httpx and more, which no other command needs
+    from starlette.testclient import TestClient
+
+    from telephony.interpreter import http_poster
+
     app = _make_app[0](settings(), lambda: now)
     with TestClient(app, base_url="http://sandbox.local") as client:
         yield http_poster(client)
@@ -55,6 +63,9 @@ def call(
     now: str | None = typer.Option(None, "--now", help="ISO time (default: now)."),
 ) -> None:
     """Call the IVR line and print the transcript (exit 1 when a webhook failed)."""
+    from telephony import sandbox_phone
+    from telephony.interpreter import InterpreterError
+
     s = settings()
     if to.upper() != "IVR" and to != sandbox_phone.line_number(s):
         raise fail(f"--to: only the IVR line can be called ({sandbox_phone.line_number(s)})")
@@ -77,6 +88,9 @@ def answer(
     now: str | None = typer.Option(None, "--now", help="ISO time (default: now)."),
 ) -> None:
     """Answer the sandbox's newest reminder call to NUMBER and print the transcript."""
+    from telephony import sandbox_phone
+    from telephony.interpreter import InterpreterError
+
     s = settings()
     when = now_option(now)
     try:
@@ -100,6 +114,8 @@ def text(
     now: str | None = typer.Option(None, "--now", help="ISO time (default: now)."),
 ) -> None:
     """Text the line from a number and print the replies."""
+    from telephony import sandbox_phone
+
     s = settings()
     try:
         with _poster(now_option(now)) as post:
@@ -116,6 +132,8 @@ def text(
 @phone_app.command("inbox")
 def inbox(number: str = typer.Option(..., "--number", help="Whose inbox.")) -> None:
     """The texts and calls NUMBER received from the sandbox, and the texts it sent."""
+    from telephony import sandbox_phone
+
     s = settings()
     try:
         with Session(engine()) as session:

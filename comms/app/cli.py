@@ -9,9 +9,9 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
@@ -25,6 +25,9 @@ from inbound.acord25 import cli as acord25_cli
 from telephony import cli as telephony_cli
 from telephony import phone_cli
 from workflows import cli as workflows_cli
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 app = typer.Typer(
     name="comms",

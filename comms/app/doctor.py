@@ -15,15 +15,12 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import httpx
 import typer
-from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
-from comms.app.metrics import broker_state
+from comms.broker import broker_state
 from comms.cli.context import console, settings
 from comms.db import make_engine
-from comms.migrate import alembic_config, current_revision
 from comms.settings import Settings
 
 TIMEOUT = 10.0
@@ -44,6 +41,11 @@ def _first_line(exc: BaseException) -> str:
 
 def check_database(s: Settings) -> Check:
     url = s.effective_database_url
+    # imported here: Alembic is slow to import and only this check needs it
+    from alembic.script import ScriptDirectory
+
+    from comms.migrate import alembic_config, current_revision
+
     engine = make_engine(url)
     shown = engine.url.render_as_string(hide_password=True)
     try:
@@ -159,6 +161,8 @@ def check_twilio(s: Settings) -> Check:
     token = s.twilio_auth_token.get_secret_value() if s.twilio_auth_token else ""
     url = f"{base}/2010-04-01/Accounts/{s.twilio_account_sid}.json"
     try:
+        import httpx  # only the doctor's HTTP checks need it
+
         response = httpx.get(url, auth=(s.twilio_account_sid, token), timeout=TIMEOUT)
     except Exception as exc:
         return Check("FAIL", "twilio", f"{base}: {_first_line(exc)}: check COMMS_TWILIO_API_URL")
@@ -179,6 +183,8 @@ def check_twilio(s: Settings) -> Check:
 def check_public_url(s: Settings) -> Check:
     url = s.public_url.rstrip("/") + "/healthz"
     try:
+        import httpx
+
         response = httpx.get(url, timeout=TIMEOUT, follow_redirects=False)
     except Exception as exc:
         return Check(

@@ -31,6 +31,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from comms.broker import broker_state
 from comms.metrics import HISTOGRAMS, WEBHOOK_SECONDS
 from comms.models import Case, Delivery, DeliveryStatus
 from comms.settings import Settings
@@ -128,33 +129,6 @@ def readiness(engine: Engine, settings: Settings) -> dict[str, str]:
         out["database"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
     out["broker"] = broker_state(settings)
     return out
-
-
-def broker_state(settings: Settings, *, timeout: float = 3.0) -> str:
-    url = settings.broker_url
-    if not url:
-        return "ok"  # in-process
-    try:
-        if url.startswith(("redis://", "rediss://", "unix://")):
-            import redis
-
-            client = redis.Redis.from_url(
-                url, socket_connect_timeout=timeout, socket_timeout=timeout
-            )
-            try:
-                client.ping()
-            finally:
-                client.close()
-        else:
-            import pika
-
-            params = pika.URLParameters(url)
-            params.socket_timeout = timeout
-            params.blocked_connection_timeout = timeout
-            pika.BlockingConnection(params).close()
-    except Exception as exc:
-        return f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
-    return "ok"
 
 
 def add_operations(

@@ -122,6 +122,12 @@ def isolated_logging() -> Iterator[None]:
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
+    for name in SERVER_LOGGERS:  # as a fresh process finds them, whatever ran before
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.filters[:] = []
+        logger.setLevel(logging.NOTSET)
+        logger.propagate = True
     try:
         yield
     finally:
