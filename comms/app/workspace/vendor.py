@@ -28,6 +28,7 @@ from comms.models import (
 )
 from comms.profiles import spec_of
 from comms.staff.sessions import SignedIn
+from comms.stored_verdicts import history
 from comms.verdicts import vendor_verdict
 from comms.waivers import choices, is_live
 from inbound.models import InboundEmail
@@ -41,7 +42,7 @@ CERTIFICATES = 20
 @dataclass(frozen=True)
 class Entry:
     at: datetime
-    kind: str  # email, sms, call, call_task, inbound, case, staff
+    kind: str  # email, sms, call, call_task, inbound, case, staff, verdict
     title: str
     detail: str = ""
     status: str = ""
@@ -188,6 +189,23 @@ def _staff_actions(session: Session, vendor_id: int, cert_ids: list[int]) -> lis
     ]
 
 
+def status_words(old: str | None, new: str) -> str:
+    """A stored verdict's change of status in words."""
+    new_words = new.replace("_", " ")
+    if old is None:
+        return f"Status set to {new_words}"
+    return f"Status changed from {old.replace('_', ' ')} to {new_words}"
+
+
+def _verdict_changes(session: Session, vendor_id: int) -> list[Entry]:
+    """The vendor's `verdict_change` rows (the (vendor_id, at) index), newest first."""
+    return [
+        Entry(at=c.at, kind="verdict", title=status_words(c.old_status, c.new_status),
+              detail=c.reason.replace("_", " "))
+        for c in history(session, vendor_id, limit=PER_SOURCE)
+    ]  # fmt: skip
+
+
 def timeline(session: Session, vendor_id: int, cert_ids: list[int] | None = None) -> list[Entry]:
     entries = [
         *_deliveries(session, vendor_id),
@@ -195,6 +213,7 @@ def timeline(session: Session, vendor_id: int, cert_ids: list[int] | None = None
         *_inbound(session, vendor_id),
         *_tasks(session, vendor_id),
         *_staff_actions(session, vendor_id, cert_ids or []),
+        *_verdict_changes(session, vendor_id),
     ]
     entries.sort(key=lambda e: e.at, reverse=True)
     return entries[:TIMELINE]
