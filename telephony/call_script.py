@@ -43,8 +43,12 @@ REASON_WORDS = {
     "expiring": "the certificate expires soon",
     "expired": "the certificate has expired",
     "deficient": "the certificate does not meet the requirements",
+    "non_compliant": "the certificate does not meet the requirements",
     "missing": "no certificate on file",
 }
+# Events that are not contact with anyone (a step passed over because the case opened after
+# its time): the caller's history lists what was done and said, not what was not.
+NOT_HISTORY = {"step_skipped"}
 
 
 def step_words(step: str | None) -> str:
@@ -71,7 +75,7 @@ def history(session: Session, case_id: int | None, zone: ZoneInfo) -> list[str]:
         return []
     events = session.exec(
         select(CaseEvent)
-        .where(CaseEvent.case_id == case_id)
+        .where(CaseEvent.case_id == case_id, col(CaseEvent.kind).not_in(NOT_HISTORY))
         .order_by(col(CaseEvent.at), col(CaseEvent.id))
     ).all()
     return [event_line(e, zone) for e in events]
@@ -100,7 +104,12 @@ def vendor_section(
         "deficiencies": context["deficiencies"],
         "next_expiration": context["next_expiration"],
         "expired_since": context["expired_since"],
-        "why": REASON_WORDS.get(trigger, (item.get("reason") or "").replace("_", " ")),
+        # the verdict today, not the trigger that opened the case: a case opened as "expiring"
+        # whose policies have since expired is about an expired certificate
+        "why": REASON_WORDS.get(
+            context["status"],
+            REASON_WORDS.get(trigger, (item.get("reason") or "").replace("_", " ")),
+        ),
         "history": history(session, case.id if case else None, settings.zone),
     }
 

@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 from comms.context import template_context
 from comms.models import Agent, Case, Delivery, Vendor, audit
 from comms.settings import Settings, get_settings
+from comms.verdicts import vendor_verdict
 from telephony import render, task_states
 from telephony.call_script import REASON_WORDS, render_script
 from telephony.models import CallTask, TaskStatus
@@ -61,14 +62,22 @@ def reservation(settings: Settings | None = None) -> timedelta:
     return timedelta(minutes=(settings or get_settings()).call_reservation_minutes)
 
 
-def _item(new: NewTask) -> dict[str, Any]:
+def _item(session: Session, new: NewTask, *, now: datetime, settings: Settings) -> dict[str, Any]:
+    # why: the vendor's verdict on the task's day (a case opened as "expiring" whose policies
+    # have since expired is about an expired certificate), else the case's trigger
+    status = ""
+    if new.vendor is not None:
+        as_of = now.astimezone(settings.zone).date()
+        status = vendor_verdict(session, new.vendor, as_of).status.value
+    trigger = new.case.trigger if new.case is not None else ""
     return {
         "vendor_id": new.vendor.id if new.vendor is not None else None,
         "vendor_name": new.vendor.name if new.vendor is not None else None,
         "case_id": new.case.id if new.case is not None else None,
         "delivery_id": new.delivery_id,
         "reason": new.reason,
-        "why": REASON_WORDS.get(new.case.trigger if new.case is not None else "", "")
+        "why": REASON_WORDS.get(status, "")
+        or REASON_WORDS.get(trigger, "")
         or new.reason.replace("_", " "),
     }
 
@@ -120,7 +129,7 @@ def create_task(
         joined = _merge_into(session, target_kind, phone)
         if joined is not None:
             if all(i.get("vendor_id") != vendor.id for i in joined.items):  # type: ignore[union-attr]
-                joined.items = [*joined.items, _item(new)]
+                joined.items = [*joined.items, _item(session, new, now=now, settings=s)]
                 flag_modified(joined, "items")
             joined.priority = min(joined.priority, new.priority)
             joined.due_at = min(d for d in (joined.due_at, new.due_at) if d is not None)
@@ -141,7 +150,7 @@ def create_task(
         due_at=new.due_at,
         recording_url=new.recording_url,
         outcome_data=dict(new.extra or {}),
-        items=[_item(new)],
+        items=[_item(session, new, now=now, settings=s)],
         created_at=now,
         updated_at=now,
     )

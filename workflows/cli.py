@@ -178,7 +178,10 @@ def cases_list(
                     v.name,
                     case.workflow,
                     case.state,
-                    f"{case.step_index + 1}/{len(steps)}" if steps else str(case.step_index),
+                    # past the last step (the ladder has run out): "7/7", never "8/7"
+                    f"{min(case.step_index + 1, len(steps))}/{len(steps)}"
+                    if steps
+                    else str(case.step_index),
                     step,
                     f"{nxt.astimezone(zone):%Y-%m-%d %H:%M}" if nxt else "-",
                 )

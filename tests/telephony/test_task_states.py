@@ -382,3 +382,37 @@ def test_api_second_complete_is_409_and_stats(use_db: Engine, app: AppServer, cl
         assert second.status_code == 409 and "is done" in second.json()["detail"]
         stats = ann.get("/api/tasks/stats").json()
         assert stats["outcomes_today"] == {"no_answer": 1} and stats["waiting"] == 0
+
+
+def test_a_script_says_why_by_todays_verdict_and_lists_only_what_was_done(
+    use_db: Engine, clock: Clock
+) -> None:
+    """A case opened as "expiring" whose policies have since expired is about an expired
+    certificate; steps passed over because the case opened after their time are not history."""
+    now = clock()
+    with Session(use_db, expire_on_commit=False) as s:
+        agent = factory.agent(s, name="Pat Producer", phone=AGENT_PHONE)
+        vendor = factory.vendor(
+            s, name="Delta HVAC", phone="+12125550233", profile=factory.profile(s), agent=agent
+        )
+        factory.cover(
+            s,
+            vendor,
+            received_at=now - timedelta(days=400),
+            expires=(now - timedelta(days=30)).date(),
+            effective=(now - timedelta(days=395)).date(),
+        )
+        case = factory.case(s, vendor, now=now, workflow="expiring", step_index=4)
+        for kind, step, reason in (
+            ("step_skipped", "renewal_request", "the case opened after this step's time"),
+            ("opened", None, "scheduler scan"),
+            ("step_done", "expired_notice", "email to vendor"),
+        ):
+            s.add(CaseEvent(case_id=case.id or 0, at=now, kind=kind, step=step, reason=reason))
+        s.commit()
+    task = _call_task(use_db, now, vendor, case)
+    assert "Why: the certificate has expired." in task.script, task.script
+    assert "expires soon" not in task.script
+    assert "expired notice done (email to vendor)" in task.script
+    assert "not sent" not in task.script and "renewal request" not in task.script
+    assert [i["why"] for i in task.items] == ["the certificate has expired"]
