@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import contextlib
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, func, or_, select
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, SQLModel
 
 from comms.roster.values import parse_phone
@@ -17,6 +18,24 @@ PAST = "\U0010ffff"  # sorts after every character: `prefix <= name < prefix + P
 
 def _vendor() -> Table:
     return SQLModel.metadata.tables["vendor"]
+
+
+def search_condition(q: str, *, region: str = "US") -> ColumnElement[bool]:
+    """The same match as `search_vendors` as one condition, for a query that pages and counts
+    (the vendor list): vendor ID or phone equal to `q`, an email or a lower-cased name starting
+    with it; each term a lookup or a range of its own index."""
+    v, text = _vendor(), q.strip()
+    prefix = text.lower()
+    lowered = func.lower(v.c.name)
+    terms: list[ColumnElement[bool]] = [
+        v.c.vendor_code == text,
+        (lowered >= prefix) & (lowered < prefix + PAST),
+    ]
+    if "@" in text:
+        terms.append((v.c.email >= prefix) & (v.c.email < prefix + PAST))
+    with contextlib.suppress(ValueError):
+        terms.append(v.c.phone == parse_phone(text, region))
+    return or_(*terms)
 
 
 def search_vendors(

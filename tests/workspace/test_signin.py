@@ -250,6 +250,19 @@ def test_search_by_name_email_phone_and_vendor_id(app_client: TestClient) -> Non
     assert "1 vendor(s)" in expired
 
 
+def test_search_matches_the_start_of_a_name_or_email_through_the_indexes(
+    app_client: TestClient,
+) -> None:
+    """The list searches as `comms.vendor_search` does (index ranges, never a scan): the start
+    of a name (any case) or of an email; a word inside a name is not a match, as the hint says."""
+    sign_in(app_client)
+    page = app_client.get("/vendors", headers=PAGE).text
+    assert "start of name or email" in page
+    for q, found in (("ACME ro", 1), ("cedar", 1), ("roofing", 0), ("acmeroofing", 0)):
+        text = app_client.get("/vendors", params={"q": q}, headers=PAGE).text
+        assert f"{found} vendor(s)" in text, q
+
+
 def test_a_templates_folder_without_web_pages_keeps_the_workspace(
     roster: Engine, clock: Clock, tmp_path, monkeypatch
 ) -> None:

@@ -1,4 +1,5 @@
-"""The vendor list, `/vendors`: search by name, email, phone or vendor ID; filter by status,
+"""The vendor list, `/vendors`: search by the start of a name or email, a phone number or a
+vendor ID (`comms.vendor_search`: each an index lookup or range, never a scan); filter by status,
 profile, "expiring within" and "waiting for review"; paged.
 
 Filters on the verdict (status, expiring within) read the stored verdicts `comms status`
@@ -7,14 +8,13 @@ reads (`vendor_verdict`, by its indexes); only the page's vendors' verdicts are 
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from sqlalchemy import func, or_
+from sqlalchemy import func
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
@@ -26,6 +26,7 @@ from comms.compliance import STATUS_ORDER, Verdict
 from comms.models import Certificate, CertificateStatus, RequirementProfile, Vendor, VendorVerdict
 from comms.staff.sessions import SignedIn
 from comms.stored_verdicts import stored_for
+from comms.vendor_search import search_condition
 from comms.verdict_inputs import load_inputs
 
 PAGE_SIZE = 25
@@ -40,6 +41,7 @@ class Filters:
     expiring_within: int | None
     review: bool
     unreachable: bool = False
+    region: str = "US"  # how a phone number without +country is read
 
     def query(self, **changes: Any) -> str:
         values = {
@@ -61,29 +63,10 @@ class Row:
     verdict: Verdict
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def _search(q: str) -> ColumnElement[bool]:
-    like = _like(q)
-    parts: list[ColumnElement[bool]] = [
-        col(Vendor.name).ilike(like, escape="\\"),
-        col(Vendor.email).ilike(like, escape="\\"),
-        col(Vendor.contact_name).ilike(like, escape="\\"),
-        col(Vendor.vendor_code) == q,
-    ]
-    digits = re.sub(r"\D", "", q)
-    if len(digits) >= 4:
-        parts.append(col(Vendor.phone).like(f"%{digits}%"))
-    return or_(*parts)
-
-
 def _sql_filters(session: Session, f: Filters) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = [col(Vendor.active).is_(True)]
     if f.q:
-        where.append(_search(f.q))
+        where.append(search_condition(f.q, region=f.region))
     if f.profile:
         profile_id = session.exec(
             select(RequirementProfile.id).where(RequirementProfile.name == f.profile)
@@ -155,7 +138,10 @@ def router(ws: Workspace) -> APIRouter:
     ) -> Response:
         if status and status not in statuses:
             raise PageError(422, f"Unknown status {status!r}: one of {', '.join(statuses)}.")
-        f = Filters(q.strip(), status, profile, expiring_within, review, unreachable)
+        f = Filters(
+            q.strip(), status, profile, expiring_within, review, unreachable,
+            ws.settings.default_region,
+        )  # fmt: skip
         current_verdicts(ws)
         with ws.read() as session:
             rows, total = find(session, f, ws.today(), page)
