@@ -161,7 +161,7 @@ def test_each_page_renders_without_console_errors(tab: Tab) -> None:
     pages = {
         "dashboard": "/",
         "vendors": "/vendors",
-        "vendors-search": "/vendors?q=plumb",
+        "vendors-search": "/vendors?q=cedar",
         "vendor": vendor_url.removeprefix(tab.live.url),
         "outbox": "/outbox",
         "review-desk": "/review",
