@@ -111,16 +111,6 @@ def iter_verdicts(
             yield VendorStatus(vendors[vid], judged.verdict, judged.flags)
 
 
-def all_verdicts(
-    session: Session, as_of: date, *, vendor_name: str | None = None
-) -> list[VendorStatus]:
-    """Every active vendor's verdict on `as_of`, by name (for small rosters and tests; the
-    readers at scale use `iter_verdicts` or the stored verdicts)."""
-    out = list(iter_verdicts(session, as_of, vendor_name=vendor_name))
-    out.sort(key=lambda s: (s.vendor.name, s.vendor.id or 0))
-    return out
-
-
 def status_report(statuses: list[VendorStatus], as_of: date) -> dict[str, Any]:
     counts = {s.value: 0 for s in STATUS_ORDER}
     for item in statuses:
@@ -137,7 +127,6 @@ __all__ = [
     "EMPTY_PROFILE",
     "Status",
     "VendorStatus",
-    "all_verdicts",
     "facts_of",
     "iter_verdicts",
     "profile_for",

@@ -9,20 +9,25 @@ stopped.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import tuple_
 from sqlmodel import Session, col, select
 
 from comms.compliance import Verdict
 from comms.models import OPEN_STATES, Case, RequirementProfile, Vendor
 from comms.settings import Settings
-from comms.verdicts import all_verdicts
+from comms.stored_verdicts import stored_for
+from comms.verdict_inputs import ProfileCache, load_inputs
 from workflows.calendar import org_date
 from workflows.case_state import set_state
 from workflows.case_workflow import campaign_workflow
 from workflows.lifecycle import open_case
 from workflows.models import Campaign
+
+BATCH = 1000  # vendors per batch
 
 
 def stop_reason(campaign: Campaign | None, vendor_active: bool, verdict: Verdict) -> str | None:
@@ -36,10 +41,36 @@ def stop_reason(campaign: Campaign | None, vendor_active: bool, verdict: Verdict
     return None
 
 
+def _vendor_batches(
+    session: Session, profile_id: int | None, batch: int = BATCH
+) -> Iterator[list[Vendor]]:
+    """The active vendors (of the profile, when given), a batch at a time, by name (keyset
+    on name and id)."""
+    after: tuple[str, int] | None = None
+    while True:
+        query = (
+            select(Vendor)
+            .where(col(Vendor.active).is_(True))
+            .order_by(col(Vendor.name), col(Vendor.id))
+            .limit(batch)
+        )
+        if profile_id is not None:
+            query = query.where(col(Vendor.profile_id) == profile_id)
+        if after is not None:
+            query = query.where(tuple_(col(Vendor.name), col(Vendor.id)) > tuple_(*after))
+        vendors = list(session.exec(query).all())
+        if not vendors:
+            return
+        yield vendors
+        after = (vendors[-1].name, vendors[-1].id or 0)
+
+
 def segment_vendors(
     session: Session, segment: dict[str, Any], *, now: datetime, settings: Settings
-) -> list[tuple[Vendor, Verdict]]:
-    """The active vendors in a segment, with their verdicts."""
+) -> Iterator[tuple[Vendor, Verdict]]:
+    """The active vendors in a segment, with their verdicts, by name: a batch of vendors
+    at a time, each read from its stored verdict when that is valid today, else computed
+    through the one loader of verdict inputs (so memory follows the batch, not the roster)."""
     today = org_date(now, settings)
     profile_id: int | None = None
     if segment.get("profile"):
@@ -49,20 +80,27 @@ def segment_vendors(
         if row is None:
             raise LookupError(f"no requirement profile named {segment['profile']!r}")
         profile_id = row.id
-    out = []
-    for item in all_verdicts(session, today):
-        v = item.verdict
-        if profile_id is not None and item.vendor.profile_id != profile_id:
-            continue
-        if segment.get("status") and v.status.value != segment["status"]:
-            continue
-        within = segment.get("expiring_within")
-        if within is not None and (
-            v.next_expiration is None or (v.next_expiration - today).days > int(within)
-        ):
-            continue
-        out.append((item.vendor, v))
-    return out
+    status = segment.get("status")
+    within = segment.get("expiring_within")
+    cache = ProfileCache()
+    for vendors in _vendor_batches(session, profile_id):
+        ids = [v.id for v in vendors if v.id is not None]
+        verdicts = stored_for(session, ids, today)
+        stale = [vid for vid in ids if vid not in verdicts]
+        if stale:
+            for vid, inputs in load_inputs(session, stale, profiles=cache).items():
+                verdicts[vid] = inputs.verdict(today)
+        for vendor in vendors:
+            v = verdicts.get(vendor.id or 0)
+            if v is None:
+                continue
+            if status and v.status.value != status:
+                continue
+            if within is not None and (
+                v.next_expiration is None or (v.next_expiration - today).days > int(within)
+            ):
+                continue
+            yield vendor, v
 
 
 def run_campaign(

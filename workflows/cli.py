@@ -285,10 +285,12 @@ def campaign_start(
     try:
         if preview:
             with Session(engine()) as s:
-                found = segment_vendors(s, segment, now=when, settings=cfg)
-            for v, verdict in found[:limit] if limit else found:
-                console.print(f"{v.name}\t{verdict.status.value}", markup=False)
-            console.print(f"{len(found)} vendors in the segment; nothing was written.")
+                found = 0
+                for v, verdict in segment_vendors(s, segment, now=when, settings=cfg):
+                    if not limit or found < limit:
+                        console.print(f"{v.name}\t{verdict.status.value}", markup=False)
+                    found += 1
+            console.print(f"{found} vendors in the segment; nothing was written.")
             return
         with session_scope(engine()) as s:
             campaign = Campaign(

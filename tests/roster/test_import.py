@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from comms.app.cli import app
 from comms.models import Agent, Certificate, Policy, Vendor
 from comms.roster import RosterError, import_roster
-from comms.verdicts import all_verdicts, status_report
+from comms.verdicts import iter_verdicts, status_report
 
 NOW = datetime(2026, 11, 2, 14, 0, tzinfo=UTC)
 AS_OF = date(2026, 11, 28)
@@ -86,7 +86,7 @@ def test_messy_sheet_imports_and_normalizes(profiles_loaded: Engine, tmp_path: P
         assert gl.limits == {"each_occurrence": 1_000_000, "general_aggregate": 2_000_000}
         wc = s.exec(select(Policy).where(Policy.policy_number == "WC-1")).one()
         assert wc.subrogation_waived is True and wc.limits == {"el_each_accident": 500_000}
-        report = status_report(all_verdicts(s, AS_OF), AS_OF)
+        report = status_report(list(iter_verdicts(s, AS_OF)), AS_OF)
     assert report["counts"] == {
         "compliant": 1,  # Acme
         "expiring": 1,  # Bright (Dec 20)
@@ -158,7 +158,7 @@ def test_skip_invalid_imports_the_rest_and_writes_rejects(
     assert [r["Vendor Name"] for r in rejected] == [r.split(",")[0] for r in BAD_ROWS]
     assert "effective_date" in rejected[0]["errors"]
     with Session(profiles_loaded) as s:
-        report = status_report(all_verdicts(s, AS_OF), AS_OF)
+        report = status_report(list(iter_verdicts(s, AS_OF)), AS_OF)
     assert sum(report["counts"].values()) == 5
     assert report["counts"]["missing"] == 1
 
