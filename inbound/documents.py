@@ -16,7 +16,7 @@ from typing import Any
 
 from comms.metrics import EXTRACTION_SECONDS
 from inbound.acord25 import Extraction, ExtractionError, extract_certificate
-from inbound.attachments import document_parts, is_document, store
+from inbound.attachments import document_parts, is_document, store_part
 from inbound.parse import decode_text
 
 log = logging.getLogger(__name__)
@@ -110,18 +110,20 @@ def read_documents(
     for r in rejected:
         docs.refused.append({"name": _safe_name(r.declared_name), "reason": r.reason})
     for part in parts:
-        path, sha256 = store(part.data, part.content_type, root)
+        path, sha256 = store_part(part, root)
         name = _safe_name(part.declared_name)
+        # one document in memory at a time, for the extractor's child
+        data = part.data if part.data is not None else path.read_bytes()
         try:
             with EXTRACTION_SECONDS.time():
-                extraction = extract_certificate(part.data, filename=name, timeout_s=timeout_s)
+                extraction = extract_certificate(data, filename=name, timeout_s=timeout_s)
         except ExtractionError as exc:
             docs.refused.append(
                 {"name": name, "reason": f"{exc.code}: {exc.reason}", "sha256": sha256}
             )
             log.info("attachment refused (%s): %s", exc.code, exc.reason)
             continue
-        size = len(part.data)
+        size = part.size
         docs.read.append(Document(name, part.content_type, sha256, path, size, extraction))
     taken = {id(p) for p in msg.walk() if not p.is_multipart() and is_document(p)}
     docs.ignored = _ignored_parts(msg, taken)

@@ -12,12 +12,14 @@ from __future__ import annotations
 import codecs
 import re
 from dataclasses import dataclass, field
-from email import message_from_bytes
+from email.feedparser import BytesFeedParser
 from email.header import decode_header
 from email.message import Message
 from email.policy import compat32
 from email.utils import getaddresses, parseaddr
 from html.parser import HTMLParser
+
+from inbound.attachments import Spool, spooling_factory
 
 MAX_TEXT_CHARS = 200_000
 REPLACEMENT = "\ufffd"
@@ -197,9 +199,27 @@ def multipart_count(raw: bytes) -> int:
     return sum(1 for _ in _MULTIPART.finditer(raw))
 
 
-def parse_mail(raw: bytes) -> ParsedMail:
+_FEED = 64 * 1024  # bytes given to the parser at a time
+
+
+def parse_message(raw: bytes, spool: Spool | None = None) -> Message:
+    """The message tree of ``raw``, fed to the parser in slices (no copy of the whole message
+    as text); with a spool, its base64 documents go to files as they are parsed
+    (`inbound.attachments.SpoolingMessage`)."""
+    parser = (
+        BytesFeedParser(spooling_factory(spool), policy=compat32)
+        if spool is not None
+        else BytesFeedParser(policy=compat32)
+    )
+    view = memoryview(raw)
+    for start in range(0, len(raw), _FEED):
+        parser.feed(bytes(view[start : start + _FEED]))
+    return parser.close()
+
+
+def parse_mail(raw: bytes, *, spool: Spool | None = None) -> ParsedMail:
     """Parse ``raw`` (never raises on malformed input)."""
-    msg = message_from_bytes(raw, policy=compat32)
+    msg = parse_message(raw, spool)
     defects = [type(d).__name__ for d in getattr(msg, "defects", [])]
     for part in msg.walk():
         defects.extend(type(d).__name__ for d in getattr(part, "defects", []) if part is not msg)

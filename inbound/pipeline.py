@@ -13,8 +13,9 @@ The steps, in order:
    logged on the case and never taken as an answer; a reply goes on:
 3. correlation (`inbound.correlate`); a reply that matches nothing goes on the review list;
 4. the reply's own text goes on the case timeline;
-5. documents are stored by sha256 and read by the ACORD 25 extractor with no transaction open
-   (`inbound.documents`);
+5. documents are stored by sha256 (decoded to files under the data folder while the message
+   is parsed, never all held in memory: `inbound.attachments`) and read by the ACORD 25
+   extractor with no transaction open (`inbound.documents`);
 6. in one transaction: certificates and policies (`inbound.certificates`), the vendor's
    verdict recomputed and its cases synced (resolved, or switched to `deficient`), and an
    acknowledgment queued in the sender's thread (`inbound.acknowledge`);
@@ -42,9 +43,10 @@ from comms.failures import Failure, failure_of
 from comms.redact import redact
 from comms.settings import Settings, get_settings
 from inbound import classify, handlers
+from inbound.attachments import spool_in
 from inbound.models import InboundEmail, InboundStatus, raw_deferred
 from inbound.outcome import IngestResult
-from inbound.parse import MAX_MULTIPARTS, multipart_count, parse_mail
+from inbound.parse import MAX_MULTIPARTS, ParsedMail, multipart_count, parse_mail
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +168,21 @@ def _process(
             now=now,
             failure=TOO_DEEP,
         )
-    parsed = parse_mail(row.raw)
+    # the documents are decoded to files under the data folder as they are parsed, and
+    # stored from there; what is left when the message is done is removed
+    with spool_in(settings.documents_dir, max_part=settings.max_attachment_bytes) as spool:
+        return _route(session, row, parse_mail(row.raw, spool=spool), now, settings, acks)
+
+
+def _route(
+    session: Session,
+    row: InboundEmail,
+    parsed: ParsedMail,
+    now: datetime,
+    settings: Settings,
+    acks: list[int],
+) -> IngestResult:
+    assert row.id is not None
     row.sender = parsed.sender or None
     row.subject = parsed.subject or None
     row.message_id = row.message_id or parsed.message_id
