@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
@@ -11,8 +13,14 @@ MIN_LENGTH = 10
 MAX_LENGTH = 1024  # hashing a megabyte of "password" is a denial of service
 
 _hasher = PasswordHasher()
-# verified against when the account does not exist, so that answer takes as long as a real one
-_DUMMY = _hasher.hash("not a password of anyone")
+
+
+@cache
+def _dummy() -> str:
+    """Verified against when the account does not exist, so that answer takes as long as a
+    real one. Hashed on first use, not at import: every `comms` command imports this module,
+    and a hash costs tens of milliseconds and Argon2's memory."""
+    return _hasher.hash("not a password of anyone")
 
 
 class PasswordError(PermanentError, ValueError):
@@ -38,7 +46,7 @@ def verify_password(stored: str | None, password: str) -> bool:
     if len(password) > MAX_LENGTH:
         return False
     try:
-        return _hasher.verify(stored or _DUMMY, password) and stored is not None
+        return _hasher.verify(stored or _dummy(), password) and stored is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
