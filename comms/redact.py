@@ -1,4 +1,5 @@
-"""Redaction of personal data in logs: email local parts and phone numbers.
+"""Redaction of personal data in logs: email local parts and phone numbers (not what only
+looks like one: dates, IPv4 addresses, SMTP status codes and queue ids, byte counts).
 
 :func:`redact` cleans free text. For logs, :class:`RedactingFormatter` redacts a handler's
 whole output (message, traceback, stack); :class:`RedactingFilter` cleans the record itself
@@ -67,7 +68,16 @@ _IPV4 = rf"(?<![\w.]){_OCTET}(?:\.{_OCTET}){{3}}(?!\w|\.\d)"
 # And SMTP replies: a reply code and its enhanced status code ("250 2.0.0 queued as 5",
 # "550-5.1.1"), which carry no personal data and say what the server did.
 _SMTP_STATUS = r"(?<![\w.])[2-5]\d\d[ -][2-5]\.\d{1,3}\.\d{1,3}(?![\w]|\.\d)"
-_PHONE = re.compile(f"(?P<keep>{_ISO_DATETIME}|{_IPV4}|{_SMTP_STATUS})|(?P<phone>{_PHONE_PATTERN})")
+# The queue id a server gives in its reply ("250 2.0.0 Ok: queued as 20391847").
+_QUEUE_ID = r"(?<=[Qq]ueued as )[A-Za-z0-9._-]+"
+# And byte counts: a plain run of digits (no "+", no separators) followed by a unit ("28311552
+# bytes", "10 MB"), or given for a setting or field named in bytes ("MAX_MESSAGE_BYTES
+# (26214400)", "raw_bytes=28311552"). A number written with separators, or after a "+", is
+# still a phone number, unit or not.
+_BYTE_COUNT = r"(?<![\w+.%-])\d+(?=[ \t-]?(?:(?i:bytes?)|[KMGT]i?B|B)(?!\w))"
+_BYTES_FIELD = r"(?i:bytes?)[ \t]*[(=:][ \t]*\d+(?![\w]|[ ().-]\d)"
+_KEPT = f"{_ISO_DATETIME}|{_IPV4}|{_SMTP_STATUS}|{_QUEUE_ID}|{_BYTE_COUNT}|{_BYTES_FIELD}"
+_PHONE = re.compile(f"(?P<keep>{_KEPT})|(?P<phone>{_PHONE_PATTERN})")
 
 # The web server's loggers: uvicorn configures their handlers itself (its own log_config).
 SERVER_LOGGERS: tuple[str, ...] = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")

@@ -73,3 +73,40 @@ def test_logging_filter(caplog: pytest.LogCaptureFixture) -> None:
 )
 def test_smtp_status_codes_are_kept(text: str, expected: str) -> None:
     assert redact(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "inbound 7 quarantined (permanent): message is 28311552 bytes, over "
+        "COMMS_MAX_MESSAGE_BYTES (26214400); not parsed",
+        "COI.pdf: attachment over 10485760 bytes",
+        "attachments over 26214400 bytes in one message",
+        "spooled 54001234 B to disk; raw_bytes=54001234, max_bytes: 26214400",
+        "a 28311552-byte message",
+        "250 2.0.0 Ok: queued as 20391847",
+        "250 2.0.0 queued as 5",
+    ],
+)
+def test_byte_counts_and_queue_ids_are_not_phone_numbers(text: str) -> None:
+    assert redact(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "hidden"),
+    [
+        ("call 3135550142 about the 28311552 bytes", "3135550142"),
+        ("sms +13135550142 bytes", "3135550142"),
+        ("+1 313 555 0142 bytes", "313 555 0142"),
+        ("bytes: 313 555 0142", "313 555 0142"),
+        ("bytes=313-555-0142", "313-555-0142"),
+        ("max_bytes (313.555.0142)", "313.555.0142"),
+        ("10 MB for tel:+13135550142", "3135550142"),
+        ("dial %2B13135550142; 26214400 bytes", "3135550142"),
+        ("callback (313) 555-0142", "555-0142"),
+        ("421 4.7.0 call 313.555.0142, queued as 5", "313.555.0142"),
+    ],
+)
+def test_phone_numbers_near_byte_counts_are_still_hidden(text: str, hidden: str) -> None:
+    out = redact(text)
+    assert hidden not in out and "***42" in out
