@@ -3,6 +3,7 @@
     .venv/bin/python bench/faults.py                 # 400 emails a run, 1 run per fault
     .venv/bin/python bench/faults.py --count 1000 --runs 2
     .venv/bin/python bench/faults.py --only db_refused worker_kill9
+    .venv/bin/python bench/faults.py --only concurrent_completes --complete-runs 20
 
 Needs PostgreSQL at 127.0.0.1:5432 (a scratch database is created and dropped) and Redis at
 127.0.0.1:6379 (database 14, flushed). An aiosmtpd server in this process receives the mail
@@ -18,9 +19,12 @@ server sit behind TCP proxies this script cuts (`tests/support/tcp_proxy.py`).
 | smtp_drop | the server drops the connection after DATA for 10 messages | the retry pass → all sent |
 | smtp_down | the SMTP server is unreachable for `--outage` s mid-delivery | the retry pass → all sent |
 | redis_down | Redis refuses connections while the campaign is enqueued | the sweep's pass → all sent |
+| concurrent_completes | the same staff member completes one call task three times at once through the staff API (a real server) | the three requests' time |
 
 "lost": rows not `sent` at the end, or sent rows the server never received. "sent twice":
-messages the server received more than once (same Message-ID). The figures go to
+messages the server received more than once (same Message-ID). For concurrent_completes
+(`--complete-runs` runs, 20 by default) "lost" counts runs where no complete was applied and
+"sent twice" the completes applied beyond the first (outcome events, audit rows or 200s). The figures go to
 bench/results/faults.json; the ratio printed is each fault's time to recover over the
 baseline's time to send.
 """
@@ -55,6 +59,7 @@ class Run:
     lost: int
     twice: int
     recover_s: float
+    outage_s: float | None = None
 
 
 def _env(data: Path, db_url: str, smtp_port: int, broker: str = "") -> dict[str, str]:
@@ -76,6 +81,9 @@ def _env(data: Path, db_url: str, smtp_port: int, broker: str = "") -> dict[str,
     if broker:
         env["COMMS_BROKER_URL"] = broker
     return env
+
+
+STAFF_TOKENS = {"ann": "ann-token-0123456789abcdef"}
 
 
 class Bench:
@@ -106,10 +114,14 @@ class Bench:
         self.pg_proxy = TcpProxy("127.0.0.1", 5432).start()
         self.redis_proxy = TcpProxy("127.0.0.1", 6379).start()
         self.runs = 0
+        self.server: Any = None
+        self.server_url = ""
 
     def close(self) -> None:
         from sqlalchemy import text
 
+        if self.server is not None:
+            self.server.should_exit = True
         for proxy in (self.smtp_proxy, self.pg_proxy, self.redis_proxy):
             proxy.close()
         self.smtp.__exit__(None, None, None)
@@ -120,7 +132,7 @@ class Bench:
 
     # --- one run's setting up and counting ---
 
-    def configure(self, *, broker: str = "") -> Path:
+    def configure(self, *, broker: str = "", extra: dict[str, str] | None = None) -> Path:
         """Fresh tables, server counts and settings for one run; its data folder."""
         from comms import dispatch
         from comms.settings import reset_settings_cache
@@ -135,6 +147,7 @@ class Bench:
         for key in [k for k in os.environ if k.startswith("COMMS_")]:
             del os.environ[key]
         os.environ.update(_env(data, self.db_url, self.smtp_proxy.port, broker))
+        os.environ.update(extra or {})
         reset_settings_cache()
         return data
 
@@ -173,7 +186,9 @@ class Bench:
         with Session(self.engine) as s:
             return Counter(s.exec(select(Delivery.status).where(col(Delivery.id).in_(ids))).all())
 
-    def tally(self, fault: str, ids: list[int], recover_s: float) -> Run:
+    def tally(
+        self, fault: str, ids: list[int], recover_s: float, *, outage: float | None = None
+    ) -> Run:
         from sqlmodel import Session, col, select
 
         from comms.models import Delivery
@@ -185,7 +200,7 @@ class Bench:
         not_sent = sum(1 for r in rows if r.status != "sent")
         unreceived = sum(1 for r in rows if r.status == "sent" and r.message_id not in received)
         twice = sum(n - 1 for n in received.values())
-        return Run(fault, not_sent + unreceived, twice, round(recover_s, 2))
+        return Run(fault, not_sent + unreceived, twice, round(recover_s, 2), outage)
 
     def wait(self, ids: list[int], seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -246,7 +261,7 @@ class Bench:
         stream.join(timeout=600)
         recover = time.monotonic() - restored
         proxied.dispose()
-        return self.tally("db_refused", ids, recover)
+        return self.tally("db_refused", ids, recover, outage=self.outage)
 
     def worker_kill9(self) -> Run:
         import redis
@@ -352,7 +367,7 @@ class Bench:
 
         self.in_background(outage)
         deliver_many(ids, now=now)
-        return self.tally("smtp_down", ids, self.retry_pass(ids, now))
+        return self.tally("smtp_down", ids, self.retry_pass(ids, now), outage=self.outage)
 
     def redis_down(self) -> Run:
         import redis
@@ -400,6 +415,110 @@ class Bench:
             broker_mod.reset()
         return self.tally("redis_down", ids, recover)
 
+    def web(self) -> str:
+        """The staff API on a real port (one server for every run); its URL."""
+        if self.server is None:
+            import uvicorn
+
+            from comms.app.web import create_app
+            from comms.settings import get_settings
+            from tests.support.services import free_port
+
+            application = create_app(
+                get_settings(),
+                engine=self.engine,
+                clock=lambda: datetime.now(UTC),
+                enqueue=lambda _id, _now: None,
+                batched_call_log=False,
+            )
+            port = free_port()
+            self.server = uvicorn.Server(
+                uvicorn.Config(application, host="127.0.0.1", port=port, log_level="error")
+            )
+            self.in_background(self.server.run)
+            deadline = time.monotonic() + 20
+            while not self.server.started and time.monotonic() < deadline:
+                time.sleep(0.01)
+            self.server_url = f"http://127.0.0.1:{port}"
+        return self.server_url
+
+    def concurrent_completes(self) -> Run:
+        """One run: a call task claimed and wrapped by ann, then completed by her three times
+        at once (three connections released together); how many completes were applied."""
+        import httpx
+        from sqlmodel import Session, col, func, select
+
+        from comms import dispatch
+        from comms.models import AuditLog, CaseEvent
+        from comms.outbox import NewDelivery, create_delivery
+        from telephony.models import CallTask
+        from tests.telephony.conftest import AGENT_PHONE, make_world
+
+        self.configure(
+            extra={
+                "COMMS_STAFF_TOKENS": json.dumps(STAFF_TOKENS),
+                "COMMS_PUBLIC_URL": "https://coi.example.test",
+                "COMMS_CALL_CENTER_NUMBER": "+12125550199",
+            }
+        )
+        url = self.web()
+        now = datetime.now(UTC)
+        with Session(self.engine, expire_on_commit=False) as s:
+            world = make_world(s, now)
+            row, _ = create_delivery(
+                s,
+                NewDelivery(
+                    idempotency_key=f"task-{world.vendor.id}",
+                    channel="call_task",
+                    recipient=AGENT_PHONE,
+                    recipient_kind="agent",
+                    template="call_agent",
+                    vendor_id=world.vendor.id,
+                    case_id=world.case.id,
+                    step="agent_call_task",
+                ),
+                now=now,
+            )
+            s.commit()
+        dispatch.deliver(row.id or 0, now=now, engine=self.engine)
+        with Session(self.engine) as s:
+            task_id = s.exec(select(CallTask.id)).one()
+        headers = {"Authorization": f"Bearer {STAFF_TOKENS['ann']}"}
+        with httpx.Client(base_url=url, headers=headers, timeout=30) as ann:
+            assert ann.post(f"/api/tasks/{task_id}/claim", json={}).status_code == 200
+            assert ann.post(f"/api/tasks/{task_id}/wrap", json={}).status_code == 200
+        barrier = threading.Barrier(3)
+        codes: list[int] = []
+
+        def complete() -> None:
+            with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+                client.get("/healthz")  # the connection is open before the barrier
+                barrier.wait()
+                answer = client.post(
+                    f"/api/tasks/{task_id}/complete", json={"outcome": "no_answer"}
+                )
+                codes.append(answer.status_code)
+
+        started = time.monotonic()
+        threads = [self.in_background(complete) for _ in range(3)]
+        for thread in threads:
+            thread.join(timeout=60)
+        took = time.monotonic() - started
+        with Session(self.engine) as s:
+            outcomes = s.exec(
+                select(func.count()).where(
+                    CaseEvent.case_id == world.case.id, col(CaseEvent.kind).like("%outcome%")
+                )
+            ).one()
+            audits = s.exec(
+                select(func.count()).where(AuditLog.action == "call_task.complete")
+            ).one()
+        applied = max(int(outcomes), int(audits), codes.count(200))
+        unexpected = [c for c in codes if c not in (200, 409)]
+        if unexpected or len(codes) != 3:
+            print(f"  concurrent_completes: answers {codes}", flush=True)
+        return Run("concurrent_completes", int(applied == 0), max(applied - 1, 0), round(took, 2))
+
 
 FAULTS = (
     "baseline",
@@ -409,6 +528,7 @@ FAULTS = (
     "smtp_drop",
     "smtp_down",
     "redis_down",
+    "concurrent_completes",
 )
 
 
@@ -416,17 +536,26 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=400)
     parser.add_argument("--runs", type=int, default=1)
-    parser.add_argument("--outage", type=float, default=5.0)
+    parser.add_argument(
+        "--outage",
+        type=float,
+        nargs="+",
+        default=[5.0],
+        help="seconds the database or SMTP server is away; several: one per run, in turn",
+    )
+    parser.add_argument("--complete-runs", type=int, default=20)
     parser.add_argument("--only", nargs="*", choices=FAULTS)
     args = parser.parse_args()
     chosen = args.only or list(FAULTS)
     if "baseline" not in chosen:
         chosen = ["baseline", *chosen]
-    bench = Bench(args.count, args.outage)
+    bench = Bench(args.count, args.outage[0])
     results: list[Run] = []
     try:
         for fault in chosen:
-            for _ in range(args.runs):
+            runs = args.complete_runs if fault == "concurrent_completes" else args.runs
+            for i in range(runs):
+                bench.outage = args.outage[i % len(args.outage)]
                 results.append(getattr(bench, fault)())
                 print(f"  {results[-1]}", flush=True)
     finally:
@@ -436,7 +565,7 @@ def main() -> int:
     table: list[dict[str, Any]] = []
     print(f"\n{args.count} emails a run; baseline: all sent in {base_s:.1f} s")
     print(
-        f"{'fault':<14} {'runs':>4} {'lost':>5} {'twice':>6} {'recover s':>10} {'vs baseline':>12}"
+        f"{'fault':<20} {'runs':>4} {'lost':>5} {'twice':>6} {'recover s':>10} {'vs baseline':>12}"
     )
     for fault in chosen:
         runs = [r for r in results if r.fault == fault]
@@ -451,7 +580,7 @@ def main() -> int:
         }
         table.append(row)
         print(
-            f"{fault:<14} {row['runs']:>4} {row['lost']:>5} {row['sent_twice']:>6} "
+            f"{fault:<20} {row['runs']:>4} {row['lost']:>5} {row['sent_twice']:>6} "
             f"{recover:>10.1f} {row['ratio_to_baseline']:>11}x"
         )
     out = ROOT / "bench" / "results" / "faults.json"
@@ -461,6 +590,7 @@ def main() -> int:
             {
                 "count": args.count,
                 "outage_s": args.outage,
+                "complete_runs": args.complete_runs,
                 "table": table,
                 "runs": [asdict(r) for r in results],
             },
