@@ -8,6 +8,10 @@ the timings the processes observed (`comms.metrics`; every process's, in multipr
 - `comms_cases{state}`: escalation cases by state;
 - `comms_inbound_messages{status}`: inbound mail (processed, review, quarantined, …);
 - `comms_call_tasks_waiting`, `comms_call_task_oldest_seconds`: open call tasks, the oldest's age;
+- `comms_verdict_drift_vendors`, `comms_verdict_drift_counts`, `comms_verdict_check_age_seconds`:
+  what the last `comms verdicts check` found (stored verdicts that differ from a fresh
+  computation; status counts kept wrong) and how long ago it ran (`comms.verdict_drift`;
+  absent until a check has run);
 - `comms_extraction_seconds`, `comms_webhook_seconds`: histograms.
 
 `/healthz`: the process answers. `/readyz`: the database and the broker answer (503 naming
@@ -35,6 +39,7 @@ from comms.broker import broker_state
 from comms.metrics import HISTOGRAMS, WEBHOOK_SECONDS
 from comms.models import Case, Delivery, DeliveryStatus
 from comms.settings import Settings
+from comms.verdict_drift import last_check
 from inbound.models import InboundEmail
 from telephony.models import CallTask, TaskStatus
 from telephony.webhooks import PREFIX
@@ -97,6 +102,24 @@ class DatabaseCollector:
                 "Age of the oldest waiting call task (0: none).",
                 value=_age(now, first),
             )
+            check = last_check(s)
+            if check is not None:
+                yield GaugeMetricFamily(
+                    "comms_verdict_drift_vendors",
+                    "Vendors whose stored verdict differed from a fresh computation at the last "
+                    "`comms verdicts check`.",
+                    value=check.vendors,
+                )
+                yield GaugeMetricFamily(
+                    "comms_verdict_drift_counts",
+                    "Status counts kept wrong at the last `comms verdicts check`.",
+                    value=check.counts,
+                )
+                yield GaugeMetricFamily(
+                    "comms_verdict_check_age_seconds",
+                    "Time since the last `comms verdicts check`.",
+                    value=_age(now, check.at),
+                )
 
 
 def _age(now: datetime, then: datetime | None) -> float:

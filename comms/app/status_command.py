@@ -25,6 +25,7 @@ from comms.status_stream import (
     write_json_lines,
 )
 from comms.stored_verdicts import count_drift, drift, refresh_all, roll
+from comms.verdict_drift import record_check
 
 STATUS_STYLE = {
     "compliant": "green",
@@ -148,6 +149,7 @@ def check(
             if found <= show:
                 typer.echo(f"vendor {item.vendor_id}: differs in {', '.join(item.fields())}")
         wrong = count_drift(session)
+        record_check(session, at=at, vendors=found, counts=len(wrong))  # for /metrics
     for (profile_key, status), (kept, actual) in wrong.items():
         typer.echo(f"count of {status} (profile {profile_key}): kept {kept}, actually {actual}")
     if found or wrong:

@@ -6,22 +6,27 @@ from __future__ import annotations
 import logging
 import re
 from contextlib import ExitStack
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, col
 from typer.testing import CliRunner
 
 from comms.app.cli import app as cli
 from comms.app.web import create_app
 from comms.db import make_engine
 from comms.migrate import upgrade
+from comms.models import VendorVerdict
 from comms.redact import SERVER_LOGGERS
 from comms.settings import get_settings, reset_settings_cache
 from tests.support.db import fresh_postgres_url
 from tests.support.services import free_port, port_open, require
 from tests.support.smtp_server import SmtpTestServer
+from tests.verdicts.test_cli import NOW, imported
 from tests.workspace.conftest import Clock
 from tests.workspace.test_web_guard import _Served
 
@@ -133,3 +138,35 @@ def _doctor_checks(monkeypatch: pytest.MonkeyPatch, roster: Engine, clock: Clock
     assert code == 1
     [smtp_line] = [line for line in output.splitlines() if line.split()[1:2] == ["smtp"]]
     assert smtp_line.startswith("FAIL") and "COMMS_SMTP_PORT" in smtp_line
+
+
+def _gauge(text: str, name: str) -> float | None:
+    found = re.search(rf"^{name} (\S+)$", text, re.M)
+    return float(found.group(1)) if found else None
+
+
+def test_metrics_show_the_last_verdict_check(use_db: Engine, tmp_path: Path) -> None:
+    """`comms verdicts check` keeps what it found; /metrics reads it without recomputing."""
+    runner = imported(use_db, tmp_path, 6)  # 2 compliant, 4 missing
+    at = datetime.fromisoformat(NOW)
+    app = create_app(get_settings(), engine=use_db, clock=lambda: at + timedelta(minutes=5))
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        assert "comms_verdict_drift_vendors" not in client.get("/metrics").text  # never checked
+        assert runner.invoke(cli, ["verdicts", "check", "--now", NOW]).exit_code == 0
+        clean = client.get("/metrics").text
+        with Session(use_db) as s:  # four stored verdicts go wrong behind the service's back
+            s.exec(
+                update(VendorVerdict)
+                .where(col(VendorVerdict.status) == "missing")
+                .values(status="compliant")
+            )
+            s.commit()
+        unchecked = client.get("/metrics").text  # nothing recomputed at a scrape
+        assert runner.invoke(cli, ["verdicts", "check", "--now", NOW]).exit_code == 1
+        drifted = client.get("/metrics").text
+    assert _gauge(clean, "comms_verdict_drift_vendors") == 0
+    assert _gauge(clean, "comms_verdict_drift_counts") == 0
+    assert _gauge(clean, "comms_verdict_check_age_seconds") == 300
+    assert _gauge(unchecked, "comms_verdict_drift_vendors") == 0
+    assert _gauge(drifted, "comms_verdict_drift_vendors") == 4
+    assert _gauge(drifted, "comms_verdict_drift_counts") == 2  # compliant and missing
