@@ -67,6 +67,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def seed(url: str, tasks: int, callers: int) -> None:
     from sqlmodel import Session
 
@@ -123,7 +129,7 @@ def sign_in(client: httpx.Client, name: str) -> str:
     return found.group(1)
 
 
-def claims(base: str, callers: int, rounds: int) -> dict[str, Any]:
+def claims(base: str, callers: int, rounds: int, server_pid: int) -> dict[str, Any]:
     clients = [
         httpx.Client(base_url=base, timeout=30, follow_redirects=False) for _ in range(callers)
     ]
@@ -135,7 +141,13 @@ def claims(base: str, callers: int, rounds: int) -> dict[str, Any]:
     got: dict[str, list[int]] = {f"caller{i}": [] for i in range(callers)}
     errors: list[str] = []
     lock = threading.Lock()
-    barrier = threading.Barrier(callers)
+    cpu: dict[str, float] = {}
+
+    def started() -> None:  # the callers are signed in: from here on, the rounds
+        cpu.update(server=cpu_seconds(server_pid), own=time.process_time())
+        cpu["wall"] = time.perf_counter()
+
+    barrier = threading.Barrier(callers, action=started)
 
     def work(i: int) -> None:
         client, csrf, name = clients[i], tokens[i], f"caller{i}"
@@ -171,9 +183,13 @@ def claims(base: str, callers: int, rounds: int) -> dict[str, Any]:
         t.start()
     for t in threads:
         t.join()
+    wall = time.perf_counter() - cpu["wall"]
+    server_cpu = cpu_seconds(server_pid) - cpu["server"]
+    own_cpu = time.process_time() - cpu["own"]
     for c in clients:
         c.close()
     ids = [i for owned in got.values() for i in owned]
+    per_round = 1000 / max(len(ids), 1)
     return {
         "claim_to_script": summary(desk),
         "baseline_healthz": summary(floor),
@@ -182,6 +198,11 @@ def claims(base: str, callers: int, rounds: int) -> dict[str, Any]:
         "distinct_tasks": len(set(ids)),
         "double_claims": len(ids) - len(set(ids)),
         "errors": errors[:10],
+        # where the time went (CPU of the server process and of this one, the callers'
+        # threads, per round of healthz + next + screen + complete)
+        "seconds": round(wall, 2),
+        "server_cpu_ms_per_round": round(server_cpu * per_round, 2),
+        "bench_client_cpu_ms_per_round": round(own_cpu * per_round, 2),
         "got": got,
     }
 
@@ -327,7 +348,7 @@ def main() -> None:
             if time.monotonic() > deadline:
                 raise RuntimeError("comms web did not start")
             time.sleep(0.2)
-        result = claims(base, args.callers, args.rounds)
+        result = claims(base, args.callers, args.rounds, server.pid)
         result["wrong_holders"] = holders(url, result.pop("got"))
         out["claims"] = result
     finally:
@@ -351,7 +372,9 @@ def main() -> None:
         f"(median {c['claim_to_script']['median_ms']}), /healthz p95 "
         f"{c['baseline_healthz']['p95_ms']} ms, ratio {c['ratio_p95']}; "
         f"{c['claims']} claims by {args.callers} callers, {c['double_claims']} double, "
-        f"{c['wrong_holders']} wrong holders"
+        f"{c['wrong_holders']} wrong holders; CPU per round (healthz, next, screen, complete): "
+        f"server {c['server_cpu_ms_per_round']} ms, bench client "
+        f"{c['bench_client_cpu_ms_per_round']} ms"
     )
     print(
         f"IVR call of {i['round_trips_per_call']} round trips: p95 {i['ivr_call']['p95_ms']} ms "

@@ -73,12 +73,22 @@ def event_line(event: CaseEvent, zone: ZoneInfo) -> str:
 def history(session: Session, case_id: int | None, zone: ZoneInfo) -> list[str]:
     if case_id is None:
         return []
+    return histories(session, [case_id], zone).get(case_id, [])
+
+
+def histories(session: Session, case_ids: list[int], zone: ZoneInfo) -> dict[int, list[str]]:
+    """The history of each case, in one query."""
+    if not case_ids:
+        return {}
     events = session.exec(
         select(CaseEvent)
-        .where(CaseEvent.case_id == case_id, col(CaseEvent.kind).not_in(NOT_HISTORY))
+        .where(col(CaseEvent.case_id).in_(case_ids), col(CaseEvent.kind).not_in(NOT_HISTORY))
         .order_by(col(CaseEvent.at), col(CaseEvent.id))
     ).all()
-    return [event_line(e, zone) for e in events]
+    lines: dict[int, list[str]] = {}
+    for event in events:
+        lines.setdefault(event.case_id, []).append(event_line(event, zone))
+    return lines
 
 
 def vendor_section(

@@ -103,42 +103,92 @@ def claim(
     return _reload(session, task_id)
 
 
+def held_id(session: Session, *, by: str, now: datetime) -> int | None:
+    """The task `by` holds (being wrapped up, or reserved and not ended), if any."""
+    return session.exec(
+        select(CallTask.id)
+        .where(col(CallTask.claimed_by) == by, col(CallTask.status).in_(HELD))
+        .where(or_(col(CallTask.status) == WRAPPING, col(CallTask.reserved_until) > now))
+        .order_by(col(CallTask.id))
+        .limit(1)
+    ).first()
+
+
+def claim_next_id(
+    session: Session,
+    *,
+    by: str,
+    now: datetime,
+    reservation: timedelta = DEFAULT_RESERVATION,
+    tries: int = 5,
+) -> int | None:
+    """The caller's own held task, else the first task of the queue that is due, claimed by
+    one conditional `UPDATE … WHERE id = (the first open task) AND status = 'open'` (on
+    PostgreSQL the inner select skips rows other callers are claiming at that moment:
+    `FOR UPDATE SKIP LOCKED`; SQLite runs one writer at a time). Reservations that have ended
+    go back to the queue first (`expire_reservations`), so the pick reads open rows only,
+    in the queue index's order. One transaction, committed here; the task's id."""
+    held = held_id(session, by=by, now=now)
+    if held is not None:
+        session.rollback()
+        return held
+    _expire(session, now)
+    first = (
+        select(CallTask.id)
+        .where(col(CallTask.status) == OPEN, col(CallTask.due_at) <= now)
+        .order_by(col(CallTask.priority), col(CallTask.due_at), col(CallTask.id))
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    claim_it = (
+        update(CallTask)
+        .where(col(CallTask.id) == first, col(CallTask.status) == OPEN)
+        .values(
+            status=CLAIMED,
+            claimed_by=by,
+            claimed_at=now,
+            reserved_until=now + reservation,
+            updated_at=now,
+        )
+        .returning(col(CallTask.id))
+    )
+    for _ in range(tries):
+        task_id = session.execute(claim_it).scalar()
+        if task_id is not None:
+            audit(
+                session,
+                actor=by,
+                action="call_task.claim",
+                entity="call_task",
+                entity_id=task_id,
+                at=now,
+            )
+            session.commit()
+            return int(task_id)
+        # nothing open and due, or (PostgreSQL, READ COMMITTED) the row picked was taken
+        # between the pick and the update: look again while there are open rows
+        if (
+            session.exec(
+                select(CallTask.id).where(available(now), col(CallTask.due_at) <= now).limit(1)
+            ).first()
+            is None
+        ):
+            break
+    session.commit()  # the expired reservations given back
+    return None
+
+
 def claim_next(
     session: Session,
     *,
     by: str,
     now: datetime,
     reservation: timedelta = DEFAULT_RESERVATION,
-    tries: int = 20,
 ) -> CallTask | None:
-    """The caller's own held task, else the first task of the queue that is due, claimed.
-    Another caller taking it first moves on to the next one."""
-    held = session.exec(
-        select(CallTask)
-        .where(col(CallTask.claimed_by) == by, col(CallTask.status).in_(HELD))
-        .where(or_(col(CallTask.status) == WRAPPING, col(CallTask.reserved_until) > now))
-        .order_by(col(CallTask.id))
-    ).first()
-    if held is not None:
-        return held
-    skip: list[int] = []
-    for _ in range(tries):
-        query = (
-            select(CallTask.id)
-            .where(available(now), col(CallTask.due_at) <= now)
-            .order_by(col(CallTask.priority), col(CallTask.due_at), col(CallTask.id))
-        )
-        if skip:
-            query = query.where(col(CallTask.id).not_in(skip))
-        task_id = session.exec(query.limit(1)).first()
-        session.rollback()  # end the read before the write
-        if task_id is None:
-            return None
-        try:
-            return claim(session, task_id, by=by, now=now, reservation=reservation)
-        except TaskConflict:
-            skip.append(task_id)
-    return None
+    """`claim_next_id`, and the task it claimed (or the one already held)."""
+    task_id = claim_next_id(session, by=by, now=now, reservation=reservation)
+    return None if task_id is None else _reload(session, task_id)
 
 
 def release(session: Session, task_id: int, *, by: str, now: datetime) -> CallTask:
@@ -224,15 +274,25 @@ def reassign(
 
 
 def mark_done(
-    session: Session, task_id: int, *, by: str, now: datetime, outcome: str, data: dict[str, Any]
+    session: Session,
+    task_id: int,
+    *,
+    by: str,
+    now: datetime,
+    outcome: str,
+    data: dict[str, Any],
+    items: list[dict[str, Any]] | None = None,
 ) -> bool:
-    """The holder's task (reserved or being wrapped up) → done, in the caller's transaction.
-    False: it is not theirs to complete (nothing was written)."""
+    """The holder's task (reserved or being wrapped up) → done, in the caller's transaction
+    (with its items' outcomes, when given). False: it is not theirs to complete (nothing was
+    written)."""
     where = and_(col(CallTask.status).in_(HELD), col(CallTask.claimed_by) == by)
+    more = {} if items is None else {"items": items}
     return _changed(
         session,
         task_id,
         where,
+        **more,
         status=DONE,
         outcome=outcome,
         outcome_data=data,
@@ -242,12 +302,18 @@ def mark_done(
     )
 
 
-def expire_reservations(session: Session, *, now: datetime) -> int:
-    """Reservations that have ended: back to the queue. The number returned."""
+def _expire(session: Session, now: datetime) -> int:
     result = session.execute(
         update(CallTask)
         .where(col(CallTask.status) == CLAIMED, col(CallTask.reserved_until) <= now)
         .values(status=OPEN, claimed_by=None, claimed_at=None, reserved_until=None, updated_at=now)
     )
-    session.commit()
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def expire_reservations(session: Session, *, now: datetime) -> int:
+    """Reservations that have ended: back to the queue (committed). The number returned. The
+    scheduler's pass calls it; so does every read of the queue and every "next"."""
+    expired = _expire(session, now)
+    session.commit()
+    return expired

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import Session, col, select
 
@@ -322,15 +321,17 @@ def complete_task(
         plans.append((item, chosen, *check_disposition(chosen)))
     first_data = plans[0][3] if plans else {}
     data = {**task.outcome_data, "task_id": task_id, "by": by, **first_data}
+    done_items = [
+        {**item, "outcome": chosen.outcome, "outcome_data": item_data}
+        for item, chosen, _, item_data in plans
+    ]
     if not task_states.mark_done(
-        session, task_id, by=by, now=now, outcome=default.outcome, data=data
+        session, task_id, by=by, now=now, outcome=default.outcome, data=data, items=done_items
     ):
         raise task_states._conflict(session, task_id, f"complete it for {by}")
-    done_items = []
-    for item, chosen, workflow_outcome, item_data in plans:
+    for item, _chosen, workflow_outcome, item_data in plans:
         if workflow_outcome == "wrong_number":
             _wrong_number(session, task, item, item_data)
-        done_items.append({**item, "outcome": chosen.outcome, "outcome_data": item_data})
         case_id = item.get("case_id")
         if case_id is None:
             continue
@@ -348,7 +349,6 @@ def complete_task(
         except (LookupError, ValueError) as exc:
             session.rollback()
             raise TaskError(f"case {case_id}: {exc}") from exc
-    session.execute(update(CallTask).where(col(CallTask.id) == task_id).values(items=done_items))
     audit(
         session,
         actor=by,

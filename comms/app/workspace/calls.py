@@ -20,7 +20,7 @@ from comms.models import Agent, Certificate, Policy, Vendor
 from comms.staff.models import Role
 from comms.staff.sessions import SignedIn
 from telephony import desk, desk_call, task_states
-from telephony.call_script import history
+from telephony.call_script import histories
 from telephony.models import CallTask
 from telephony.tasks import (
     DISPOSITIONS,
@@ -46,25 +46,53 @@ LABELS = {
 }
 
 
-def _vendor_details(session: Session, item: dict[str, Any], ws: Workspace) -> dict[str, Any]:
-    vendor = session.get(Vendor, item.get("vendor_id")) if item.get("vendor_id") else None
-    agent = session.get(Agent, vendor.agent_id) if vendor and vendor.agent_id else None
-    certificates = []
-    if vendor is not None:
-        for cert in session.exec(
+def _details(session: Session, task: CallTask, ws: Workspace) -> list[dict[str, Any]]:
+    """For each vendor the call is about: the vendor, its agent, its certificates with their
+    policies and its case's timeline. Five indexed queries for the whole task, however many
+    vendors it covers."""
+    items = task.items or [{"vendor_id": task.vendor_id, "case_id": task.case_id}]
+    vendor_ids = sorted({int(i["vendor_id"]) for i in items if i.get("vendor_id")})
+    vendors: dict[int, Vendor] = {}
+    agents: dict[int, Agent] = {}
+    certificates: dict[int, list[tuple[Certificate, list[Policy]]]] = {}
+    if vendor_ids:
+        for found in session.exec(select(Vendor).where(col(Vendor.id).in_(vendor_ids))):
+            vendors[found.id or 0] = found
+        agent_ids = sorted({v.agent_id for v in vendors.values() if v.agent_id is not None})
+        if agent_ids:
+            for agent in session.exec(select(Agent).where(col(Agent.id).in_(agent_ids))):
+                agents[agent.id or 0] = agent
+        found_certificates = session.exec(
             select(Certificate)
-            .where(Certificate.vendor_id == vendor.id)
-            .order_by(col(Certificate.received_at).desc())
-        ).all():
-            policies = session.exec(select(Policy).where(Policy.certificate_id == cert.id)).all()
-            certificates.append((cert, list(policies)))
-    return {
-        "item": item,
-        "vendor": vendor,
-        "agent": agent,
-        "certificates": certificates,
-        "timeline": history(session, item.get("case_id"), ws.settings.zone),
-    }
+            .where(col(Certificate.vendor_id).in_(vendor_ids))
+            .order_by(col(Certificate.received_at).desc(), col(Certificate.id).desc())
+        ).all()
+        policies: dict[int, list[Policy]] = {}
+        if found_certificates:
+            for policy in session.exec(
+                select(Policy)
+                .where(col(Policy.certificate_id).in_([c.id for c in found_certificates]))
+                .order_by(col(Policy.id))
+            ):
+                policies.setdefault(policy.certificate_id, []).append(policy)
+        for cert in found_certificates:
+            entry = (cert, policies.get(cert.id or 0, []))
+            certificates.setdefault(cert.vendor_id, []).append(entry)
+    case_ids = sorted({int(i["case_id"]) for i in items if i.get("case_id")})
+    timelines = histories(session, case_ids, ws.settings.zone)
+    details = []
+    for item in items:
+        vendor = vendors.get(int(item.get("vendor_id") or 0))
+        details.append(
+            {
+                "item": item,
+                "vendor": vendor,
+                "agent": agents.get(vendor.agent_id or 0) if vendor is not None else None,
+                "certificates": certificates.get(vendor.id or 0, []) if vendor else [],
+                "timeline": timelines.get(int(item.get("case_id") or 0), []),
+            }
+        )
+    return details
 
 
 def _task(session: Session, task_id: int) -> CallTask:
@@ -105,17 +133,17 @@ def router(ws: Workspace) -> APIRouter:
     async def take_next(request: Request, who: SignedIn = Depends(callers)) -> Response:
         await check_csrf(request, who)
 
-        def claim() -> CallTask | None:
+        def claim() -> int | None:
             with ws.write() as session:
-                return task_states.claim_next(
+                return task_states.claim_next_id(
                     session, by=who.name, now=ws.now(), reservation=reservation(ws.settings)
                 )
 
-        task = await asyncio.to_thread(claim)
-        if task is None:
+        task_id = await asyncio.to_thread(claim)
+        if task_id is None:
             return RedirectResponse("/calls?note=empty", status_code=303)
-        changed(task.id or 0, "claimed", who)
-        return RedirectResponse(f"/calls/{task.id}", status_code=303)
+        changed(task_id, "claimed", who)
+        return RedirectResponse(f"/calls/{task_id}", status_code=303)
 
     async def act(request: Request, who: SignedIn, task_id: int, action: str) -> Response:
         await check_csrf(request, who)
@@ -168,8 +196,7 @@ def router(ws: Workspace) -> APIRouter:
         now = ws.now()
         with ws.read() as session:
             task = _task(session, task_id)
-            items = task.items or [{"vendor_id": task.vendor_id, "case_id": task.case_id}]
-            details = [_vendor_details(session, item, ws) for item in items]
+            details = _details(session, task, ws)
             row = desk.queue_row(session, task, now=now, settings=ws.settings)
         ended = (
             task.status == "claimed"
