@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import io
 import logging
 from typing import Any
 
-import pdfplumber
 import pypdfium2 as pdfium
 
 from .acroform import field_values, read_acroform
@@ -207,21 +205,31 @@ def _from_pdf(data: bytes) -> Extraction:
     reader = open_pdf(data)
     if has_markup(reader):  # typed-on notes are part of what the page shows
         data = flatten_markup(data)
+    try:
+        doc = pdfium.PdfDocument(data)
+    except Exception as exc:
+        raise ExtractionError(f"PDF content unreadable: {type(exc).__name__}", "corrupt") from exc
+    try:
+        return _read_pdf(data, doc, reader)
+    finally:
+        doc.close()
+
+
+def _read_pdf(data: bytes, doc: Any, reader: Any) -> Extraction:
     warnings: list[str] = []
     endorsements: list[dict[str, Any]] = []
     pages: list[tuple[float, list[Word]]] = []
     forms: list[str | None] = []
     try:
-        with pdfplumber.open(io.BytesIO(data)) as pdf:
-            for i, pg in enumerate(pdf.pages):
-                words = page_words(pg)
-                text = " ".join(line_text([w]) for w in words)
-                score = acord_score(text)
-                pages.append((score, words))
-                forms.append(identify_form(text))
-                nums = form_numbers(text)
-                if nums and score < IS_ACORD:
-                    endorsements.append({"page": i, "forms": nums})
+        for i in range(len(doc)):
+            words = page_words(doc[i])
+            text = " ".join(line_text([w]) for w in words)
+            score = acord_score(text)
+            pages.append((score, words))
+            forms.append(identify_form(text))
+            nums = form_numbers(text)
+            if nums and score < IS_ACORD:
+                endorsements.append({"page": i, "forms": nums})
     except ExtractionError:
         raise
     except Exception as exc:
@@ -247,19 +255,15 @@ def _from_pdf(data: bytes) -> Extraction:
     if score >= IS_ACORD and has_values(words) and not on_the_form(text):
         return _not_acord(score, warnings, endorsements)  # an agency's letter, not the form
     if score >= IS_ACORD and has_values(words):
-        words, ink = _rendered_view(data, best, words)
+        words, ink = _rendered_view(doc[best], words)
         col = read_page(words, 0.95, ink)
         return _finish(col, "text", score, warnings, endorsements, best)
-    return _ocr_pdf(data, pages, score, best, warnings, endorsements)
+    return _ocr_pdf(doc, pages, score, best, warnings, endorsements)
 
 
-def _rendered_view(data: bytes, index: int, words: list[Word]) -> tuple[list[Word], Any]:
+def _rendered_view(page: Any, words: list[Word]) -> tuple[list[Word], Any]:
     """The text-layer words a reader sees on the rendered page, and an ink probe of that page."""
-    doc = pdfium.PdfDocument(data)
-    try:
-        img = doc[index].render(scale=RENDER_SCALE, grayscale=True).to_pil().convert("L")
-    finally:
-        doc.close()
+    img = page.render(scale=RENDER_SCALE, grayscale=True).to_pil().convert("L")
     img = img.resize(
         (round(PAGE_W * RENDER_SCALE), round(img.height * PAGE_W * RENDER_SCALE / img.width))
     )
@@ -268,7 +272,7 @@ def _rendered_view(data: bytes, index: int, words: list[Word]) -> tuple[list[Wor
 
 
 def _ocr_pdf(
-    data: bytes,
+    doc: Any,
     pages: list[tuple[float, list[Word]]],
     score: float,
     best: int,
@@ -281,16 +285,12 @@ def _ocr_pdf(
         candidates = [i for i, (_, w) in enumerate(pages) if len(w) < 40][:MAX_OCR_PAGES]
     if not candidates:
         return _not_acord(score, warnings, endorsements)
-    doc = pdfium.PdfDocument(data)
-    try:
-        best_result: Extraction | None = None
-        for i in candidates:
-            img = doc[i].render(scale=OCR_DPI / 72).to_pil()
-            result = _ocr_upright(img, list(warnings), endorsements, i, note_forms=True)
-            if result.is_acord25:
-                return result
-            best_result = best_result or result
-        assert best_result is not None
-        return best_result
-    finally:
-        doc.close()
+    best_result: Extraction | None = None
+    for i in candidates:
+        img = doc[i].render(scale=OCR_DPI / 72).to_pil()
+        result = _ocr_upright(img, list(warnings), endorsements, i, note_forms=True)
+        if result.is_acord25:
+            return result
+        best_result = best_result or result
+    assert best_result is not None
+    return best_result

@@ -1,12 +1,13 @@
 """Only the text a reader sees: drop text-layer words that are covered, invisible or clipped.
 
 Edited certificates often keep the old values under the new ones: painted over by an opaque
-box drawn later, written in render mode 3 (invisible), or clipped away. Two checks, both cheap:
+box drawn later, written in render mode 3 (invisible), or clipped away. Three checks, all cheap:
 
-- stream order (pdfminer's layout keeps it): a character is covered when a filled shape drawn
-  after it contains its centre;
+- the render mode of each character's text object (textlayer.py);
+- drawing order (pdfium's page objects keep it): a character is covered when an opaque filled
+  shape drawn after it contains its centre;
 - the rendered page: a word with (nearly) no ink under its box is not visible, whatever the
-  reason (render mode 3, a clip path, white on white).
+  reason (a clip path, white on white).
 
 Where a dropped word overlaps a kept one, the text layer and the rendered page disagree about
 that spot, so the kept word's confidence is lowered: neither view is trusted there.
@@ -14,57 +15,111 @@ that spot, so the kept word's confidence is lowered: neither view is trusted the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import ctypes
+from dataclasses import dataclass
 from typing import Any
 
+import pypdfium2.raw as pdfium_c
 from PIL import Image
 
 from .layout import Word
 
 DISAGREE_CONF = 0.7
 MIN_INK = 0.012  # share of dark pixels under a visible word's box
-_Key = tuple[str, float, float]
+OPAQUE = 230  # fill alpha (of 255) from which a filled shape hides what lies under it
+MIN_COVER = 3.0  # points: a thinner filled shape is a rule or a tick, not a cover
+MAX_OBJECTS = 200_000  # page objects walked at most (a hostile page may hold millions)
 
 
-def _key(text: str, x0: float, y0: float) -> _Key:
-    return (text, round(x0, 1), round(y0, 1))
+@dataclass(frozen=True)
+class Fill:
+    """An opaque filled shape: its place in drawing order and its box in PDF user space."""
+
+    order: int
+    x0: float
+    y0: float
+    x1: float
+    y1: float
 
 
-def _walk(objs: Iterable[Any]) -> Iterator[Any]:
-    for obj in objs:
-        kids = getattr(obj, "_objs", None)
-        name = type(obj).__name__
-        if kids is not None and (name == "LTFigure" or name.startswith("LTText")):
-            yield from _walk(kids)
-        else:
-            yield obj
+_Matrix = tuple[float, float, float, float, float, float]
+_IDENTITY: _Matrix = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
 
 
-def covered_chars(layout: Any) -> set[tuple[_Key, int]]:
-    """(key, n): the n-th character with key (text, x0, y0), in drawing order, that an opaque
-    fill drawn later paints over. Retyped text often sits exactly on the old, hence the n."""
-    seen: list[tuple[tuple[_Key, int], float, float]] = []
-    count: dict[_Key, int] = {}
-    covered: set[tuple[_Key, int]] = set()
-    for obj in _walk(getattr(layout, "_objs", [])):
-        name = type(obj).__name__
-        if name == "LTChar":
-            x0, y0, x1, y1 = obj.bbox
-            key = _key(obj.get_text(), x0, y0)
-            count[key] = count.get(key, 0) + 1
-            seen.append(((key, count[key]), (x0 + x1) / 2, (y0 + y1) / 2))
-        elif name in {"LTRect", "LTCurve"} and getattr(obj, "fill", False):
-            x0, y0, x1, y1 = obj.bbox
-            if x1 - x0 < 3 or y1 - y0 < 3:
-                continue  # a rule or a tick, not a cover
-            for ident, cx, cy in seen:
-                if x0 <= cx <= x1 and y0 <= cy <= y1:
-                    covered.add(ident)
-    return covered
+def _times(m: _Matrix, n: _Matrix) -> _Matrix:
+    """m then n (row-vector convention, as PDF matrices compose)."""
+    a, b, c, d, e, f = m
+    a2, b2, c2, d2, e2, f2 = n
+    return (
+        a * a2 + b * c2,
+        a * b2 + b * d2,
+        c * a2 + d * c2,
+        c * b2 + d * d2,
+        e * a2 + f * c2 + e2,
+        e * b2 + f * d2 + f2,
+    )
 
 
-def char_key(obj: dict[str, Any]) -> _Key:
-    return _key(str(obj.get("text")), float(obj.get("x0", 0)), float(obj.get("y0", 0)))
+def _bounds(obj: Any, m: _Matrix) -> tuple[float, float, float, float] | None:
+    left, bottom, right, top = (ctypes.c_float() for _ in range(4))
+    if not pdfium_c.FPDFPageObj_GetBounds(obj, left, bottom, right, top):
+        return None
+    pts = [(x, y) for x in (left.value, right.value) for y in (bottom.value, top.value)]
+    xs = [x * m[0] + y * m[2] + m[4] for x, y in pts]
+    ys = [x * m[1] + y * m[3] + m[5] for x, y in pts]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def _opaque_fill(obj: Any) -> bool:
+    fillmode, stroke = ctypes.c_int(), ctypes.c_int()
+    if not pdfium_c.FPDFPath_GetDrawMode(obj, fillmode, stroke) or fillmode.value == 0:
+        return False
+    r, g, b, a = (ctypes.c_uint() for _ in range(4))
+    known = pdfium_c.FPDFPageObj_GetFillColor(obj, r, g, b, a)
+    return not known or a.value >= OPAQUE
+
+
+def fills_and_order(page: Any) -> tuple[list[Fill], dict[int, int]]:
+    """The page's opaque fills and, for each text object (by address), its place in drawing
+    order; form XObjects are walked into, their fills mapped to page space."""
+    fills: list[Fill] = []
+    order: dict[int, int] = {}
+    n = 0
+    count = pdfium_c.FPDFPage_CountObjects(page.raw)
+    stack: list[tuple[Any, int, int, _Matrix]] = [(None, 0, count, _IDENTITY)]
+    while stack and n < MAX_OBJECTS:
+        form, i, total, m = stack.pop()
+        if i >= total:
+            continue
+        stack.append((form, i + 1, total, m))
+        obj = (
+            pdfium_c.FPDFPage_GetObject(page.raw, i)
+            if form is None
+            else pdfium_c.FPDFFormObj_GetObject(form, i)
+        )
+        if not obj:
+            continue
+        n += 1
+        kind = pdfium_c.FPDFPageObj_GetType(obj)
+        if kind == pdfium_c.FPDF_PAGEOBJ_TEXT:
+            order[ctypes.cast(obj, ctypes.c_void_p).value or 0] = n
+        elif kind == pdfium_c.FPDF_PAGEOBJ_PATH and _opaque_fill(obj):
+            box = _bounds(obj, m)
+            if box and box[2] - box[0] >= MIN_COVER and box[3] - box[1] >= MIN_COVER:
+                fills.append(Fill(n, *box))
+        elif kind == pdfium_c.FPDF_PAGEOBJ_FORM:
+            fm = pdfium_c.FS_MATRIX()
+            inner = _IDENTITY
+            if pdfium_c.FPDFPageObj_GetMatrix(obj, fm):
+                inner = (fm.a, fm.b, fm.c, fm.d, fm.e, fm.f)
+            stack.append((obj, 0, pdfium_c.FPDFFormObj_CountObjects(obj), _times(inner, m)))
+    return fills, order
+
+
+def covered(cx: float, cy: float, order: int, fills: list[Fill]) -> bool:
+    """Whether a fill drawn after the character (at drawing position `order`) contains its
+    centre (cx, cy), in PDF user space."""
+    return any(f.order > order and f.x0 <= cx <= f.x1 and f.y0 <= cy <= f.y1 for f in fills)
 
 
 def inked(img: Image.Image, scale: float, w: Word) -> float:

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-import io
 from typing import Any
 
-import pdfplumber
+import pypdfium2 as pdfium
 
 from inbound.acord25.acroform import read_acroform, short_name
 from inbound.acord25.grading import grade
@@ -45,8 +44,11 @@ def test_acroform_ignores_unrelated_forms() -> None:
 
 
 def _words(pdf_bytes: bytes) -> list[Word]:
-    with pdfplumber.open(io.BytesIO(pdf_bytes)) as pdf:
-        return page_words(pdf.pages[0])
+    doc = pdfium.PdfDocument(pdf_bytes)
+    try:
+        return page_words(doc[0])
+    finally:
+        doc.close()
 
 
 def test_positional_reader_uses_anchors_not_absolute_positions(corpus: list[Any]) -> None:

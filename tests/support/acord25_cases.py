@@ -132,12 +132,14 @@ def text(x: float, top: float, s: str, size: float = 7.0, font: str = "Helvetica
 
 def invisible_text(x: float, top: float, s: str) -> Draw:
     def draw(c: canvas.Canvas) -> None:
+        c.saveState()  # the render mode is graphics state: it must not leak into later text
         t = c.beginText()
         t.setTextRenderMode(3)
         t.setFont("Helvetica", 7)
         t.setTextOrigin(x, baseline(top))
         t.textOut(s)
         c.drawText(t)
+        c.restoreState()
 
     return draw
 
