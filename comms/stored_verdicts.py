@@ -586,11 +586,11 @@ def changes_since(session: Session, since: datetime) -> list[tuple[date, str | N
 def stored_for(session: Session, vendor_ids: Iterable[int], day: date) -> dict[int, Verdict]:
     """The stored verdicts of the named vendors that are valid on `day`."""
     out: dict[int, Verdict] = {}
+    table = _table("vendor_verdict")
+    conn = session.connection()
     for chunk in chunks(vendor_ids):
-        for stored in session.scalars(
-            select(VendorVerdict).where(col(VendorVerdict.vendor_id).in_(chunk))
-        ):
-            if valid_on(stored, day):
+        for stored in conn.execute(select(table).where(table.c.vendor_id.in_(chunk))):
+            if valid_on(stored, day):  # (plain rows: no ORM object is built for a read)
                 out[stored.vendor_id] = verdict_of(stored, day)
     return out
 

@@ -9,7 +9,6 @@ recorded as a CaseEvent with its reason (`workflows.case_state`).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -229,93 +228,6 @@ def _start(
     )
 
 
-@dataclass(frozen=True)
-class Opening:
-    """A compliance case to open for a vendor that has none open."""
-
-    vendor: Vendor
-    wanted: tuple[str, date, str]  # trigger, trigger date, key
-    reason: str
-
-
-def open_many(
-    session: Session, openings: list[Opening], *, now: datetime, settings: Settings
-) -> list[Case]:
-    """`open_case` for many vendors that have no open compliance case, in a few statements:
-    their earlier cases and agents read at once, the new cases flushed together. When another
-    scheduler opened one of them first (a unique index refuses the batch), each is opened one
-    by one instead."""
-    if not openings:
-        return []
-    ids = [o.vendor.id for o in openings if o.vendor.id is not None]
-    earlier: dict[tuple[int, str], list[Case]] = {}
-    for case in session.exec(
-        select(Case).where(col(Case.vendor_id).in_(ids), col(Case.campaign_id) == 0)
-    ).all():
-        earlier.setdefault((case.vendor_id, case.trigger), []).append(case)
-    agent_ids = {o.vendor.agent_id for o in openings if o.vendor.agent_id}
-    agents = {
-        a.id: a for a in session.exec(select(Agent).where(col(Agent.id).in_(agent_ids))).all()
-    }
-    planned: list[tuple[Opening, Case, Workflow]] = []
-    for o in openings:
-        trigger, trigger_date, key = o.wanted
-        wf = get_workflow(trigger)
-        seen = earlier.get((o.vendor.id or 0, wf.trigger), [])
-        if any(c.data.get("key") == key or c.state in OPEN_STATES for c in seen):
-            continue
-        case = Case(
-            vendor_id=o.vendor.id or 0,
-            trigger=wf.trigger,
-            workflow=wf.name,
-            campaign_id=0,
-            state="active",
-            trigger_date=trigger_date,
-            created_at=now,
-            updated_at=now,
-            data={"key": key},
-        )
-        planned.append((o, case, wf))
-    try:
-        with session.begin_nested():
-            session.add_all([case for _, case, _ in planned])
-            session.flush()
-    except IntegrityError:  # another scheduler was first for one of them: one by one
-        out = []
-        for o, _, wf in planned:
-            trigger, trigger_date, key = o.wanted
-            one = open_case(
-                session,
-                o.vendor,
-                wf,
-                now=now,
-                trigger_date=trigger_date,
-                key=key,
-                reason=o.reason,
-                settings=settings,
-            )
-            if one is not None:
-                out.append(one)
-        return out
-    for o, case, wf in planned:
-        _, trigger_date, key = o.wanted
-        agent = agents.get(o.vendor.agent_id) if o.vendor.agent_id else None
-        _start(
-            session,
-            case,
-            wf,
-            o.vendor,
-            agent,
-            now=now,
-            trigger_date=trigger_date,
-            key=key,
-            reason=o.reason,
-            settings=settings,
-        )
-    session.flush()
-    return [case for _, case, _ in planned]
-
-
 def join_case(
     session: Session,
     case: Case,
@@ -482,7 +394,6 @@ __all__ = [
     "join_case",
     "open_case",
     "open_cases",
-    "open_many",
     "pause_case",
     "record_outcome",
     "reevaluate_vendor",

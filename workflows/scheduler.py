@@ -22,33 +22,19 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col, select
 
-from comms.compliance import Verdict
 from comms.db import is_postgres, session_scope
-from comms.models import OPEN_STATES, Case, Vendor
+from comms.models import Case
 from comms.outbox import mark_enqueued, stale_deliveries
 from comms.outbox_journal import recover_journals
 from comms.settings import Settings
-from comms.stored_verdicts import case_candidates, roll, stored_for
-from comms.verdict_inputs import chunks
 from workflows.batch import BatchOutcome, advance_batch
-from workflows.calendar import org_date
 from workflows.campaigns import run_due_campaigns
-from workflows.definitions import get_workflow
-from workflows.lifecycle import (
-    COMPLIANCE_TRIGGERS,
-    Opening,
-    latest_certificates,
-    open_many,
-    sync_vendor,
-    wanted_case,
-    wanted_for,
-)
+from workflows.case_opener import open_scan
 from workflows.tick_pipeline import gc_paused, is_deadlock, plan_while_writing
 
 log = logging.getLogger(__name__)
 
 BATCH = 1000
-OPEN_BATCH = 500  # vendors read at a time by the case opener
 PIPELINE = True  # PostgreSQL: plan the next batch while the previous one is written
 DEADLOCK_RETRIES = 3
 Enqueue = Callable[[int], None]
@@ -75,97 +61,6 @@ def claim_due(session: Session, *, now: datetime, limit: int = BATCH) -> list[Ca
     if bind.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     return list(session.exec(query).all())
-
-
-def open_scan(session: Session, *, now: datetime, settings: Settings) -> int:
-    """Open (or switch, or resolve) the compliance case each active vendor's stored verdict
-    calls for, after the daily roll has brought the stored verdicts to today.
-
-    Only the vendors whose stored verdict calls for a case (not compliant, or expiring within
-    the workflow's horizon: two index ranges) and those with an open compliance case are read,
-    a batch at a time; only those whose verdict calls for something other than what they have
-    are touched."""
-    day = org_date(now, settings)
-    roll(session, day=day, now=now)
-    horizon = get_workflow("expiring").horizon_days
-    current: dict[int, list[Case]] = {}
-    for case in session.exec(
-        select(Case).where(
-            col(Case.state).in_(OPEN_STATES),
-            col(Case.campaign_id) == 0,
-            col(Case.trigger).in_(COMPLIANCE_TRIGGERS),
-        )
-    ).all():
-        current.setdefault(case.vendor_id, []).append(case)
-    candidates = set(current) | set(case_candidates(session, day=day, horizon=horizon))
-    opened = 0
-    for chunk in chunks(candidates, OPEN_BATCH):
-        vendors = {
-            v.id: v
-            for v in session.exec(
-                select(Vendor).where(col(Vendor.id).in_(chunk), col(Vendor.active).is_(True))
-            ).all()
-        }
-        verdicts = stored_for(session, chunk, day)
-        deficient = [
-            v for v, verdict in verdicts.items() if verdict.status.value == "non_compliant"
-        ]
-        latest = latest_certificates(session, deficient)
-        openings: list[Opening] = []
-        for vendor_id in chunk:
-            vendor = vendors.get(vendor_id)
-            verdict = verdicts.get(vendor_id)
-            if vendor is None or verdict is None:  # inactive: its open cases stay as they are
-                continue
-            have = current.get(vendor_id, [])
-            if have:  # switch or resolve: one vendor at a time
-                opened += _open_one(
-                    session, vendor, verdict, have, now=now, settings=settings, horizon=horizon
-                )
-                continue
-            if _calls_for_nothing(verdict, horizon):
-                continue
-            wanted = wanted_for(
-                verdict, horizon_days=horizon, latest_certificate=latest.get(vendor_id)
-            )
-            if wanted is not None:
-                reason = f"scheduler scan; verdict is {verdict.status.value}"
-                openings.append(Opening(vendor, wanted, reason))
-        opened += len(open_many(session, openings, now=now, settings=settings))
-    return opened
-
-
-def _open_one(
-    session: Session,
-    vendor: Vendor,
-    verdict: Verdict,
-    have: list[Case],
-    *,
-    now: datetime,
-    settings: Settings,
-    horizon: int,
-) -> int:
-    if not have and _calls_for_nothing(verdict, horizon):
-        return 0
-    wanted = wanted_case(session, vendor, verdict, horizon_days=horizon)
-    if (
-        wanted is not None
-        and len(have) == 1
-        and have[0].trigger == wanted[0]
-        and (wanted[0] == "missing" or have[0].data.get("key") == wanted[2])
-    ):
-        return 0
-    after = sync_vendor(
-        session, vendor, verdict, now=now, reason="scheduler scan", settings=settings
-    )
-    return sum(1 for c in after if c not in have)
-
-
-def _calls_for_nothing(verdict: Verdict, horizon: int) -> bool:
-    nxt = verdict.next_expiration
-    return verdict.status.value == "compliant" and (
-        nxt is None or (nxt - verdict.as_of).days > horizon
-    )
 
 
 def advance_due(
