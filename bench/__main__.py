@@ -21,6 +21,7 @@ BENCHMARKS = (
     "ivr_webhook",
     "workspace",
     "faults",
+    "large_message",
     "call_desk",
     "scale",
 )

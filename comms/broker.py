@@ -58,6 +58,16 @@ def _middleware() -> list[dramatiq.Middleware]:
     ]
 
 
+# Redis: the messages a worker had taken and not finished go back to their queue once the
+# worker has been silent for this long (dramatiq's default: 60 s), at the first maintenance
+# pass after that. A live worker is never silent that long: each of its consumers asks for
+# messages at least every second while it has room (its delay queue's, always). A message
+# given again to a live worker's peer is harmless: the rows are claimed one way (`claim_many`).
+REDIS_HEARTBEAT_TIMEOUT_MS = 15_000
+# maintenance (a few sorted-set reads) runs on this many commands in a million (default 1,000:
+# with a handful of commands a second, the dead worker's messages waited minutes for it)
+REDIS_MAINTENANCE_CHANCE = 50_000
+
 # Where actors are declared before a broker is set up: never started, never sent to.
 _placeholder = StubBroker(middleware=_middleware())
 
@@ -67,7 +77,12 @@ def make_broker(url: str) -> dramatiq.Broker:
         # Lazy: the redis client is an optional dependency (the `redis` extra).
         from dramatiq.brokers.redis import RedisBroker
 
-        return RedisBroker(url=url, middleware=_middleware())
+        return RedisBroker(
+            url=url,
+            middleware=_middleware(),
+            heartbeat_timeout=REDIS_HEARTBEAT_TIMEOUT_MS,
+            maintenance_chance=REDIS_MAINTENANCE_CHANCE,
+        )
     if url.startswith(("amqp://", "amqps://")):
         # Lazy: pika is an optional dependency (the `rabbitmq` extra).
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
