@@ -9,6 +9,7 @@ rotations) are derived at run time from each positive's first certificate page.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import statistics
@@ -87,7 +88,11 @@ def first_page_image(data: bytes, dpi: int, page: int = 0) -> Image.Image:
         return img.resize((round(img.width * f), round(img.height * f)), Image.Resampling.LANCZOS)
     doc = pdfium.PdfDocument(data)
     try:
-        return doc[page].render(scale=dpi / 72).to_pil().convert("RGB")
+        # a fillable form's values live in its widgets: draw them, as a viewer (and a printer)
+        # does, or the "image" of a filled certificate is a blank form
+        with contextlib.suppress(Exception):
+            doc.init_forms()
+        return doc[page].render(scale=dpi / 72, may_draw_forms=True).to_pil().convert("RGB")
     finally:
         doc.close()
 

@@ -140,3 +140,9 @@ class FittedRescan:
     ) -> list[Word]:
         x0, top, x1, bottom = self.fit.back(x0, top, x1, bottom)
         return [self.fit.word(w) for w in self.rescan(x0, top, x1, bottom, whitelist, psm)]
+
+    def many(self, regions: list[tuple[float, float, float, float, str, int]]) -> list[list[Word]]:
+        inner = getattr(self.rescan, "many", None)
+        back = [(*self.fit.back(*r[:4]), r[4], r[5]) for r in regions]
+        read = [self.rescan(*r) for r in back] if inner is None else inner(back)
+        return [[self.fit.word(w) for w in words] for words in read]

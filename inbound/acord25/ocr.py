@@ -12,6 +12,8 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import cv2
+import numpy as np
 from PIL import Image, ImageChops, ImageFilter, ImageOps
 
 from comms.errors import PermanentError
@@ -77,68 +79,138 @@ def remove_rules(img: Image.Image, run: int = 90) -> Image.Image:
             big = small.resize(
                 (size[0] * run, h) if horizontal else (w, size[1] * run), Image.Resampling.NEAREST
             )
-            big = big.filter(ImageFilter.MaxFilter(3))
+            big = Image.fromarray(cv2.dilate(np.asarray(big), np.ones((3, 3), np.uint8)))
             mask.paste(255, (phase, 0) if horizontal else (0, phase), big)
     out = img.copy()
     out.paste(255, (0, 0), mask)
     return out
 
 
+@dataclass(frozen=True)
+class OcrJob:
+    """One image for Tesseract, read in page segmentation mode `psm`, restricted to `whitelist`."""
+
+    img: Image.Image
+    psm: int = 11
+    whitelist: str = ""
+
+
+def workers() -> int:
+    """How many Tesseract processes to run at once (one per core, at most 4)."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
 def run_tesseract(
     img: Image.Image, psm: int = 11, timeout: float = 40.0, whitelist: str = ""
 ) -> list[Word]:
     """Words with boxes (pixel coordinates) and confidence 0..1 from `tesseract ... tsv`."""
+    return run_batches([[OcrJob(img, psm, whitelist)]], timeout)[0][0]
+
+
+def run_jobs(jobs: list[OcrJob], timeout: float = 40.0) -> list[list[Word]]:
+    """The words of each job, in order. Jobs of one mode and whitelist share one Tesseract
+    process (its model is loaded once, the images read as the pages of a list); the processes
+    run at the same time, up to one per core."""
+    groups: dict[tuple[int, str], list[int]] = {}
+    for i, job in enumerate(jobs):
+        groups.setdefault((job.psm, job.whitelist), []).append(i)
+    batches = list(groups.values())
+    while len(batches) < workers() and max(len(b) for b in batches) > 1:
+        big = max(batches, key=len)
+        batches.remove(big)
+        batches += [big[: len(big) // 2], big[len(big) // 2 :]]
+    read = run_batches([[jobs[i] for i in b] for b in batches], timeout)
+    out: list[list[Word]] = [[] for _ in jobs]
+    for b, words in zip(batches, read, strict=True):
+        for i, w in zip(b, words, strict=True):
+            out[i] = w
+    return out
+
+
+def run_batches(batches: list[list[OcrJob]], timeout: float = 40.0) -> list[list[list[Word]]]:
+    """Each batch (jobs of one mode and whitelist) in one Tesseract process, all at once."""
     exe = shutil.which("tesseract")
     if not exe:
         raise OcrUnavailable("tesseract binary not found")
+    env = dict(os.environ, OMP_THREAD_LIMIT="1")
     with tempfile.TemporaryDirectory(prefix="acord25-ocr-") as tmp:
-        path = os.path.join(tmp, "page.png")
-        img.save(path)
-        env = dict(os.environ, OMP_THREAD_LIMIT="1")
+        procs: list[subprocess.Popen[bytes]] = []
         try:
-            extra = ["-c", f"tessedit_char_whitelist={whitelist}"] if whitelist else []
-            proc = subprocess.run(
-                [
-                    exe,
-                    path,
-                    "stdout",
-                    "--psm",
-                    str(psm),
-                    "-c",
-                    "preserve_interword_spaces=0",
-                    *extra,
-                    "tsv",
-                ],
-                capture_output=True,
-                timeout=timeout,
-                env=env,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise ExtractionError(f"OCR exceeded {timeout:.0f} s", "timeout") from exc
+            for n, batch in enumerate(batches):
+                paths = []
+                for k, job in enumerate(batch):
+                    paths.append(os.path.join(tmp, f"b{n}-{k}.png"))
+                    job.img.save(paths[-1])
+                src = paths[0]
+                if len(paths) > 1:  # a list of images: one process, one model load
+                    src = os.path.join(tmp, f"b{n}.txt")
+                    with open(src, "w") as f:
+                        f.write("\n".join(paths) + "\n")
+                wl = batch[0].whitelist
+                extra = ["-c", f"tessedit_char_whitelist={wl}"] if wl else []
+                cmd = [exe, src, "stdout", "--psm", str(batch[0].psm)]
+                cmd += ["-c", "preserve_interword_spaces=0", *extra, "tsv"]
+                procs.append(
+                    subprocess.Popen(
+                        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env
+                    )
+                )
+            outs = [_wait(p, timeout) for p in procs]
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+    return [parse_pages(out, len(batch)) for out, batch in zip(outs, batches, strict=True)]
+
+
+def _wait(proc: subprocess.Popen[bytes], timeout: float) -> str:
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise ExtractionError(f"OCR exceeded {timeout:.0f} s", "timeout") from exc
     if proc.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
         raise ExtractionError("OCR exceeded its CPU time limit", "timeout")
     if proc.returncode in (-signal.SIGSEGV, -signal.SIGABRT):
         raise ExtractionError("OCR ran out of memory", "memory")
     if proc.returncode != 0:
         raise OcrUnavailable(f"tesseract failed with exit code {proc.returncode}")
-    return parse_tsv(proc.stdout.decode("utf-8", "replace"))
+    return out.decode("utf-8", "replace")
+
+
+def parse_pages(tsv: str, n: int) -> list[list[Word]]:
+    """The words of each of `n` images read as the pages of one Tesseract run."""
+    pages: list[list[Word]] = [[] for _ in range(n)]
+    rows = csv.DictReader(io.StringIO(tsv), delimiter="\t", quoting=csv.QUOTE_NONE)
+    for row in rows:
+        try:
+            page = int(row.get("page_num") or 1) - 1
+        except ValueError:
+            continue
+        if 0 <= page < n:
+            pages[page] += _word(row)
+    return pages
 
 
 def parse_tsv(tsv: str) -> list[Word]:
     words: list[Word] = []
     for row in csv.DictReader(io.StringIO(tsv), delimiter="\t", quoting=csv.QUOTE_NONE):
-        text = (row.get("text") or "").strip()
-        if not text or row.get("level") != "5":
-            continue
-        try:
-            left, top = float(row["left"]), float(row["top"])
-            width, height = float(row["width"]), float(row["height"])
-            conf = max(0.0, float(row["conf"])) / 100.0
-        except (KeyError, ValueError):
-            continue
-        words.append(Word(text, left, top, left + width, top + height, conf))
+        words += _word(row)
     return words
+
+
+def _word(row: dict[str, str]) -> list[Word]:
+    """The word of a TSV row (a one-item list), or none for other levels and empty text."""
+    text = (row.get("text") or "").strip()
+    if not text or row.get("level") != "5":
+        return []
+    try:
+        left, top = float(row["left"]), float(row["top"])
+        width, height = float(row["width"]), float(row["height"])
+        conf = max(0.0, float(row["conf"])) / 100.0
+    except (KeyError, ValueError, TypeError):
+        return []
+    return [Word(text, left, top, left + width, top + height, conf)]
 
 
 def ink_probe(img: Image.Image) -> InkProbe:
@@ -163,6 +235,9 @@ def ink_probe(img: Image.Image) -> InkProbe:
 
 
 Rescan = Callable[[float, float, float, float, str, int], list[Word]]
+# a region to read again: x0, top, x1, bottom (612-point page coordinates), whitelist, psm
+Region = tuple[float, float, float, float, str, int]
+PAD = 20
 
 
 class Rescanner:
@@ -175,7 +250,30 @@ class Rescanner:
     def __call__(
         self, x0: float, top: float, x1: float, bottom: float, whitelist: str, psm: int
     ) -> list[Word]:
-        img, upscaled = self.img, self.low_res
+        return self.many([(x0, top, x1, bottom, whitelist, psm)])[0]
+
+    def many(self, regions: list[Region]) -> list[list[Word]]:
+        """Several regions read at once (see `run_jobs`); the words of each, in order."""
+        crops = [self._crop(*r[:4]) for r in regions]
+        todo = [
+            (i, OcrJob(c[0], r[5], r[4]))
+            for i, (r, c) in enumerate(zip(regions, crops, strict=True))
+            if c is not None
+        ]
+        out: list[list[Word]] = [[] for _ in regions]
+        if not todo:
+            return out
+        read = run_jobs([job for _, job in todo], timeout=20)
+        for (i, _), words in zip(todo, read, strict=True):
+            crop = crops[i]
+            assert crop is not None
+            out[i] = self._back(words, crop[1], crop[2])
+        return out
+
+    def _crop(
+        self, x0: float, top: float, x1: float, bottom: float
+    ) -> tuple[Image.Image, tuple[int, int, int, int], int] | None:
+        img = self.img
         f = img.width / PAGE_W
         box = (
             max(0, int(x0 * f)),
@@ -184,22 +282,25 @@ class Rescanner:
             min(img.height, int(bottom * f)),
         )
         if box[2] - box[0] < 8 or box[3] - box[1] < 8:
-            return []
+            return None
         crop = img.crop(box)
-        z = 2 if upscaled else 1
+        z = 2 if self.low_res else 1
         if z > 1:
             crop = crop.resize((crop.width * z, crop.height * z), Image.Resampling.LANCZOS)
             crop = crop.point(lambda v: 255 if v > 128 else 0)
-        pad = Image.new("L", (crop.width + 40, crop.height + 40), 255)
-        pad.paste(crop, (20, 20))
-        words = run_tesseract(pad, psm=psm, whitelist=whitelist, timeout=20)
+        pad = Image.new("L", (crop.width + 2 * PAD, crop.height + 2 * PAD), 255)
+        pad.paste(crop, (PAD, PAD))
+        return pad, box, z
+
+    def _back(self, words: list[Word], box: tuple[int, int, int, int], z: int) -> list[Word]:
+        f = self.img.width / PAGE_W
         return [
             Word(
                 w.text,
-                ((w.x0 - 20) / z + box[0]) / f,
-                ((w.top - 20) / z + box[1]) / f,
-                ((w.x1 - 20) / z + box[0]) / f,
-                ((w.bottom - 20) / z + box[1]) / f,
+                ((w.x0 - PAD) / z + box[0]) / f,
+                ((w.top - PAD) / z + box[1]) / f,
+                ((w.x1 - PAD) / z + box[0]) / f,
+                ((w.bottom - PAD) / z + box[1]) / f,
                 w.conf,
             )
             for w in words

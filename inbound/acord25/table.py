@@ -85,6 +85,8 @@ def _rescan_columns(
     ]
     words = list(page.words)
     double = bool(getattr(rescan, "low_res", False))
+    regions: list[tuple[float, float, float, float, str, int]] = []
+    kept: list[tuple[float, float, float, float, str]] = []
     for x0, x1, t, b, wl, psm in strips:
         if x1 - x0 < 4:
             continue
@@ -92,18 +94,20 @@ def _rescan_columns(
         cut = [w for w in page.words if w.x1 > x0 - 6 and w.x0 < x1 + 6]
         t = max([t] + [w.bottom + 1 for w in cut if w.top - 1 < t < w.bottom + 1])
         b = min([b] + [w.top - 1 for w in cut if w.top - 1 < b < w.bottom + 1])
-        fresh = [
-            w
-            for w in rescan(x0 - 3, t, x1 + 3, b, wl, psm)
-            if w.text.strip() and x0 <= w.cx <= x1 and not _RULE.fullmatch(w.text)
-        ]
+        kept.append((x0, x1, t, b, wl))
+        regions.append((x0 - 3, t, x1 + 3, b, wl, psm))
         if double:  # low-resolution source: a second page mode fills the gaps of the first
-            for dx, mode in ((6, psm), (6, 17 - psm)):
-                fresh = _merge(
-                    fresh,
-                    [w for w in rescan(x0 - dx, t - 2, x1 + dx, b, wl, mode) if x0 <= w.cx <= x1],
-                    _VALID[wl],
-                )
+            regions += [(x0 - 6, t - 2, x1 + 6, b, wl, mode) for mode in (psm, 17 - psm)]
+    many = getattr(rescan, "many", None)
+    read = many(regions) if many is not None else [rescan(*r) for r in regions]
+    per = 3 if double else 1
+    for k, (x0, x1, t, b, wl) in enumerate(kept):
+        got = read[k * per : (k + 1) * per]
+        fresh = [
+            w for w in got[0] if w.text.strip() and x0 <= w.cx <= x1 and not _RULE.fullmatch(w.text)
+        ]
+        for more in got[1:]:
+            fresh = _merge(fresh, [w for w in more if x0 <= w.cx <= x1], _VALID[wl])
         if not fresh:
             continue
         words = [w for w in words if not (x0 <= w.cx <= x1 and t <= w.cy <= b)] + fresh
