@@ -20,17 +20,20 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import Table, and_, insert, or_, update
 from sqlalchemy.sql.elements import ColumnElement
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from comms.errors import PermanentError
-from comms.models import audit
+from comms.models import AuditLog
 from telephony.models import CallTask, TaskStatus
 
 OPEN, CLAIMED, WRAPPING, DONE = (s.value for s in TaskStatus)
 HELD = (CLAIMED, WRAPPING)
 DEFAULT_RESERVATION = timedelta(minutes=15)
+# the transitions are plain SQL on the tables (no ORM unit of work on the desk's hot path)
+TASKS: Table = CallTask.__table__  # type: ignore[attr-defined]
+AUDIT: Table = AuditLog.__table__  # type: ignore[attr-defined]
 
 
 class TaskError(PermanentError):
@@ -48,16 +51,36 @@ class TaskConflict(TaskError):
 def available(now: datetime) -> ColumnElement[bool]:
     """Open, or claimed with a reservation that has ended."""
     return or_(
-        col(CallTask.status) == OPEN,
-        and_(col(CallTask.status) == CLAIMED, col(CallTask.reserved_until) <= now),
+        TASKS.c.status == OPEN,
+        and_(TASKS.c.status == CLAIMED, TASKS.c.reserved_until <= now),
     )
 
 
 def _changed(session: Session, task_id: int, where: ColumnElement[bool], **values: Any) -> bool:
-    result = session.execute(
-        update(CallTask).where(col(CallTask.id) == task_id, where).values(**values)
-    )
+    result = session.execute(update(TASKS).where(TASKS.c.id == task_id, where).values(**values))
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def audit(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    entity_id: int,
+    at: datetime,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """One audit row of a call task, in the caller's transaction."""
+    session.execute(
+        insert(AUDIT).values(
+            at=at,
+            actor=actor,
+            action=action,
+            entity="call_task",
+            entity_id=entity_id,
+            data=data or {},
+        )
+    )
 
 
 def _conflict(session: Session, task_id: int, what: str) -> TaskError:
@@ -93,12 +116,10 @@ def claim(
         "reserved_until": now + reservation,
         "updated_at": now,
     }
-    mine = and_(col(CallTask.status) == CLAIMED, col(CallTask.claimed_by) == by)
+    mine = and_(TASKS.c.status == CLAIMED, TASKS.c.claimed_by == by)
     if not _changed(session, task_id, or_(available(now), mine), **values):
         raise _conflict(session, task_id, f"claim it for {by}")
-    audit(
-        session, actor=by, action="call_task.claim", entity="call_task", entity_id=task_id, at=now
-    )
+    audit(session, actor=by, action="call_task.claim", entity_id=task_id, at=now)
     session.commit()
     return _reload(session, task_id)
 
@@ -106,10 +127,10 @@ def claim(
 def held_id(session: Session, *, by: str, now: datetime) -> int | None:
     """The task `by` holds (being wrapped up, or reserved and not ended), if any."""
     return session.exec(
-        select(CallTask.id)
-        .where(col(CallTask.claimed_by) == by, col(CallTask.status).in_(HELD))
-        .where(or_(col(CallTask.status) == WRAPPING, col(CallTask.reserved_until) > now))
-        .order_by(col(CallTask.id))
+        select(TASKS.c.id)
+        .where(TASKS.c.claimed_by == by, TASKS.c.status.in_(HELD))
+        .where(or_(TASKS.c.status == WRAPPING, TASKS.c.reserved_until > now))
+        .order_by(TASKS.c.id)
         .limit(1)
     ).first()
 
@@ -134,16 +155,16 @@ def claim_next_id(
         return held
     _expire(session, now)
     first = (
-        select(CallTask.id)
-        .where(col(CallTask.status) == OPEN, col(CallTask.due_at) <= now)
-        .order_by(col(CallTask.priority), col(CallTask.due_at), col(CallTask.id))
+        select(TASKS.c.id)
+        .where(TASKS.c.status == OPEN, TASKS.c.due_at <= now)
+        .order_by(TASKS.c.priority, TASKS.c.due_at, TASKS.c.id)
         .limit(1)
         .with_for_update(skip_locked=True)
         .scalar_subquery()
     )
     claim_it = (
-        update(CallTask)
-        .where(col(CallTask.id) == first, col(CallTask.status) == OPEN)
+        update(TASKS)
+        .where(TASKS.c.id == first, TASKS.c.status == OPEN)
         .values(
             status=CLAIMED,
             claimed_by=by,
@@ -151,26 +172,19 @@ def claim_next_id(
             reserved_until=now + reservation,
             updated_at=now,
         )
-        .returning(col(CallTask.id))
+        .returning(TASKS.c.id)
     )
     for _ in range(tries):
         task_id = session.execute(claim_it).scalar()
         if task_id is not None:
-            audit(
-                session,
-                actor=by,
-                action="call_task.claim",
-                entity="call_task",
-                entity_id=task_id,
-                at=now,
-            )
+            audit(session, actor=by, action="call_task.claim", entity_id=task_id, at=now)
             session.commit()
             return int(task_id)
         # nothing open and due, or (PostgreSQL, READ COMMITTED) the row picked was taken
         # between the pick and the update: look again while there are open rows
         if (
             session.exec(
-                select(CallTask.id).where(available(now), col(CallTask.due_at) <= now).limit(1)
+                select(TASKS.c.id).where(available(now), TASKS.c.due_at <= now).limit(1)
             ).first()
             is None
         ):
@@ -193,7 +207,7 @@ def claim_next(
 
 def release(session: Session, task_id: int, *, by: str, now: datetime) -> CallTask:
     """Give a reserved task back to the queue (not one being wrapped up)."""
-    where = and_(col(CallTask.status) == CLAIMED, col(CallTask.claimed_by) == by)
+    where = and_(TASKS.c.status == CLAIMED, TASKS.c.claimed_by == by)
     values = {
         "status": OPEN,
         "claimed_by": None,
@@ -203,14 +217,7 @@ def release(session: Session, task_id: int, *, by: str, now: datetime) -> CallTa
     }
     if not _changed(session, task_id, where, **values):
         raise _conflict(session, task_id, f"release it for {by}")
-    audit(
-        session,
-        actor=by,
-        action="call_task.release",
-        entity="call_task",
-        entity_id=task_id,
-        at=now,
-    )
+    audit(session, actor=by, action="call_task.release", entity_id=task_id, at=now)
     session.commit()
     return _reload(session, task_id)
 
@@ -219,10 +226,10 @@ def start_wrapup(session: Session, task_id: int, *, by: str, now: datetime) -> C
     """The call is placed: the task stays with `by` until a disposition is saved (a reload
     or a closed tab finds it there). Idempotent for its holder."""
     where = and_(
-        col(CallTask.claimed_by) == by,
+        TASKS.c.claimed_by == by,
         or_(
-            col(CallTask.status) == WRAPPING,
-            and_(col(CallTask.status) == CLAIMED, col(CallTask.reserved_until) > now),
+            TASKS.c.status == WRAPPING,
+            and_(TASKS.c.status == CLAIMED, TASKS.c.reserved_until > now),
         ),
     )
     if not _changed(session, task_id, where, status=WRAPPING, updated_at=now):
@@ -248,9 +255,9 @@ def reassign(
     status, holder = task.status, task.claimed_by
     if status == DONE:
         raise _conflict(session, task_id, f"reassign it to {to}")
-    same = and_(col(CallTask.status) == status, col(CallTask.claimed_by).is_(None))
+    same = and_(TASKS.c.status == status, TASKS.c.claimed_by.is_(None))
     if holder is not None:
-        same = and_(col(CallTask.status) == status, col(CallTask.claimed_by) == holder)
+        same = and_(TASKS.c.status == status, TASKS.c.claimed_by == holder)
     values = {
         "status": WRAPPING if status == WRAPPING else CLAIMED,
         "claimed_by": to,
@@ -264,7 +271,6 @@ def reassign(
         session,
         actor=by,
         action="call_task.reassign",
-        entity="call_task",
         entity_id=task_id,
         at=now,
         data={"before": {"status": status, "claimed_by": holder}, "after": {"claimed_by": to}},
@@ -286,7 +292,7 @@ def mark_done(
     """The holder's task (reserved or being wrapped up) → done, in the caller's transaction
     (with its items' outcomes, when given). False: it is not theirs to complete (nothing was
     written)."""
-    where = and_(col(CallTask.status).in_(HELD), col(CallTask.claimed_by) == by)
+    where = and_(TASKS.c.status.in_(HELD), TASKS.c.claimed_by == by)
     more = {} if items is None else {"items": items}
     return _changed(
         session,
@@ -304,8 +310,8 @@ def mark_done(
 
 def _expire(session: Session, now: datetime) -> int:
     result = session.execute(
-        update(CallTask)
-        .where(col(CallTask.status) == CLAIMED, col(CallTask.reserved_until) <= now)
+        update(TASKS)
+        .where(TASKS.c.status == CLAIMED, TASKS.c.reserved_until <= now)
         .values(status=OPEN, claimed_by=None, claimed_at=None, reserved_until=None, updated_at=now)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
@@ -316,4 +322,6 @@ def expire_reservations(session: Session, *, now: datetime) -> int:
     scheduler's pass calls it; so does every read of the queue and every "next"."""
     expired = _expire(session, now)
     session.commit()
+    for task in [o for o in session.identity_map.values() if isinstance(o, CallTask)]:
+        session.expire(task)  # read again when next used
     return expired

@@ -13,7 +13,7 @@ from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import Session, col, select
 
 from comms.context import template_context
-from comms.models import Agent, Case, Delivery, Vendor, audit
+from comms.models import Agent, Case, Delivery, Vendor
 from comms.settings import Settings, get_settings
 from comms.verdicts import vendor_verdict
 from telephony import render, task_states
@@ -307,8 +307,32 @@ def complete_task(
     """Record the disposition (for each vendor the call covered: `per_vendor`, else the same
     one for all) and feed it to each case's workflow. One conditional UPDATE takes the task
     from its holder's hands to done: a second complete, or one by someone else, is a
-    TaskConflict and writes nothing."""
-    default = Disposition(outcome, promised, phone, no_number, note)
+    TaskConflict and writes nothing. The task as saved is returned."""
+    finish_task(
+        session,
+        task_id,
+        Disposition(outcome, promised, phone, no_number, note),
+        by=by,
+        now=now,
+        per_vendor=per_vendor,
+    )
+    session.expire_all()
+    done = session.get(CallTask, task_id)
+    assert done is not None
+    return done
+
+
+def finish_task(
+    session: Session,
+    task_id: int,
+    default: Disposition,
+    *,
+    by: str,
+    now: datetime,
+    per_vendor: dict[int, Disposition] | None = None,
+) -> None:
+    """`complete_task`, committed, without reading the task back (the call desk's save)."""
+    outcome = default.outcome
     task = session.get(CallTask, task_id)
     if task is None:
         raise TaskError(f"no call task {task_id}")
@@ -349,11 +373,10 @@ def complete_task(
         except (LookupError, ValueError) as exc:
             session.rollback()
             raise TaskError(f"case {case_id}: {exc}") from exc
-    audit(
+    task_states.audit(
         session,
         actor=by,
         action="call_task.complete",
-        entity="call_task",
         entity_id=task_id,
         at=now,
         data={
@@ -362,10 +385,6 @@ def complete_task(
         },
     )
     session.commit()
-    session.expire_all()
-    done = session.get(CallTask, task_id)
-    assert done is not None
-    return done
 
 
 def _wrong_number(

@@ -15,7 +15,15 @@ from sqlmodel import Session, col, select
 
 from comms.app.workspace.context import Workspace
 from comms.app.workspace.pages import HEADERS, page_route, render
-from comms.app.workspace.security import PageError, check_csrf, require_staff
+from comms.app.workspace.security import (
+    CSRF_FIELD,
+    CSRF_HEADER,
+    PageError,
+    check_csrf,
+    csrf_matches,
+    require_staff,
+    staff_in,
+)
 from comms.models import Agent, Certificate, Policy, Vendor
 from comms.staff.models import Role
 from comms.staff.sessions import SignedIn
@@ -28,11 +36,12 @@ from telephony.tasks import (
     TaskConflict,
     TaskError,
     claim_task,
-    complete_task,
+    finish_task,
     reservation,
 )
 
 CALLERS = (Role.CALLER, Role.ADMIN)
+ALLOWED = {r.value for r in CALLERS}
 LABELS = {
     "reached": "Reached",
     "promised": "Promised a date",
@@ -129,17 +138,25 @@ def router(ws: Workspace) -> APIRouter:
     def queue_fragment(request: Request, who: SignedIn = Depends(callers)) -> Response:
         return render(ws, request, "calls/_queue.html", title="Queue", **queue_context(who))
 
-    @api.post("/calls/next")
-    async def take_next(request: Request, who: SignedIn = Depends(callers)) -> Response:
-        await check_csrf(request, who)
+    # The desk's hot path ("next", the task screen, the wrap-up saved) signs the caller in on
+    # the database session that does the work: one pool checkout and one thread per request.
+    async def posted(request: Request) -> tuple[dict[str, str], str | None]:
+        form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+        return form, request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD)
 
-        def claim() -> int | None:
+    @api.post("/calls/next")
+    async def take_next(request: Request) -> Response:
+        _form, csrf = await posted(request)
+
+        def claim() -> tuple[SignedIn, int | None]:
             with ws.write() as session:
-                return task_states.claim_next_id(
+                who = staff_in(ws, request, ALLOWED, session)
+                csrf_matches(who, csrf)
+                return who, task_states.claim_next_id(
                     session, by=who.name, now=ws.now(), reservation=reservation(ws.settings)
                 )
 
-        task_id = await asyncio.to_thread(claim)
+        who, task_id = await asyncio.to_thread(claim)
         if task_id is None:
             return RedirectResponse("/calls?note=empty", status_code=303)
         changed(task_id, "claimed", who)
@@ -191,10 +208,18 @@ def router(ws: Workspace) -> APIRouter:
         return await act(request, who, task_id, "call")
 
     def task_page(
-        request: Request, who: SignedIn, task_id: int, *, error: str = "", status: int = 200
+        request: Request,
+        who: SignedIn | None,
+        task_id: int,
+        *,
+        error: str = "",
+        status: int = 200,
     ) -> Response:
+        """The task screen (`who`: the caller, or None to sign them in on the page's session)."""
         now = ws.now()
         with ws.read() as session:
+            if who is None:
+                who = staff_in(ws, request, ALLOWED, session)
             task = _task(session, task_id)
             details = _details(session, task, ws)
             row = desk.queue_row(session, task, now=now, settings=ws.settings)
@@ -236,15 +261,13 @@ def router(ws: Workspace) -> APIRouter:
         return JSONResponse(figures, headers=HEADERS)
 
     @api.get("/calls/{task_id}")
-    def task_screen(request: Request, task_id: int, who: SignedIn = Depends(callers)) -> Response:
-        return task_page(request, who, task_id)
+    def task_screen(request: Request, task_id: int) -> Response:
+        return task_page(request, None, task_id)
 
     @api.post("/calls/{task_id}/complete")
-    async def complete(
-        request: Request, task_id: int, who: SignedIn = Depends(callers)
-    ) -> Response:
-        await check_csrf(request, who)
-        form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    async def complete(request: Request, task_id: int) -> Response:
+        form, csrf = await posted(request)
+        signed: list[SignedIn] = []
 
         def disposition(prefix: str) -> Disposition | None:
             outcome = form.get(prefix + "outcome", "").strip()
@@ -265,6 +288,9 @@ def router(ws: Workspace) -> APIRouter:
 
         def run() -> None:
             with ws.write() as session:
+                who = staff_in(ws, request, ALLOWED, session)
+                csrf_matches(who, csrf)
+                signed.append(who)
                 task = _task(session, task_id)
                 main = disposition("")
                 if main is None:
@@ -275,26 +301,17 @@ def router(ws: Workspace) -> APIRouter:
                     chosen = disposition(f"v{vid}_") if vid else None
                     if chosen is not None:
                         per_vendor[int(vid)] = chosen  # type: ignore[arg-type]
-                complete_task(
-                    session,
-                    task_id,
-                    main.outcome,
-                    by=who.name,
-                    now=ws.now(),
-                    promised=main.promised,
-                    phone=main.phone,
-                    note=main.note,
-                    no_number=main.no_number,
-                    per_vendor=per_vendor,
+                finish_task(
+                    session, task_id, main, by=who.name, now=ws.now(), per_vendor=per_vendor
                 )
 
         try:
             await asyncio.to_thread(run)
         except TaskConflict as exc:
-            return task_page(request, who, task_id, error=str(exc), status=409)
+            return task_page(request, signed[0], task_id, error=str(exc), status=409)
         except TaskError as exc:
-            return task_page(request, who, task_id, error=str(exc), status=422)
-        changed(task_id, "done", who)
+            return task_page(request, signed[0], task_id, error=str(exc), status=422)
+        changed(task_id, "done", signed[0])
         return RedirectResponse("/calls?note=saved", status_code=303)
 
     return api

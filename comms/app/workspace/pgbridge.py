@@ -1,14 +1,19 @@
 """Events between web processes on PostgreSQL: NOTIFY to publish, a LISTEN thread per
 process that feeds its hub. SQLite has one process per database file in practice, and the
-in-process hub alone."""
+in-process hub alone.
+
+Publishing does not wait for the database: `notify` queues the event, and a sender thread
+sends what is queued on its own autocommit connection (no pool checkout, no transaction:
+one round trip per event, off the request). When the database cannot take them, the events
+go to this process's tabs at least."""
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from comms.app.workspace.events import Event, EventHub
@@ -26,21 +31,50 @@ class PgBridge:
         self.stop = threading.Event()
         self.listening = threading.Event()
         self._thread = threading.Thread(target=self._run, name="workspace-listen", daemon=True)
+        self._outbox: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
+        self._sender = threading.Thread(target=self._send, name="workspace-notify", daemon=True)
 
     def start(self) -> None:
         self.hub.remote = self.notify
         self._thread.start()
+        self._sender.start()
 
     def notify(self, event: Event) -> None:
+        """Queue the event for the sender thread (returns at once)."""
+        self._outbox.put(event)
+
+    @staticmethod
+    def payload(event: Event) -> str:
         payload = event.encode()
         if len(payload.encode()) > MAX_PAYLOAD:
             payload = Event(kind=event.kind, data={}).encode()
-        with self.engine.connect() as conn:
-            conn.execute(
-                text("SELECT pg_notify(:channel, :payload)"),
-                {"channel": CHANNEL, "payload": payload},
-            )
-            conn.commit()
+        return payload
+
+    def _send(self) -> None:
+        import psycopg
+
+        conn: Any = None
+        while True:
+            batch = [self._outbox.get()]
+            while not self._outbox.empty() and batch[-1] is not None:
+                batch.append(self._outbox.get_nowait())
+            events = [e for e in batch if e is not None]
+            try:
+                if events and (conn is None or conn.closed):
+                    conn = psycopg.connect(self._conninfo(), autocommit=True)
+                for event in events:
+                    conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, self.payload(event)))
+            except Exception as exc:  # the database is away: at least this process's tabs
+                log.warning("%d event(s) not sent through the database: %s", len(events), exc)
+                if conn is not None:
+                    conn.close()
+                conn = None
+                for event in events:
+                    self.hub.deliver(event)
+            if batch[-1] is None:
+                break
+        if conn is not None:
+            conn.close()
 
     def _conninfo(self) -> str:
         return self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
@@ -69,6 +103,9 @@ class PgBridge:
 
     def close(self, timeout: float = 2.0) -> None:
         self.hub.remote = None
+        if self._sender.is_alive():
+            self._outbox.put(None)  # what is queued goes first
+            self._sender.join(timeout)
         self.stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout)

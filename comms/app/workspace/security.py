@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Callable, Iterable
 
 from fastapi import Request
+from sqlmodel import Session
 
 from comms.app.workspace.context import Workspace
 from comms.errors import PermanentError
@@ -71,16 +72,23 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def signed_in(ws: Workspace, request: Request) -> SignedIn | None:
+def signed_in(ws: Workspace, request: Request, session: Session | None = None) -> SignedIn | None:
+    """Who the session cookie belongs to, looked up in `session` when given (a page that
+    reads anyway makes one round of the pool, not two), else in a session of its own."""
     token = unsign(ws.key, "session", request.cookies.get(SESSION_COOKIE))
     if token is None:
         return None
     now = ws.now()
-    with ws.read() as session:
+    if session is not None:
         who = find_session(session, token, now=now)
+    else:
+        with ws.read() as own:
+            who = find_session(own, token, now=now)
     if who is not None and (who.last_seen_at is None or now - who.last_seen_at >= SEEN_EVERY):
-        with ws.write() as session:
-            note_seen(session, who, now=now)
+        if session is not None:
+            session.rollback()  # holds no lock while the write below waits for one
+        with ws.write() as writing:
+            note_seen(writing, who, now=now)
     return who
 
 
@@ -91,20 +99,39 @@ def require_staff(
     allowed = {r.value for r in roles} if roles is not None else None
 
     def dependency(request: Request) -> SignedIn:
-        who = signed_in(ws, request)
-        if who is None:
-            raise SignInRequired()
-        request.state.staff = who
-        if allowed is not None and who.role not in allowed:
-            raise PageError(
-                403,
-                f"This page is for {' or '.join(sorted(allowed))} staff; you are signed in as "
-                f"{who.name} ({who.role}).",
-                title="Not allowed",
-            )
-        return who
+        return staff_in(ws, request, allowed)
 
     return dependency
+
+
+def staff_in(
+    ws: Workspace, request: Request, allowed: set[str] | None, session: Session | None = None
+) -> SignedIn:
+    """`require_staff`'s check, for a handler that looks the session up in its own database
+    session: the signed-in staff member, or SignInRequired; 403 outside `allowed` roles."""
+    who = signed_in(ws, request, session)
+    if who is None:
+        raise SignInRequired()
+    request.state.staff = who
+    if allowed is not None and who.role not in allowed:
+        raise PageError(
+            403,
+            f"This page is for {' or '.join(sorted(allowed))} staff; you are signed in as "
+            f"{who.name} ({who.role}).",
+            title="Not allowed",
+        )
+    return who
+
+
+def csrf_matches(who: SignedIn, given: str | None) -> None:
+    """`check_csrf` for a form already read."""
+    if not given or not hmac.compare_digest(given.encode(), who.csrf_token.encode()):
+        raise PageError(
+            403,
+            "This form has expired or did not come from this site (its security token is "
+            "missing or wrong). Go back, reload the page and try again.",
+            title="Form refused",
+        )
 
 
 async def check_csrf(request: Request, who: SignedIn) -> None:
@@ -114,13 +141,7 @@ async def check_csrf(request: Request, who: SignedIn) -> None:
         form = await request.form()
         value = form.get(CSRF_FIELD)
         given = value if isinstance(value, str) else None
-    if not given or not hmac.compare_digest(given.encode(), who.csrf_token.encode()):
-        raise PageError(
-            403,
-            "This form has expired or did not come from this site (its security token is "
-            "missing or wrong). Go back, reload the page and try again.",
-            title="Form refused",
-        )
+    csrf_matches(who, given)
 
 
 COMPLIANCE = (Role.COMPLIANCE, Role.ADMIN)
