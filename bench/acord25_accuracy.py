@@ -4,6 +4,10 @@ Usage: .venv/bin/python bench/acord25_accuracy.py [--n 34] [--seed 25] [--varian
        [--extra DIR ...] [--skip-generated]
   e.g. --skip-generated --extra ~/acord_local   grades a local real-world set given by its path
   (DIR/positives, DIR/negatives, DIR/blank, each document beside NAME.expected.json)
+Text PDFs (the real-world text positives and the generated flat and fillable ones) are timed
+again apart: p50 in-process by the path taken, against the bare pdfplumber baseline, and a text
+page as a whole `comms extract` command, whose start-up (the command minus the in-process read)
+is reported separately, with the sandbox child's own start-up.
 Writes bench/results/acord25_accuracy.json. The real-world part (bench/acord25_wild.py) grades
 the committed samples (tests/samples/acord25) and any local set given with --extra (real
 certificates fetched from public repositories are not committed: keep them outside the repo), per input kind, with image variants derived at run time, the calibration
@@ -29,7 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from acord25_wild import Tally, evaluate, load_set, print_summary  # noqa: E402
+from acord25_wild import Tally, evaluate, input_kind, load_set, print_summary  # noqa: E402
 from acord25_wild import summarize as summarize_wild  # noqa: E402
 
 from inbound.acord25 import extract_in_process  # noqa: E402
@@ -118,8 +122,73 @@ def command_startup(path: Path, runs: int = 3) -> dict[str, float] | None:
         t = time.perf_counter()
         extract_in_process(data, path.name)
         inproc.append(time.perf_counter() - t)
+    child = []
+    for _ in range(runs):  # the sandbox child alone: a Python process importing the extractor
+        t = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-c", "import inbound.acord25.child"],
+            capture_output=True,
+            check=False,
+            cwd=ROOT,
+        )
+        child.append(time.perf_counter() - t)
     w, i = statistics.median(whole), statistics.median(inproc)
-    return {"command_p50": round(w, 3), "in_process_p50": round(i, 3), "startup": round(w - i, 3)}
+    return {
+        "command_p50": round(w, 3),
+        "in_process_p50": round(i, 3),
+        "startup": round(w - i, 3),
+        "child_startup": round(statistics.median(child), 3),
+    }
+
+
+def text_speed(docs: list[tuple[str, bytes]], runs: int = 3) -> dict[str, Any]:
+    """Read time of each text PDF in-process (median of `runs`) and, side by side in the same
+    loop, the baseline: a bare pdfplumber open + extract_words of the page read. Grouped by the
+    path the extractor took (text, acroform; a text PDF whose certificate page is an image goes
+    to OCR and is listed apart)."""
+    import pdfplumber
+
+    rows: list[dict[str, Any]] = []
+    for name, data in docs:
+        ours, base = [], []
+        path, page = "error", 0
+        for _ in range(runs):
+            t = time.perf_counter()
+            try:
+                r = extract_in_process(data, name)
+                taken = set(r.sources.values())
+                path = sorted(taken - {"text"} or taken or {"not read"})[0]
+                page = r.page or 0
+            except Exception as exc:  # a refused file is timed too
+                path = f"error {type(exc).__name__}"
+            ours.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            try:
+                with pdfplumber.open(io.BytesIO(data)) as pdf:
+                    pdf.pages[min(page, len(pdf.pages) - 1)].extract_words()
+            except Exception:
+                pass
+            base.append(time.perf_counter() - t)
+        rows.append(
+            {
+                "name": name,
+                "path": path,
+                "seconds": round(statistics.median(ours), 4),
+                "baseline_seconds": round(statistics.median(base), 4),
+            }
+        )
+    out: dict[str, Any] = {"rows": rows, "paths": {}}
+    for path in dict.fromkeys(r["path"] for r in rows):
+        rs = [r for r in rows if r["path"] == path]
+        p50 = statistics.median(r["seconds"] for r in rs)
+        b50 = statistics.median(r["baseline_seconds"] for r in rs)
+        out["paths"][path] = {
+            "n": len(rs),
+            "p50_seconds": round(p50, 4),
+            "baseline_p50_seconds": round(b50, 4),
+            "ratio_vs_baseline": round(p50 / b50, 2) if b50 else None,
+        }
+    return out
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -148,15 +217,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-generated", action="store_true")
     args = ap.parse_args(argv)
     wild: dict[str, Any] = {}
+    text_positives: list[Any] = []
     for name, docs in [("committed", load_set(SAMPLES))] + [
         (f"local:{d.name}", load_set(d)) for d in args.extra
     ]:
+        text_positives += [
+            d for d in docs if d.role == "positive" and input_kind(d.path.read_bytes()) == "text"
+        ]
         tally = Tally()
         evaluate(name, docs, args.variants, tally)
         wild[name] = {"summary": summarize_wild(tally.rows), "rows": tally.rows}
         print_summary(f"real-world set {name}", wild[name]["summary"])
     rows: list[dict[str, Any]] = []
-    for i, s in enumerate(generate(0 if args.skip_generated else args.n, seed=args.seed)):
+    generated = generate(0 if args.skip_generated else args.n, seed=args.seed)
+    for i, s in enumerate(generated):
         rows.append(
             run_one(s.kind, s.name, s.data, s.expected, 1 if s.kind != "scan" else 3, i // 3)
         )
@@ -178,11 +252,23 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         if r["kind"].startswith("real:"):
             print(f"{r['name']}: {r['right']}/{r['total']} right; mismatched: {r['wrong']}")
+    text_docs = [(d.name, d.path.read_bytes()) for d in text_positives]
+    text_docs += [(s.name, s.data) for s in generated if s.kind in ("flat", "fillable")]
+    speed = text_speed(text_docs)
+    print("\ntext PDFs, read in-process (real-world text positives + generated flat/fillable):")
+    print(f"{'path taken':16} {'n':>4} {'p50 s':>8} {'base p50':>9} {'ratio':>6}")
+    for path, v in speed["paths"].items():
+        ratio = f"{v['ratio_vs_baseline']:.2f}x" if v["ratio_vs_baseline"] else "-"
+        print(
+            f"{path:16} {v['n']:>4} {v['p50_seconds']:>8.3f} "
+            f"{v['baseline_p50_seconds']:>9.3f} {ratio:>6}"
+        )
     startup = command_startup(SAMPLES / REAL[0])
     if startup:
         print(
             f"text page as a whole command: {startup['command_p50']:.2f} s, in-process "
-            f"{startup['in_process_p50']:.2f} s: start-up {startup['startup']:.2f} s"
+            f"{startup['in_process_p50']:.2f} s: command start-up {startup['startup']:.2f} s "
+            f"(of which the sandbox child's start-up {startup['child_startup']:.2f} s)"
         )
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(
@@ -190,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "n_per_kind": args.n,
                 "command_startup": startup,
+                "text_speed": speed,
                 "seed": args.seed,
                 "summary": summary,
                 "real_world": wild,

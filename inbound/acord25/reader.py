@@ -23,6 +23,7 @@ _EMAIL = re.compile(r"[\w.+\-]+@[\w\-]+(\.[\w\-]+)+")
 # a phone number or an e-mail address printed above the holder's name
 # an account or reference number printed in the holder box ("182-972-0", "7616 1"), not a name
 _CODE = re.compile(r"[\"'`]?[\d\-/#]+")
+MARGIN = 5.0  # points left of a box's printed label that still lie inside the box
 _PHONE_OR_EMAIL = re.compile(r"\(?\d{3}\)?[\s.\-]?\d{3}[\s.\-]?\d{4}|[\w.+\-]+@[\w\-]+(\.[\w\-]+)+")
 
 
@@ -114,8 +115,21 @@ def repair_digits_in_parens(text: str) -> str:
     return re.sub(r"\(([^)]{5,9})\)", lambda m: "(" + repair_digits(m.group(1)) + ")", text)
 
 
+_CARE_OF = re.compile(r"^(c/o|c/0|attn:?)$", re.I)
+
+
+def _care_of_to_next_line(lines: list[list[Word]]) -> list[list[Word]]:
+    """A line ending in "C/O" (or "Attn:") introduces the next line: move it there."""
+    out = [list(ln) for ln in lines]
+    for i in range(len(out) - 1):
+        if len(out[i]) > 1 and _CARE_OF.match(out[i][-1].text):
+            out[i + 1].insert(0, out[i].pop())
+    return out
+
+
 def split_name_address(lines: list[list[Word]]) -> tuple[str | None, str | None, float]:
     """First lines up to a street number (or c/o, PO Box) are the name; the rest the address."""
+    lines = _care_of_to_next_line(lines)
     name_words: list[Word] = []
     addr_lines: list[str] = []
     in_addr = False
@@ -131,7 +145,11 @@ def split_name_address(lines: list[list[Word]]) -> tuple[str | None, str | None,
             continue
         later = any(starts[i + 1 :])
         for j, w in enumerate(line):
-            if name_words and _STREET.match(w.text) and (j == 0 or not later):
+            if (
+                name_words
+                and _STREET.match(w.text)
+                and (j == 0 or (not later and not _in_a_name(line[j + 1 :])))
+            ):
                 in_addr = True
                 # "HOME OFFICE: P.O. BOX 328" on a line of its own: the label goes with it
                 k = j
@@ -142,8 +160,23 @@ def split_name_address(lines: list[list[Word]]) -> tuple[str | None, str | None,
                 break
             name_words.append(w)
     name = clean_text(" ".join(w.text for w in name_words))
+    if name is not None and sum(c.isalpha() for c in name) < 2:
+        name = None  # a stray mark or number ("2", "*"), not a name: the box reads as empty
     address = clean_text(", ".join(a for a in addr_lines if a.strip()))
     return name, address, word_conf(name_words)
+
+
+_COMPANY = re.compile(
+    r"^(inc|llc|l\.l\.c|corp|corporation|co|company|ltd|lp|llp|pllc|pc)\.?,?$", re.I
+)
+
+
+def _in_a_name(rest: Sequence[Word]) -> bool:
+    """Whether a number is part of a name, not a street number: "Park City 3 & 4 Apartments
+    Inc." (a joined number, or a company suffix further on its line)."""
+    if rest and rest[0].text.lower() in {"&", "and", "-"}:
+        return True
+    return any(_COMPANY.match(w.text) for w in rest)
 
 
 def _parties(page: Page, out: Collector, base: float) -> None:
@@ -166,8 +199,9 @@ def _parties(page: Page, out: Collector, base: float) -> None:
     right_edge = (contact.x0 if contact else insurer_a.x0 if insurer_a else PAGE_W * 0.5) - 3
     if producer:
         lower = insured.top - 1 if insured else producer.top + 60
+        left = producer.x0 - MARGIN  # a note in the page margin is not in the box
         lines = group_lines(
-            within(page.words, x1=right_edge, top=producer.bottom + 0.5, bottom=lower)
+            within(page.words, x0=left, x1=right_edge, top=producer.bottom + 0.5, bottom=lower)
         )
         name, addr, conf = split_name_address(lines)
         out.put("producer.name", name, base * conf)
@@ -175,7 +209,11 @@ def _parties(page: Page, out: Collector, base: float) -> None:
     if insured:
         lower = coverages.top - 2 if coverages else insured.top + 60
         right = (insurer_a.x0 if insurer_a else right_edge) - 3
-        lines = group_lines(within(page.words, x1=right, top=insured.bottom + 0.5, bottom=lower))
+        lines = group_lines(
+            within(
+                page.words, x0=insured.x0 - MARGIN, x1=right, top=insured.bottom + 0.5, bottom=lower
+            )
+        )
         name, addr, conf = split_name_address(lines)
         out.put("insured.name", name, base * conf)
         out.put("insured.address", addr, base * conf * 0.95)
@@ -317,7 +355,7 @@ def _remarks(page: Page, out: Collector, base: float) -> None:
         cancel = page.find("CANCELLATION", x0=PAGE_W * 0.35, upper=True, top=desc.bottom + 10)
         ends = [b.top - 2 for b in (holder, cancel) if b is not None]
         lower = min(ends) if ends else desc.bottom + 80
-        words = within(page.words, top=desc.bottom + 1, bottom=lower)
+        words = within(page.words, x0=desc.x0 - MARGIN, top=desc.bottom + 1, bottom=lower)
         lines = [ln for ln in group_lines(words, tol=4) if len(compact(line_text(ln))) > 1]
         words = [w for ln in lines for w in ln]
         text = clean_text(" ".join(line_text(li) for li in lines))
@@ -332,7 +370,11 @@ def _remarks(page: Page, out: Collector, base: float) -> None:
         lower = min([b.top for b in (foot, copy) if b] or [holder.top + 110]) - 2
         lines = [
             [w for w in ln if not _PHONE_OR_EMAIL.fullmatch(w.text)]
-            for ln in group_lines(within(page.words, x1=right, top=holder.bottom + 1, bottom=lower))
+            for ln in group_lines(
+                within(
+                    page.words, x0=holder.x0 - MARGIN, x1=right, top=holder.bottom + 1, bottom=lower
+                )
+            )
             if len(compact(line_text(ln))) > 1
         ]
         lines = [ln for ln in lines if ln]

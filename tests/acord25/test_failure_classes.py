@@ -140,6 +140,29 @@ def test_number_glued_to_its_label_and_holder_under_a_phone_line(
     assert result.data["certificate_holder"]["name"] == v["certificate_holder"]["name"]
 
 
+def test_margin_notes_stay_out_of_the_boxes_and_a_number_inside_a_name(
+    v: dict[str, Any],
+) -> None:
+    """A sample certificate annotated with callout numbers in the page margin, beside the
+    producer and insured boxes (class 5), and a holder whose name holds a number."""
+    v = dict(
+        v,
+        certificate_holder={
+            "name": "Park City 3 & 4 Apartments Inc.",
+            "address": "99 Park Ave, New York, NY 10016",
+        },
+    )
+    noted = cases.overlay(
+        cases.certificate(v),
+        cases.steps(cases.text(8, 133, "2"), cases.text(8, 193, "3")),
+    )
+    for doc in (noted, cases.render(noted, 300)):
+        result = extract_in_process(doc)
+        assert result.data["producer"]["name"] == v["producer"]["name"]
+        assert result.data["insured"]["name"] == v["insured"]["name"]
+        assert result.data["certificate_holder"] == v["certificate_holder"]
+
+
 # 7. rows dropped: a typed-on row, the fillable form's second "other" row
 
 
