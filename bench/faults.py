@@ -60,6 +60,7 @@ class Run:
     twice: int
     recover_s: float
     outage_s: float | None = None
+    not_sent: dict[str, int] | None = None  # the statuses of the rows not sent at the end
 
 
 def _env(data: Path, db_url: str, smtp_port: int, broker: str = "") -> dict[str, str]:
@@ -200,7 +201,8 @@ class Bench:
         not_sent = sum(1 for r in rows if r.status != "sent")
         unreceived = sum(1 for r in rows if r.status == "sent" and r.message_id not in received)
         twice = sum(n - 1 for n in received.values())
-        return Run(fault, not_sent + unreceived, twice, round(recover_s, 2), outage)
+        left = dict(Counter(r.status for r in rows if r.status != "sent")) or None
+        return Run(fault, not_sent + unreceived, twice, round(recover_s, 2), outage, left)
 
     def wait(self, ids: list[int], seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -365,8 +367,9 @@ class Bench:
             time.sleep(self.outage)
             self.smtp_proxy.restore()
 
-        self.in_background(outage)
+        server_down = self.in_background(outage)
         deliver_many(ids, now=now)
+        server_down.join()  # the retries are for after the server is back
         return self.tally("smtp_down", ids, self.retry_pass(ids, now), outage=self.outage)
 
     def redis_down(self) -> Run:
