@@ -1,4 +1,5 @@
-"""Bulk INSERT straight through the driver's executemany, for the roster's large writes.
+"""Bulk INSERT straight through the driver's executemany (COPY on PostgreSQL), for the
+roster's large writes.
 
 SQLAlchemy's per-parameter type processing dominates a 100,000-row import, so values are put
 in storage form here, the way the column types would store them: aware datetimes as naive UTC
@@ -10,7 +11,7 @@ value once (`store`) and hand over tuples ready for the driver (`run`).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -80,6 +81,7 @@ class BulkInsert:
             f"VALUES ({', '.join(mark for _ in columns)})"
         )
         self._sqlite = dialect.name == "sqlite"
+        self._pg = dialect.name == "postgresql"
         self._convert = {c: _converter(table.c[c].type, self._sqlite) for c in columns}
 
     def store(self, column: str, value: Any) -> Any:
@@ -89,6 +91,11 @@ class BulkInsert:
     def run(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """INSERT rows already in storage form, in `columns` order."""
         if not rows:
+            return
+        if self._pg:
+            copy_rows(
+                self.conn, self._quote(self.table), [self._quote(c) for c in self.columns], rows
+            )
             return
         indexes = self._plain_indexes() if self._rebuild_indexes(len(rows)) else []
         for name, _ in indexes:
@@ -115,6 +122,17 @@ class BulkInsert:
             (self.table,),
         )
         return [(name, sql) for name, sql in created if name in plain and sql]
+
+
+def copy_rows(
+    conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
+    """PostgreSQL: rows into `table` (a quoted name) with COPY, in the connection's
+    transaction: several times faster than an executemany of INSERTs."""
+    raw: Any = conn.connection.dbapi_connection
+    with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 def update_by_id(session: Session, model: type[SQLModel], items: list[dict[str, Any]]) -> None:

@@ -1,34 +1,43 @@
-"""Import a roster: validate every row first, then write all of it (or the good rows) at once.
+"""Import a roster: validate it a chunk at a time, staging the valid rows, then write them a
+batch of vendors at a time, all in the caller's one transaction (all or nothing).
 
-Writes go through bulk statements so that a 100,000-row sheet imports in seconds. Importing
-the same file again changes nothing: vendors are matched by email, else name; agents likewise;
+The sheet is read, validated and staged (`comms.roster.stage`, a temporary table) a chunk of
+rows at a time, so memory follows the chunk, not the file; what needs the whole file (rows
+whose vendor cannot be told apart, repeated rows, rows without an email joining the vendor
+that has one) is asked of the staged rows. Any problem, and nothing is written (unless
+`skip_invalid`): every problem of the file is still found and reported first. Importing the
+same file again changes nothing: vendors are matched by email, else name; agents likewise;
 policies by vendor, coverage and policy number.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
-import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
+from itertools import compress
 from pathlib import Path
 from typing import TextIO
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col
 
 from comms.errors import PermanentError
 from comms.models import RequirementProfile, audit
 from comms.projects import project_names
-from comms.roster.ambiguity import ambiguous_rows, without_lines
+from comms.roster import validate
+from comms.roster.ambiguity import ambiguous_rows
 from comms.roster.cells import cell_problems, csv_safe
-from comms.roster.reader import RawSheet, read_sheet
+from comms.roster.reader import open_sheet
 from comms.roster.result import ImportResult
 from comms.roster.rows import RowProblem, ValidRows
+from comms.roster.stage import Stage
 from comms.roster.validate import Progress, RowValidator
-from comms.roster.writer import write_rows
+from comms.roster.writer import VendorCodes, write_agents, write_batch
 from comms.stored_verdicts import org_day, refresh
+
+VENDORS_PER_BATCH = 1000
 
 
 class RosterError(PermanentError):
@@ -58,79 +67,22 @@ def _open_rejected(path: Path) -> tuple[Path, TextIO]:
             n += 1
 
 
-def merged_rows(rows: ValidRows) -> list[str]:
-    """The rows that describe the same policy (vendor, coverage and policy number) or the same
-    vendor with no policy: imported as one, reported with their line numbers."""
-    groups: dict[tuple[str, str | None, str | None, str | None], list[int]] = {}
-    names: dict[tuple[str, str | None, str | None, str | None], str] = {}
-    for line, party, terms, number, label in zip(
-        rows.lines, rows.parties, rows.terms, rows.policy_numbers, rows.labels, strict=True
-    ):
-        who = (party.vendor_email or party.vendor_name).strip().lower()
-        key = (who, terms.coverage, (number or "").strip().lower() or None, label)
-        groups.setdefault(key, []).append(line)
-        names.setdefault(key, party.vendor_name)
-    out = []
-    for key, lines in groups.items():
-        if len(lines) < 2:
-            continue
-        _who, coverage, number, _label = key
-        what = (
-            f"{coverage.replace('_', ' ')}{' policy ' + number.upper() if number else ''}"
-            if coverage
-            else "no policy"
-        )
-        listed = ", ".join(str(n) for n in lines[:-1]) + f" and {lines[-1]}"
-        out.append(f"lines {listed}: the same row ({names[key]}, {what}), merged into one")
-    return out
-
-
-def _write_rejected(sheet: RawSheet, problems: list[RowProblem]) -> Path:
+def _write_rejected(path: Path, problems: list[RowProblem]) -> Path:
+    """`FILE.rejected.csv`: each rejected row (read again from the file) with its problems."""
     by_line: dict[int, list[str]] = {}
     for p in problems:
         by_line.setdefault(p.line, []).append(f"{p.column}: {p.message}")
-    target, fh = _open_rejected(sheet.path)
+    sheet = open_sheet(path)
+    target, fh = _open_rejected(path)
     with fh:
         writer = csv.writer(fh)
         writer.writerow(["line", "errors", *map(csv_safe, sheet.headers)])
-        for line, values in zip(sheet.lines, sheet.rows, strict=True):
+        for line, values in sheet.rows:
             if line in by_line:
                 cells = ["" if v is None else csv_safe(v) for v in values]
+                cells.extend([""] * (len(sheet.headers) - len(cells)))
                 writer.writerow([line, csv_safe("; ".join(by_line[line])), *cells])
     return target
-
-
-def validate_sheet(
-    sheet: RawSheet,
-    *,
-    region: str,
-    profiles: set[str],
-    default_profile: str | None,
-    progress: Progress | None = None,
-    projects: frozenset[str] = frozenset(),
-) -> tuple[ValidRows, list[RowProblem]]:
-    validator = RowValidator(
-        region=region,
-        profiles=profiles,
-        default_profile=default_profile,
-        index=sheet.index,
-        projects=projects,
-    )
-    return validator.validate(sheet.lines, sheet.rows, progress)
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """The cyclic garbage collector off while a sheet is in memory. Hundreds of thousands of
-    row lists and tuples, none of them in a cycle, would make it walk them again and again
-    (a third of a large import's time); reference counting still frees everything."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def import_roster(
@@ -145,9 +97,11 @@ def import_roster(
 ) -> ImportResult:
     """Import `path`. Raises RosterError, writing nothing, when any row is invalid
     (unless `skip_invalid`, which imports the good rows and writes the rejects beside it)."""
-    with _gc_paused():
+    stage = Stage(session.connection())
+    try:
         return _import(
             session,
+            stage,
             path,
             now=now,
             region=region,
@@ -155,10 +109,23 @@ def import_roster(
             default_profile=default_profile,
             progress=progress,
         )
+    finally:
+        with contextlib.suppress(SQLAlchemyError):  # (a failed transaction drops them anyway)
+            stage.close()
+
+
+def without_lines(rows: ValidRows, lines: set[int]) -> ValidRows:
+    """`rows` less those of `lines`."""
+    keep = [line not in lines for line in rows.lines]
+    out = ValidRows()
+    for target, column in zip(out.columns(), rows.columns(), strict=True):
+        target.extend(compress(column, keep))
+    return out
 
 
 def _import(
     session: Session,
+    stage: Stage,
     path: Path,
     *,
     now: datetime,
@@ -167,41 +134,61 @@ def _import(
     default_profile: str | None,
     progress: Progress | None,
 ) -> ImportResult:
-    sheet = read_sheet(path)
+    sheet = open_sheet(path)
     profile_ids = {
         name: pid
         for pid, name in session.execute(
             select(col(RequirementProfile.id), col(RequirementProfile.name))
         )
     }
-    rows, problems = validate_sheet(
-        sheet,
+    validator = RowValidator(
         region=region,
         profiles=set(profile_ids),
         default_profile=default_profile,
-        progress=progress,
+        index=sheet.index,
         projects=frozenset(project_names(session)),
     )
-    refused = cell_problems(sheet.headers, sheet.mapping, sheet.lines, sheet.rows)
-    if refused:  # (before anything is looked up with them: PostgreSQL refuses a NUL)
-        problems = sorted([*problems, *refused], key=lambda p: p.line)
-        rows = without_lines(rows, {p.line for p in refused})
-    ambiguous = ambiguous_rows(session, rows)
+    problems: list[RowProblem] = []
+    total = 0
+    reported = (0, 0)
+    for lines, raw in sheet.chunks(validate.CHUNK):
+        total += len(raw)
+        valid, found = validator.validate(lines, raw)
+        refused = cell_problems(sheet.headers, sheet.mapping, lines, raw)
+        if refused:  # (before anything is looked up with them: PostgreSQL refuses a NUL)
+            found = sorted([*found, *refused], key=lambda p: p.line)
+            valid = without_lines(valid, {p.line for p in refused})
+        problems.extend(found)
+        stage.add(valid)
+        validator.trim()
+        if progress is not None:
+            reported = (total, max(total, sheet.estimate))
+            progress(*reported)
+    if progress is not None and reported != (total, total):
+        progress(total, total)
+    stage.loaded()
+    ambiguous = ambiguous_rows(session, stage)
     if ambiguous:
         problems = sorted([*problems, *ambiguous], key=lambda p: p.line)
-        rows = without_lines(rows, {p.line for p in ambiguous})
-    result = ImportResult(path=path, rows=len(sheet.rows), unknown_headers=sheet.unknown_headers)
+        stage.drop_lines([p.line for p in ambiguous])
+    result = ImportResult(path=path, rows=total, unknown_headers=sheet.unknown_headers)
     if problems and not skip_invalid:
         raise RosterError(path, problems)
     if problems:
         result.problems = problems
         result.rejected_rows = len({p.line for p in problems})
-        result.rejected_file = _write_rejected(sheet, problems)
-    result.imported_rows = len(rows)
-    result.merged = merged_rows(rows)
-    sheet.lines, sheet.rows = [], []  # the raw cells are done with: free them before writing
-    touched = write_rows(session, rows, profile_ids, now=now, source=path.name, result=result)
-    refresh(session, touched, day=org_day(now), now=now, reason=f"roster import {path.name}")
+        result.rejected_file = _write_rejected(path, problems)
+    result.imported_rows = stage.count()
+    result.merged = stage.merged()
+    stage.fold_vendors()
+    write_agents(session, stage, now=now, result=result)
+    codes = VendorCodes(session)
+    day = org_day(now)
+    for batch in stage.vendor_batches(VENDORS_PER_BATCH):
+        touched = write_batch(
+            session, stage, batch, profile_ids, codes, now=now, source=path.name, result=result
+        )
+        refresh(session, touched, day=day, now=now, reason=f"roster import {path.name}")
     audit(
         session,
         action="roster.import",

@@ -10,7 +10,7 @@ zip, and each distinct `Terms` is put in storage form once.
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from itertools import compress
 from typing import Any
@@ -22,6 +22,7 @@ from comms.models import Certificate, Policy
 from comms.roster.bulk import BulkInsert, update_by_id
 from comms.roster.rows import Party, Terms, ValidRows
 
+PAGE = 500  # vendor ids per IN list
 PolicyKey = tuple[int, str, str]  # vendor id, coverage, policy number ("" when none)
 
 # Compared with what is on file; label, insurer and NAIC come from the row, the rest from Terms.
@@ -56,20 +57,34 @@ _INSERT_COLUMNS = (
 )
 
 
-def _roster_certificates(session: Session) -> dict[int, int]:
-    """vendor id → id of its (first) accepted roster certificate."""
+def _pages(ids: Iterable[int]) -> Iterator[list[int]]:
+    ordered = sorted(set(ids))
+    for i in range(0, len(ordered), PAGE):
+        yield ordered[i : i + PAGE]
+
+
+def _roster_certificates(session: Session, vendor_ids: Iterable[int]) -> dict[int, int]:
+    """vendor id → id of its (first) accepted roster certificate, for the named vendors."""
     certs: dict[int, int] = {}
-    for cid, vid in (
-        session.connection()
-        .execute(
-            select(col(Certificate.id), col(Certificate.vendor_id))
-            .where(col(Certificate.source) == "roster", col(Certificate.status) == "accepted")
-            .order_by(col(Certificate.id))
-        )
-        .all()
-    ):
-        if cid is not None:
-            certs.setdefault(vid, cid)
+    for page in _pages(vendor_ids):
+        # By vendor id alone (its index), source and status checked here: a planner that
+        # prefers the status index would read every accepted certificate for each page.
+        for cid, vid, source, status in (
+            session.connection()
+            .execute(
+                select(
+                    col(Certificate.id),
+                    col(Certificate.vendor_id),
+                    col(Certificate.source),
+                    col(Certificate.status),
+                )
+                .where(col(Certificate.vendor_id).in_(page))
+                .order_by(col(Certificate.id))
+            )
+            .all()
+        ):
+            if cid is not None and source == "roster" and status == "accepted":
+                certs.setdefault(vid, cid)
     return certs
 
 
@@ -77,8 +92,9 @@ def _ensure_certificates(
     session: Session, vendor_ids: Iterable[int], *, now: datetime, source: str
 ) -> dict[int, int]:
     """Give every vendor in `vendor_ids` an accepted roster certificate; vendor id → its id."""
-    certs = _roster_certificates(session)
-    need = sorted(set(vendor_ids) - set(certs))
+    wanted = set(vendor_ids)
+    certs = _roster_certificates(session, wanted)
+    need = sorted(wanted - set(certs))
     if need:
         bulk = BulkInsert(
             session.connection(),
@@ -103,18 +119,23 @@ def _ensure_certificates(
                 for vid in need
             ]
         )
-        certs = _roster_certificates(session)
+        certs = _roster_certificates(session, wanted)
     return certs
 
 
-def _policies_on_file(session: Session) -> dict[PolicyKey, dict[str, Any]]:
+def _policies_on_file(
+    session: Session, vendor_ids: Iterable[int]
+) -> dict[PolicyKey, dict[str, Any]]:
+    """The named vendors' policies on file, by vendor, coverage and policy number."""
     columns = [Policy.id, Policy.vendor_id, Policy.coverage, Policy.policy_number] + [
         getattr(Policy, f) for f in _POLICY_FIELDS
     ]
     existing: dict[PolicyKey, dict[str, Any]] = {}
-    for rec in session.connection().execute(select(*columns)).mappings().all():
-        data = dict(rec)
-        existing[(data["vendor_id"], data["coverage"], data["policy_number"] or "")] = data
+    for page in _pages(vendor_ids):
+        query = select(*columns).where(col(Policy.vendor_id).in_(page))
+        for rec in session.connection().execute(query).mappings().all():
+            data = dict(rec)
+            existing[(data["vendor_id"], data["coverage"], data["policy_number"] or "")] = data
     return existing
 
 
@@ -194,7 +215,7 @@ def upsert_policies(
             vendor_ids, terms, numbers, labels, insurers, naics, coverages = columns
     certs = _ensure_certificates(session, vendor_ids, now=now, source=source)
     updates: list[dict[str, Any]] = []
-    existing = _policies_on_file(session)
+    existing = _policies_on_file(session, vendor_ids)
     if existing:
         keys = keys or list(zip(vendor_ids, coverages, numbers, strict=True))
         on_file = list(map(existing.__contains__, keys))

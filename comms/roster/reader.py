@@ -1,14 +1,16 @@
 """Read roster rows from .csv or .xlsx: the header's field mapping, then each non-blank row's
-line number and raw cells."""
+line number and raw cells, streamed a chunk at a time (`open_sheet`): memory follows the
+chunk, not the file. `read_sheet` reads a whole (small) sheet into lists."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import zipfile
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import compress
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +38,26 @@ class RawSheet:
         return {name: i for i, name in self.mapping.items()}
 
 
-def _csv_rows(path: Path) -> tuple[Sequence[int], list[list[Any]]]:
-    """The rows of a UTF-8 (else Windows-1252) CSV, with the file line each ends on."""
+Row = tuple[int, list[Any]]  # a row's file line and its cells
+_SCAN = 1 << 20  # bytes read at a time by the encoding check
+
+
+def _csv_encoding(path: Path) -> tuple[str, int]:
+    """UTF-8 (with or without a byte order mark), else Windows-1252: whichever decodes the
+    whole file, checked a block at a time; and how many line feeds it holds (the size of a
+    progress bar)."""
     for encoding in ("utf-8-sig", "cp1252"):
+        decoder = codecs.getincrementaldecoder(encoding)()
+        lines = 0
         try:
-            return _csv_rows_as(path, encoding)
+            with path.open("rb") as fh:
+                while block := fh.read(_SCAN):
+                    decoder.decode(block)
+                    lines += block.count(b"\n")
+                decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             continue
+        return encoding, lines
     raise RosterFileError(f"{path}: cannot decode as UTF-8 or Windows-1252")
 
 
@@ -68,31 +83,19 @@ def _dialect(sample: str) -> type[csv.Dialect]:
     return type("_SniffedCsv", (_RosterCsv,), {"delimiter": delimiter})
 
 
-def _csv_rows_as(path: Path, encoding: str) -> tuple[Sequence[int], list[list[Any]]]:
+def _csv_stream(path: Path, encoding: str) -> Iterator[Row]:
+    """Each CSV row with the file line it ends on (a quoted cell may span lines)."""
     with path.open(newline="", encoding=encoding) as fh:
         dialect = _dialect(fh.read(4096))
         fh.seek(0)
         reader = csv.reader(fh, dialect)
-        try:
-            rows = list(reader)
-            if reader.line_num == len(rows):  # one line per row: the usual sheet
-                return range(1, len(rows) + 1), rows
-        except csv.Error:
-            pass  # read again below, row by row, to say where
-        # A quoted cell spans lines (a row's number is that of its last line), or a row
-        # cannot be read.
-        fh.seek(0)
-        reader = csv.reader(fh, dialect)
-        lines: list[int] = []
-        rows = []
+        last = 0  # the line the previous row ended on
         try:
             for row in reader:
-                rows.append(row)
-                lines.append(reader.line_num)
+                last = reader.line_num
+                yield last, row
         except csv.Error as exc:
-            start = (lines[-1] if lines else 0) + 1  # where the unreadable row begins
-            raise _malformed(path, encoding, dialect, exc, start, reader.line_num) from None
-    return lines, rows
+            raise _malformed(path, encoding, dialect, exc, last + 1, reader.line_num) from None
 
 
 def _malformed(
@@ -106,12 +109,13 @@ def _malformed(
     """The error for a CSV row that cannot be read: it begins on line ``start`` and the reader
     gave up on line ``line``. A quoted cell still open there is named by the line it opened on."""
     with path.open(newline="", encoding=encoding) as fh:
-        text_lines = list(fh)
-    opened = _open_quote_line(text_lines[start - 1 : line], start, dialect)
+        text_lines = list(islice(fh, start - 1, line))
+        at_end = next(fh, None) is None
+    opened = _open_quote_line(text_lines, start, dialect)
     if opened is not None:
         where = (
             "is never closed (it runs to the end of the file)"
-            if line >= len(text_lines)
+            if at_end
             else f"is still open on line {line}, where reading failed ({exc})"
         )
         return RosterFileError(
@@ -166,8 +170,8 @@ _BROKEN_XLSX = (
 )
 
 
-def _xlsx_rows(path: Path) -> tuple[Sequence[int], list[list[Any]]]:
-    """The rows of the first sheet, every row as wide as the widest (blank cells None)."""
+def _xlsx_stream(path: Path) -> Iterator[Row]:
+    """The rows of the first sheet, read as they come (blank cells None)."""
     # Lazy: openpyxl takes a few hundred milliseconds to import and only .xlsx rosters need it.
     from openpyxl import load_workbook
     from openpyxl.worksheet._read_only import ReadOnlyWorksheet
@@ -185,17 +189,14 @@ def _xlsx_rows(path: Path) -> tuple[Sequence[int], list[list[Any]]]:
             # stale; read-only mode trusts it and would stop at its last row. Read every row.
             sheet.reset_dimensions()
         try:
-            rows = [list(row) for row in sheet.iter_rows(values_only=True)]
+            for line, row in enumerate(sheet.iter_rows(values_only=True), 1):
+                yield line, list(row)
         except _BROKEN_XLSX as exc:
             raise RosterFileError(
                 f"{path}: worksheet {sheet.title!r} cannot be read: {type(exc).__name__}: {exc}"
             ) from None
     finally:
         workbook.close()
-    width = max(map(len, rows), default=0)
-    for row in rows:
-        row.extend([None] * (width - len(row)))
-    return range(1, len(rows) + 1), rows
 
 
 def _blank(values: list[Any]) -> bool:
@@ -216,7 +217,35 @@ def _content_kind(path: Path) -> str | None:
     return None
 
 
-def read_sheet(path: Path) -> RawSheet:
+def _text_blank(values: list[Any]) -> bool:
+    return not "".join(values).strip()
+
+
+@dataclass
+class SheetStream:
+    """A sheet being read: its header, then its non-blank rows a chunk at a time."""
+
+    path: Path
+    headers: list[str]
+    mapping: dict[int, str]
+    unknown_headers: list[str]
+    rows: Iterator[Row]
+    estimate: int = 0  # about how many rows follow (for a progress bar)
+
+    @property
+    def index(self) -> dict[str, int]:
+        return {name: i for i, name in self.mapping.items()}
+
+    def chunks(self, size: int) -> Iterator[tuple[list[int], list[list[Any]]]]:
+        """(lines, rows) of up to `size` rows at a time."""
+        while batch := list(islice(self.rows, size)):
+            lines, rows = zip(*batch, strict=True)
+            yield list(lines), list(rows)
+
+
+def _file_rows(path: Path) -> tuple[Iterator[Row], bool, int]:
+    """Every row of the file with its line; whether its cells are all text; about how many
+    rows it has."""
     if path.is_dir():
         raise RosterFileError(
             f"{path}: a folder, not a roster file; give one .csv or .xlsx file inside it"
@@ -234,27 +263,43 @@ def read_sheet(path: Path) -> RawSheet:
         if kind in ("xls", "pdf"):
             what = "an old Excel .xls workbook" if kind == "xls" else "a PDF"
             raise RosterFileError(f"{path}: {what}, not CSV text; save the roster as .csv or .xlsx")
-        lines, rows = _csv_rows(path)
-        text_only = True
-    elif suffix in (".xlsx", ".xlsm"):
-        lines, rows = _xlsx_rows(path)
-        text_only = False
-    else:
-        raise RosterFileError(f"{path}: unsupported file type {suffix!r}; use .csv or .xlsx")
-    first = next((i for i, values in enumerate(rows) if not _blank(values)), None)
-    if first is None:
-        raise RosterFileError(f"{path}: the file is empty")
-    headers = ["" if v is None else str(v) for v in rows[first]]
-    mapping, unknown = map_headers(headers)
-    if "vendor_name" not in mapping.values():
-        raise RosterFileError(f"{path}:{lines[first]}: no vendor_name column in the header row")
-    sheet = RawSheet(path=path, headers=headers, mapping=mapping, unknown_headers=unknown)
-    lines, rows = lines[first + 1 :], rows[first + 1 :]
-    if text_only:  # every cell a str: a row is blank when its joined cells strip to nothing
-        keep: Iterable[Any] = map(str.strip, map("".join, rows))
-    else:
-        keep = [not _blank(values) for values in rows]
-    keep = list(keep)
-    sheet.lines = list(compress(lines, keep))
-    sheet.rows = list(compress(rows, keep))
+        encoding, lines = _csv_encoding(path)
+        return _csv_stream(path, encoding), True, lines
+    if suffix in (".xlsx", ".xlsm"):
+        return _xlsx_stream(path), False, 0
+    raise RosterFileError(f"{path}: unsupported file type {suffix!r}; use .csv or .xlsx")
+
+
+def open_sheet(path: Path) -> SheetStream:
+    """The sheet's header (its first non-blank row) read, its rows to follow."""
+    rows, text_only, estimate = _file_rows(path)
+    blank = _text_blank if text_only else _blank
+    for line, values in rows:
+        if blank(values):
+            continue
+        headers = ["" if v is None else str(v) for v in values]
+        mapping, unknown = map_headers(headers)
+        if "vendor_name" not in mapping.values():
+            raise RosterFileError(f"{path}:{line}: no vendor_name column in the header row")
+        data = ((n, row) for n, row in rows if not blank(row))
+        return SheetStream(path, headers, mapping, unknown, data, max(estimate - line, 0))
+    raise RosterFileError(f"{path}: the file is empty")
+
+
+def read_sheet(path: Path) -> RawSheet:
+    """The whole sheet in memory (a workbook's rows padded to the widest)."""
+    stream = open_sheet(path)
+    sheet = RawSheet(
+        path=path,
+        headers=stream.headers,
+        mapping=stream.mapping,
+        unknown_headers=stream.unknown_headers,
+    )
+    for line, row in stream.rows:
+        sheet.lines.append(line)
+        sheet.rows.append(row)
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        width = max([len(stream.headers), *map(len, sheet.rows)])
+        for row in sheet.rows:
+            row.extend([None] * (width - len(row)))
     return sheet

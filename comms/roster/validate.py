@@ -29,7 +29,8 @@ from comms.roster.rows import Party, RowProblem, Terms, ValidRows, text
 
 Progress = Callable[[int, int], None]
 Key = Any  # a cell, or a tuple of cells
-CHUNK = 5000  # rows between progress reports
+CHUNK = 5000  # rows read, validated and staged at a time
+CACHE_LIMIT = 20_000  # parsed combinations kept between chunks
 
 
 class _Cells:
@@ -112,6 +113,19 @@ class RowValidator:
             if progress is not None:
                 progress(end, total)
         return valid, problems
+
+    def trim(self, limit: int = CACHE_LIMIT) -> None:
+        """Forget the parsed combinations once there are more than `limit` of a kind (a
+        roster of a million vendors has a million parties): memory stays bounded."""
+        if len(self._parties) > limit:
+            self._parties.clear()
+            self._party_problems.clear()
+        if len(self._terms) > limit:
+            self._terms.clear()
+            self._terms_problems.clear()
+            self._needs_coverage.clear()
+        if len(self._extras) > limit:
+            self._extras.clear()
 
     @staticmethod
     def _lookup(keys: list[Key], known: dict[Key, Any], parse: Callable[[Key], None]) -> list[Any]:
