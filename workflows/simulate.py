@@ -20,11 +20,27 @@ from sqlmodel import Session, col, func, select
 
 from comms.db import create_all, make_engine
 from comms.models import Case, CaseEvent, Delivery, Vendor
+from comms.outbox import normalize_address
 from comms.settings import Settings
 from workflows.calendar import local_moment
 from workflows.scheduler import tick
 
 SKIP_TABLES = {"audit_log"}
+# Not copied for one vendor: totals of every vendor (the copy's would be wrong), and inbound
+# webhook events (every vendor's; the engine never reads them).
+VENDOR_SKIP_TABLES = {"verdict_count", "webhook_event"}
+# Tables of addresses (whoever they belong to): for one vendor, only its and its agent's.
+ADDRESS_TABLES = {"suppression": "address", "sms_opt_out": "phone"}
+
+
+def _addresses(email: str | None, phone: str | None) -> set[str]:
+    """The forms an email or phone takes in the suppression and opt-out tables."""
+    found = set()
+    if email:
+        found.update({normalize_address("email", email), email})
+    if phone:
+        found.add(normalize_address("sms", phone))
+    return found
 
 
 @dataclass(frozen=True)
@@ -61,28 +77,38 @@ def copy_database(
     source: Engine, target: Engine, metadata: MetaData, *, vendor_ids: set[int] | None = None
 ) -> None:
     """Copy the rows of `metadata`'s tables into `target`; with `vendor_ids`, only those
-    vendors' rows, their agents' and their cases' (no other vendor is read)."""
+    vendors' rows, their agents', their cases' and their addresses' (no other vendor's row is
+    read: each such table is filtered by vendor, agent, case or address)."""
     present = set(inspect(source).get_table_names())
     tables = metadata.tables
     with source.connect() as src, target.begin() as dst:
         agent_ids: list[int] = []
         case_ids: list[int] = []
+        addresses: set[str] = set()  # the vendors' and their agents' emails and phones
         if vendor_ids is not None:
-            v, c = tables["vendor"], tables["case"]
-            agent_ids = [
-                a
-                for a in src.scalars(select(v.c.agent_id).where(v.c.id.in_(vendor_ids)))
-                if a is not None
-            ]
+            v, a, c = tables["vendor"], tables["agent"], tables["case"]
+            for agent_id, email, phone in src.execute(
+                select(v.c.agent_id, v.c.email, v.c.phone).where(v.c.id.in_(vendor_ids))
+            ):
+                if agent_id is not None:
+                    agent_ids.append(agent_id)
+                addresses.update(_addresses(email, phone))
+            for email, phone in src.execute(
+                select(a.c.email, a.c.phone).where(a.c.id.in_(agent_ids))
+            ):
+                addresses.update(_addresses(email, phone))
             case_ids = list(src.scalars(select(c.c.id).where(c.c.vendor_id.in_(vendor_ids))))
         for table in metadata.sorted_tables:
             if table.name in SKIP_TABLES or table.name not in present:
                 continue
             query = table.select()
             if vendor_ids is not None:
-                if table.name == "verdict_count":
-                    continue  # totals of every vendor: the copy's would be wrong
-                if "vendor_id" in table.c:
+                if table.name in VENDOR_SKIP_TABLES:
+                    continue
+                if table.name in ADDRESS_TABLES:  # other vendors' addresses stay out
+                    column = table.c[ADDRESS_TABLES[table.name]]
+                    query = query.where(column.in_(sorted(addresses)))
+                elif "vendor_id" in table.c:
                     query = query.where(table.c.vendor_id.in_(vendor_ids))
                 elif table.name == "vendor":
                     query = query.where(table.c.id.in_(vendor_ids))
