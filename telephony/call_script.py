@@ -46,6 +46,19 @@ REASON_WORDS = {
     "non_compliant": "the certificate does not meet the requirements",
     "missing": "no certificate on file",
 }
+# a vendor whose certificate has become compliant since its task was opened: nothing to ask
+COMPLIANT_WHY = "the vendor is now compliant: this task can be resolved"
+
+
+def why_words(status: str, trigger: str, reason: str) -> str:
+    """Why a vendor is called, in words: by its verdict today (a case opened as "expiring"
+    whose policies have since expired is about an expired certificate; a vendor now
+    compliant needs no call), else the case's trigger, else the task's reason."""
+    if status == "compliant":
+        return COMPLIANT_WHY
+    return REASON_WORDS.get(status) or REASON_WORDS.get(trigger) or reason.replace("_", " ")
+
+
 # Events that are not contact with anyone (a step passed over because the case opened after
 # its time): the caller's history lists what was done and said, not what was not.
 NOT_HISTORY = {"step_skipped"}
@@ -114,12 +127,7 @@ def vendor_section(
         "deficiencies": context["deficiencies"],
         "next_expiration": context["next_expiration"],
         "expired_since": context["expired_since"],
-        # the verdict today, not the trigger that opened the case: a case opened as "expiring"
-        # whose policies have since expired is about an expired certificate
-        "why": REASON_WORDS.get(
-            context["status"],
-            REASON_WORDS.get(trigger, (item.get("reason") or "").replace("_", " ")),
-        ),
+        "why": why_words(context["status"], trigger, item.get("reason") or ""),
         "history": history(session, case.id if case else None, settings.zone),
     }
 

@@ -13,7 +13,10 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, select
 
 from comms.models import Vendor
+from comms.models.verdicts import VendorVerdict
 from comms.settings import Settings
+from comms.stored_verdicts import valid_on
+from telephony.call_script import COMPLIANT_WHY
 from telephony.models import CallTask
 from telephony.task_states import DONE, available
 from workflows.calendar import recipient_zones, within_quiet_hours
@@ -37,12 +40,49 @@ def callee_zone(session: Session, task: CallTask, settings: Settings) -> str:
     return recipient_zones(vendor, settings, phone=task.phone)[0]
 
 
-def queue_row(session: Session, task: CallTask, *, now: datetime, settings: Settings) -> QueueRow:
+def vendor_ids(tasks: list[CallTask]) -> list[int]:
+    return sorted({int(i["vendor_id"]) for t in tasks for i in t.items or [] if i.get("vendor_id")})
+
+
+def compliant_now(
+    session: Session, ids: list[int], *, now: datetime, settings: Settings
+) -> set[int]:
+    """The vendors among `ids` whose stored verdict today is compliant (one indexed read)."""
+    if not ids:
+        return set()
+    day = now.astimezone(settings.zone).date()
+    rows = session.exec(
+        select(
+            col(VendorVerdict.vendor_id),
+            col(VendorVerdict.computed_for),
+            col(VendorVerdict.changes_on),
+        )
+        .where(col(VendorVerdict.vendor_id).in_(ids))
+        .where(VendorVerdict.status == "compliant")
+    ).all()
+    return {int(r[0]) for r in rows if valid_on(r, day)}
+
+
+def queue_row(
+    session: Session,
+    task: CallTask,
+    *,
+    now: datetime,
+    settings: Settings,
+    compliant: set[int] | None = None,
+) -> QueueRow:
+    """`compliant`: the vendors now compliant (`compliant_now`); their why says so (the task
+    can be resolved) instead of what it was when the task was opened."""
     zone = callee_zone(session, task, settings)
     local = now.astimezone(ZoneInfo(zone))
     items = task.items or []
     vendors = [str(i["vendor_name"]) for i in items if i.get("vendor_name")]
-    why = [str(i.get("why") or i.get("reason") or "").replace("_", " ") for i in items]
+    why = [
+        COMPLIANT_WHY
+        if i.get("vendor_id") in (compliant or set())
+        else str(i.get("why") or i.get("reason") or "").replace("_", " ")
+        for i in items
+    ]
     return QueueRow(
         task=task,
         vendors=vendors,
@@ -64,7 +104,8 @@ def queue(
         .order_by(col(CallTask.priority), col(CallTask.due_at), col(CallTask.id))
         .limit(limit)
     ).all()
-    return [queue_row(session, t, now=now, settings=settings) for t in tasks]
+    compliant = compliant_now(session, vendor_ids(list(tasks)), now=now, settings=settings)
+    return [queue_row(session, t, now=now, settings=settings, compliant=compliant) for t in tasks]
 
 
 def held_by(session: Session, name: str, *, now: datetime) -> list[CallTask]:

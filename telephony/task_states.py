@@ -317,6 +317,14 @@ def _expire(session: Session, now: datetime) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+def reservations_ended(session: Session, *, now: datetime) -> bool:
+    """Is any reservation over and not yet given back (a read, through the queue index)?"""
+    found = session.exec(
+        select(TASKS.c.id).where(TASKS.c.status == CLAIMED, TASKS.c.reserved_until <= now).limit(1)
+    ).first()
+    return found is not None
+
+
 def expire_reservations(session: Session, *, now: datetime) -> int:
     """Reservations that have ended: back to the queue (committed). The number returned. The
     scheduler's pass calls it; so does every read of the queue and every "next"."""

@@ -17,7 +17,7 @@ from comms.models import Agent, Case, Delivery, Vendor
 from comms.settings import Settings, get_settings
 from comms.verdicts import vendor_verdict
 from telephony import render, task_states
-from telephony.call_script import REASON_WORDS, render_script
+from telephony.call_script import render_script, why_words
 from telephony.models import CallTask, TaskStatus
 from telephony.phone import normalize
 from telephony.task_states import TaskConflict, TaskError, available
@@ -75,9 +75,7 @@ def _item(session: Session, new: NewTask, *, now: datetime, settings: Settings) 
         "case_id": new.case.id if new.case is not None else None,
         "delivery_id": new.delivery_id,
         "reason": new.reason,
-        "why": REASON_WORDS.get(status, "")
-        or REASON_WORDS.get(trigger, "")
-        or new.reason.replace("_", " "),
+        "why": why_words(status, trigger, new.reason),
     }
 
 

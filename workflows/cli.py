@@ -6,11 +6,12 @@ import json
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import typer
 from sqlalchemy import MetaData
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from comms import broker as broker_mod
@@ -33,6 +34,11 @@ cases_app = typer.Typer(help="Escalation cases: list, show, pause, resume.", no_
 campaign_app = typer.Typer(help="Outreach campaigns to a segment of vendors.", no_args_is_help=True)
 
 
+# other packages' work in each pass (the call desk's ended reservations), given by the root
+PassStep = Callable[[Engine, datetime], object]
+PASS_STEPS: list[PassStep] = []
+
+
 def run_tick(now: datetime, *, drain: bool = True) -> dict[str, int]:
     """One scheduler pass; with the in-process broker, deliver what it planned."""
     cfg = settings()
@@ -43,6 +49,8 @@ def run_tick(now: datetime, *, drain: bool = True) -> dict[str, int]:
         result = tick(engine(), now=now, settings=cfg, enqueue=batches)
     finally:
         batches.flush()  # what was planned and committed is asked for, even after an error
+    for step in PASS_STEPS:
+        step(engine(), now)
     if drain and stub:
         broker_mod.drain()
     return {
@@ -337,10 +345,17 @@ def campaign_stop(
     console.print(f"campaign {campaign_id} stopped; {closed} open cases resolved")
 
 
-def register(app: typer.Typer, *, metadata: MetaData, worker: Callable[..., None]) -> None:
+def register(
+    app: typer.Typer,
+    *,
+    metadata: MetaData,
+    worker: Callable[..., None],
+    pass_steps: Sequence[PassStep] = (),
+) -> None:
     """Add this package's commands to the `comms` app. The root gives the tables `comms
-    simulate` copies, and `comms worker` (it serves every package's actors), which is listed
-    with the scheduler's commands."""
+    simulate` copies, `comms worker` (it serves every package's actors), which is listed
+    with the scheduler's commands, and the other packages' steps of each scheduler pass."""
+    PASS_STEPS[:] = pass_steps
     app.command("tick")(tick_cmd)
     app.command("scheduler")(scheduler_cmd)
     app.command("worker")(worker)

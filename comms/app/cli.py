@@ -52,7 +52,9 @@ def _register_all() -> None:
     commands.register(app)
     status_command.register(app)
     email_commands.register(app)
-    workflows_cli.register(app, metadata=registry.metadata, worker=service.worker_cmd)
+    workflows_cli.register(
+        app, metadata=registry.metadata, worker=service.worker_cmd, pass_steps=service.PASS_STEPS
+    )
     inbound_cli.register(app)
     acord25_cli.register(app)
     telephony_cli.register(app, web=service.web_cmd)

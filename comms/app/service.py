@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -37,6 +38,7 @@ from comms.timeutil import utcnow
 from inbound import dropbox
 from inbound.imap import listener
 from inbound.jobs import enqueue_processing, sweep
+from telephony.task_states import expire_reservations
 from workflows.next_due import next_delivery_line
 from workflows.scheduler import tick
 
@@ -44,6 +46,17 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
 log = logging.getLogger(__name__)
+
+
+def expire_call_reservations(db: Engine, now: datetime) -> int:
+    """A scheduler pass gives the call desk's ended reservations back to the queue."""
+    with Session(db) as session:
+        return expire_reservations(session, now=now)
+
+
+# what each scheduler pass does besides the workflows' tick (`comms run`, `comms tick`,
+# `comms scheduler`)
+PASS_STEPS = (expire_call_reservations,)
 
 GRACE = 3  # seconds a stopping web server waits for open requests (the workspace's SSE streams)
 
@@ -196,6 +209,8 @@ def run_cmd(
             try:
                 at = utcnow()
                 tick(eng, now=at, settings=cfg, enqueue=batches)
+                for step in PASS_STEPS:
+                    step(eng, at)
                 sweep(eng, now=utcnow())
                 if first:  # a newcomer who sees nothing sent learns when something will be
                     with Session(eng) as session:

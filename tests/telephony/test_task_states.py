@@ -17,7 +17,10 @@ from comms import dispatch
 from comms.app.cli import app as cli
 from comms.models import Agent, AuditLog, Case, CaseEvent, Vendor
 from comms.outbox import NewDelivery, create_delivery
-from telephony import task_states
+from comms.settings import get_settings
+from comms.stored_verdicts import org_day, refresh
+from telephony import desk, task_states
+from telephony.call_script import COMPLIANT_WHY, render_script
 from telephony.models import CallTask
 from telephony.task_states import TaskConflict
 from telephony.tasks import Disposition, TaskError, claim_task, complete_task, list_tasks
@@ -416,3 +419,75 @@ def test_a_script_says_why_by_todays_verdict_and_lists_only_what_was_done(
     assert "expired notice done (email to vendor)" in task.script
     assert "not sent" not in task.script and "renewal request" not in task.script
     assert [i["why"] for i in task.items] == ["the certificate has expired"]
+
+
+def test_a_vendor_now_compliant_is_called_to_resolve_the_task(use_db: Engine, clock: Clock) -> None:
+    """A certificate that makes the vendor compliant arrives after its task was opened: the
+    queue's why says it is now compliant and that the task can be resolved, and so does a
+    script rendered from then on (not the trigger that opened the case)."""
+    now = clock()
+    settings = get_settings()
+    with Session(use_db, expire_on_commit=False) as s:
+        vendor = factory.vendor(
+            s, name="Delta HVAC", phone="+12125550233", profile=factory.profile(s)
+        )
+        factory.cover(
+            s,
+            vendor,
+            received_at=now - timedelta(days=400),
+            expires=(now - timedelta(days=30)).date(),
+            effective=(now - timedelta(days=395)).date(),
+        )
+        case = factory.case(s, vendor, now=now, workflow="expiring", trigger="expired")
+        s.commit()
+    task = _call_task(use_db, now, vendor, case, to_agent=False)
+    with Session(use_db, expire_on_commit=False) as s:
+        [row] = desk.queue(s, now=now, settings=settings)
+        assert row.why == ["the certificate has expired"]
+        fresh = s.get(Vendor, vendor.id)
+        assert fresh is not None
+        later = now + timedelta(minutes=5)
+        factory.cover(s, fresh, received_at=later, expires=(now + timedelta(days=300)).date())
+        # as the inbound path does when a certificate is accepted
+        refresh(s, {vendor.id or 0}, day=org_day(later), now=later, reason="certificate")
+        s.commit()
+    with Session(use_db, expire_on_commit=False) as s:
+        [row] = desk.queue(s, now=later, settings=settings)
+        assert row.why == [COMPLIANT_WHY] and COMPLIANT_WHY.startswith(
+            "the vendor is now compliant"
+        )
+        script = render_script(
+            s,
+            task.items,
+            target_kind="vendor",
+            target_name=task.target_name,
+            phone=task.phone,
+            now=later,
+            settings=settings,
+        )
+        assert f"Why: {COMPLIANT_WHY}." in script and "expired" not in script.split("Why:")[1][:80]
+        claim_task(s, task.id or 0, by="ann", now=later)
+        done = complete_task(s, task.id or 0, "resolved", by="ann", now=later)
+        assert done.status == "done" and done.outcome == "resolved"
+
+
+def test_a_scheduler_pass_gives_ended_reservations_back(use_db: Engine, clock: Clock) -> None:
+    """`comms tick --now` (the scheduler's pass) writes reservations that have ended back to
+    open, as of the `now` it is given, not the wall clock."""
+    _, task = _world_task(use_db, clock.now)
+    t0 = clock.now
+    with Session(use_db) as s:
+        claim_task(s, task.id or 0, by="ann", now=t0)
+
+    def state() -> tuple[str, str | None]:
+        with Session(use_db) as s:
+            row = s.get(CallTask, task.id)
+            assert row is not None
+            return row.status, row.claimed_by
+
+    early = CliRunner().invoke(cli, ["tick", "--now", (t0 + 14 * MIN).isoformat()])
+    assert early.exit_code == 0, early.output
+    assert state() == ("claimed", "ann")
+    ended = CliRunner().invoke(cli, ["tick", "--now", (t0 + 15 * MIN).isoformat()])
+    assert ended.exit_code == 0, ended.output
+    assert state() == ("open", None)

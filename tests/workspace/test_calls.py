@@ -59,6 +59,9 @@ def test_two_callers_and_one_task(roster: Engine, clock: Clock) -> None:
         # the reservation ends: the task goes back to the queue by itself
         clock.at = NOW + timedelta(minutes=15)
         assert f'data-task="{task_id}"' in ada.get("/calls/queue", headers=PAGE).text
+        with Session(roster) as s:  # and reading the queue wrote it back
+            row = s.get(CallTask, task_id)
+            assert row is not None and (row.status, row.claimed_by) == ("open", None)
         again = ada.post(f"/calls/{task_id}/claim", data={"csrf": ada_csrf}, headers=PAGE)
         assert again.status_code == 200 and 'id="wrapup"' in again.text
 

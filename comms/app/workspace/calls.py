@@ -121,6 +121,12 @@ def router(ws: Workspace) -> APIRouter:
     def queue_context(who: SignedIn) -> dict[str, Any]:
         now = ws.now()
         with ws.read() as session:
+            ended = task_states.reservations_ended(session, now=now)
+        if ended:  # given back as the queue is read, not only by the scheduler's next pass
+            with ws.write() as session:
+                if task_states.expire_reservations(session, now=now):
+                    ws.hub.publish("calls", {"action": "expired", "by": who.name})
+        with ws.read() as session:
             return {
                 "rows": desk.queue(session, now=now, settings=ws.settings),
                 "mine": desk.held_by(session, who.name, now=now),
@@ -222,7 +228,10 @@ def router(ws: Workspace) -> APIRouter:
                 who = staff_in(ws, request, ALLOWED, session)
             task = _task(session, task_id)
             details = _details(session, task, ws)
-            row = desk.queue_row(session, task, now=now, settings=ws.settings)
+            compliant = desk.compliant_now(
+                session, desk.vendor_ids([task]), now=now, settings=ws.settings
+            )
+            row = desk.queue_row(session, task, now=now, settings=ws.settings, compliant=compliant)
         ended = (
             task.status == "claimed"
             and task.reserved_until is not None
