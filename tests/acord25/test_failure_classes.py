@@ -282,6 +282,7 @@ def test_umbrella_row_shared_by_two_insurers_is_two_policies(v: dict[str, Any]) 
         cases.steps(
             cases.text(cases.COLS["ltr"], row, "C"),
             cases.text(cases.COLS["number"], row, "CXS4071612"),
+            cases.text(cases.COLS["addl"], row, "X"),  # an X on the second insurer's line
         ),
     )
     result = extract_in_process(pdf)
@@ -292,3 +293,5 @@ def test_umbrella_row_shared_by_two_insurers_is_two_policies(v: dict[str, Any]) 
     ]
     assert umbrellas[1]["expiration"] == "2026-12-08"
     assert umbrellas[1]["limits"] == {"each_occurrence": 5_000_000, "aggregate": 5_000_000}
+    assert umbrellas[1]["additional_insured"] is True  # the row's mark, read as a mark
+    assert umbrellas[1]["occurrence"] is True

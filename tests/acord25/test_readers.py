@@ -1,14 +1,21 @@
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pypdfium2 as pdfium
+import pytest
+from pypdf import PdfReader, PdfWriter, Transformation
+from pypdf.generic import RectangleObject
 
+from inbound.acord25 import extract_in_process
 from inbound.acord25.acroform import read_acroform, short_name
 from inbound.acord25.grading import grade
 from inbound.acord25.layout import Word
 from inbound.acord25.reader import read_page
 from inbound.acord25.textlayer import page_words
+
+from .conftest import real_sample
 
 
 def test_short_name_strips_xfa_prefix() -> None:
@@ -68,3 +75,29 @@ def test_reading_order_does_not_matter(corpus: list[Any]) -> None:
     s = next(x for x in corpus if x.kind == "flat")
     words = _words(s.data)
     assert read_page(words[::-1], 0.95).data == read_page(words, 0.95).data
+
+
+def _turned(data: bytes, rotate: int) -> bytes:
+    """The page's content turned against `rotate` and the page given /Rotate `rotate`: it shows
+    upright, but its text runs sideways in the file (a landscape-scanned page printed to PDF)."""
+    w = PdfWriter(clone_from=PdfReader(io.BytesIO(data)))
+    for p in w.pages:
+        width, height = float(p.mediabox.width), float(p.mediabox.height)
+        if rotate == 90:
+            p.add_transformation(Transformation().rotate(90).translate(height, 0))
+        else:
+            p.add_transformation(Transformation().rotate(-90).translate(0, width))
+        p.mediabox = RectangleObject((0, 0, height, width))
+        p.cropbox = RectangleObject((0, 0, height, width))
+        p.rotate(rotate)
+    out = io.BytesIO()
+    w.write(out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("rotate", [90, 270])
+def test_text_of_a_page_shown_turned_is_read_upright(rotate: int) -> None:
+    data, expected = real_sample("acord_25_2016_03_sample")
+    result = extract_in_process(_turned(data, rotate))
+    assert set(result.sources.values()) == {"text"}
+    assert grade(expected, result.data)[2] == []
