@@ -12,12 +12,9 @@ from .checks import flag_shapes
 from .collector import Collector
 from .detect import acord_score, form_numbers, identify_form, on_the_form, open_image, sniff
 from .errors import ExtractionError
-from .frame import FittedRescan, fit_to_form, fitted_probe
 from .layout import PAGE_W, Word, line_text
 from .normalize import compare_key
-from .ocr import OcrUnavailable, ocr_page, upright
 from .pdfopen import flatten_markup, has_markup, open_pdf
-from .photo import looks_like_photo, straighten_photo
 from .reader import read_page
 from .schema import Extraction, empty_data, flatten
 from .textlayer import has_values, page_words
@@ -98,6 +95,8 @@ def _not_acord(
 
 
 def _from_image(data: bytes) -> Extraction:
+    from .photo import looks_like_photo, straighten_photo
+
     img = open_image(data)
     if getattr(img, "n_frames", 1) > 1:
         img.seek(0)
@@ -118,6 +117,10 @@ def _ocr_upright(
     note_forms: bool = False,
 ) -> Extraction:
     """OCR a page image; a landscape page, or one that does not read as a form, is turned."""
+    # OCR and its image stack (OpenCV, NumPy) load only for a page that needs them: a text
+    # PDF read in the sandbox child does not pay for their import
+    from .ocr import OcrUnavailable, ocr_page, upright
+
     try:
         turned = 0
         if img.width > img.height * 1.1:  # a letter page lying on its side
@@ -142,6 +145,8 @@ def _read_ocr(
     page: int,
     note_forms: bool = False,
 ) -> Extraction:
+    from .frame import FittedRescan, fit_to_form, fitted_probe
+
     text = " ".join(w.text for w in ocr.words)
     score = acord_score(text)
     form = identify_form(text)
