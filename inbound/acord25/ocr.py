@@ -316,10 +316,35 @@ class OcrPage:
     upscaled: bool = False  # the image was below ~240 dpi and enlarged for OCR
 
 
+BLURRED = 0.13  # share of ink contrast lost by a shrink and enlargement: no finer detail
+
+
+def detail_lost(img: Image.Image, k: int) -> float:
+    """The share of the page's ink contrast lost when `img` is shrunk by `k` and enlarged back."""
+    g = np.asarray(ImageOps.grayscale(img.convert("RGB") if img.mode not in {"L", "RGB"} else img))
+    h, w = g.shape
+    small = cv2.resize(g, (max(1, w // k), max(1, h // k)), interpolation=cv2.INTER_AREA)
+    back = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+    ink = 255.0 - float(g.mean())
+    return float(cv2.absdiff(g, back).mean()) / max(1e-6, ink)
+
+
+def enlarged(img: Image.Image) -> bool:
+    """Whether a page image holds no more detail than one under half the OCR width: a
+    screenshot saved at "300 dpi" (or as a 200 dpi JPEG) has no more than it had on screen.
+    Read at full size its blurred strokes are binarized into blots; it is read like the
+    low-resolution image it was (cell re-reads from a smooth grayscale, in two modes)."""
+    for k in (3, 2):  # enlarged k times, from under half the width that OCR reads at
+        wide = TARGET_WIDTH / 2.5 <= img.width < TARGET_WIDTH * k / 2
+        if wide and detail_lost(img, k) < BLURRED:
+            return True
+    return False
+
+
 def ocr_page(img: Image.Image, threshold: int = 170, psm: int = 11) -> OcrPage:
     prepared = prepare(img, threshold)
     words = run_tesseract(prepared, psm=psm)
-    upscaled = prepared.width > img.width * 2
+    upscaled = prepared.width > img.width * 2 or enlarged(img)
     # low-resolution sources (screenshots) re-read better from the smooth grayscale upscale
     source = prepare(img, 0) if upscaled else prepared
     return OcrPage(
@@ -327,7 +352,7 @@ def ocr_page(img: Image.Image, threshold: int = 170, psm: int = 11) -> OcrPage:
         ink_probe(prepared),
         Rescanner(source, upscaled),
         find_frame(img),
-        prepared.width > img.width * 1.2,
+        upscaled or prepared.width > img.width * 1.2,
     )
 
 
