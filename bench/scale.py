@@ -18,9 +18,14 @@ Measured in one run, on SQLite (the embedded default) or PostgreSQL (`--db postg
 - `comms verdicts check` after all of it (no drift expected).
 
 Figures go to bench/results/scale.json under the database and size (earlier runs of other
-sizes are kept), and are printed beside the issue's "today" figures (SQLite, 100,000).
+sizes are kept), and are printed beside the issue's "today" figures (SQLite, 100,000). With
+both PostgreSQL sizes in the file, it also holds the growth from 100,000 to 1,000,000 vendors
+(time of import, status --json, roll and tick: target <= 11x; every command's peak memory:
+target <= 1.2x), and `targets`: each of the issue's targets with the figure measured and
+whether it is met.
 
-Run: .venv/bin/python bench/scale.py [--vendors 100000] [--db sqlite|postgres]
+Run: .venv/bin/python bench/scale.py [--runs sqlite:100000 postgres:100000 postgres:1000000]
+(or the older --vendors N --db sqlite|postgres for one run).
 """
 
 from __future__ import annotations
@@ -237,6 +242,10 @@ def scalar(url: str, sql: str) -> int:
         engine.dispose()
 
 
+def say(*parts: Any) -> None:
+    print(*parts, flush=True)
+
+
 def bench(url: str, vendors: int, work: Path) -> dict[str, Any]:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("COMMS_")},
@@ -247,7 +256,7 @@ def bench(url: str, vendors: int, work: Path) -> dict[str, Any]:
     roster = work / "roster.csv"
     t0 = time.perf_counter()
     rows = generate(roster, vendors)
-    print(f"generated {vendors:,} vendors, {rows:,} rows in {time.perf_counter() - t0:.1f} s")
+    say(f"generated {vendors:,} vendors, {rows:,} rows in {time.perf_counter() - t0:.1f} s")
     bad = work / "bad.csv"
     bad_line = spoil(roster, bad)
     comms = [COMMS]
@@ -256,24 +265,24 @@ def bench(url: str, vendors: int, work: Path) -> dict[str, Any]:
     out["import_invalid"] = measured([*comms, "import", str(bad), "--now", NOW], env)
     out["import_invalid"]["bad_line"] = bad_line
     out["import_invalid"]["vendors_after"] = scalar(url, "SELECT count(*) FROM vendor")
-    print("invalid import:", out["import_invalid"])
+    say("invalid import:", out["import_invalid"])
     out["import"] = measured([*comms, "import", str(roster), "--now", NOW], env)
-    print("import:", out["import"])
+    say("import:", out["import"])
     out["status_json"] = measured([*comms, "status", "--json", "--now", NOW], env, to_null=True)
     out["baseline_select_json"] = measured([sys.executable, "-c", BASELINE, url], env)
     out["status_json_ratio"] = round(
         out["baseline_select_json"]["seconds"] / out["status_json"]["seconds"], 3
     )
-    print("status --json:", out["status_json"], "ratio", out["status_json_ratio"])
+    say("status --json:", out["status_json"], "ratio", out["status_json_ratio"])
     out["status"] = measured([*comms, "status", "--now", NOW], env, to_null=True)
     out.update(in_process(url, vendors))
-    print("counts:", out["counts_ms"], "ms; search:", out["search_ms"])
+    say("counts:", out["counts_ms"], "ms; search:", out["search_ms"])
     before = scalar(url, "SELECT count(*) FROM verdict_change")
     out["roll"] = measured([*comms, "verdicts", "roll", "--now", NEXT], env)
     changed = scalar(url, "SELECT count(*) FROM verdict_change") - before
     out["roll"]["status_changes"] = changed
     out["roll"]["changed_share"] = round(changed / vendors, 4)
-    print("roll:", out["roll"])
+    say("roll:", out["roll"])
     out["tick"] = measured([*comms, "tick", "--now", NEXT], env)
     opened = scalar(url, 'SELECT count(*) FROM "case"')
     outbox = len(list((work / "var" / "outbox").glob("*.eml")))
@@ -282,43 +291,135 @@ def bench(url: str, vendors: int, work: Path) -> dict[str, Any]:
         emails_in_outbox=outbox,
         cases_per_second=round(opened / out["tick"]["seconds"], 1),
     )
-    print("tick:", out["tick"])
+    say("tick:", out["tick"])
     out["check"] = measured([*comms, "verdicts", "check", "--now", NEXT], env)
-    print("check:", out["check"])
+    out["check"]["drift"] = out["check"]["exit"] != 0  # it exits 1 on drift
+    say("check:", out["check"])
     commands = ("import", "import_invalid", "status_json", "status", "roll", "tick", "check")
     out["peak_mb_max"] = max(out[c]["peak_mb"] for c in commands)
     return out
 
 
+COMMANDS = ("import", "import_invalid", "status_json", "status", "roll", "tick", "check")
+TIMED = ("import", "status_json", "roll", "tick")
+
+
+def growth(small: dict[str, Any], large: dict[str, Any]) -> dict[str, Any]:
+    """Time and peak memory of each command at the large size over the small."""
+    return {
+        "from": small["vendors"],
+        "to": large["vendors"],
+        "time": {
+            c: round(large[c]["seconds"] / small[c]["seconds"], 2)
+            for c in COMMANDS
+            if c in small and c in large
+        },
+        "peak_memory": {
+            c: round(large[c]["peak_mb"] / small[c]["peak_mb"], 3)
+            for c in COMMANDS
+            if c in small and c in large
+        },
+    }
+
+
+def targets(kept: dict[str, Any]) -> dict[str, Any]:
+    """The issue's targets, each with what was measured and whether it is met."""
+    out: dict[str, Any] = {}
+    for key in ("sqlite_100000", "postgres_100000", "postgres_1000000"):
+        if key in kept:
+            peak = kept[key]["peak_mb_max"]
+            out[f"peak memory, {key}"] = {"target": "<= 400 MB", "got": peak, "met": peak <= 400}
+    for key in ("sqlite_100000", "postgres_100000"):
+        if key in kept:
+            ratio = kept[key]["status_json_ratio"]
+            out[f"status --json ratio, {key}"] = {
+                "target": ">= 0.30",
+                "got": ratio,
+                "met": ratio >= 0.30,
+            }
+    if "sqlite_100000" in kept:
+        rate = kept["sqlite_100000"]["tick"]["cases_per_second"]
+        out["tick, sqlite_100000"] = {"target": ">= 1000 cases/s", "got": rate, "met": rate >= 1000}
+    if "postgres_1000000" in kept:
+        large = kept["postgres_1000000"]
+        out["counts, postgres_1000000"] = {
+            "target": "<= 50 ms",
+            "got": large["counts_ms"],
+            "met": large["counts_ms"] <= 50,
+        }
+        worst = max(large["search_ms"].values())
+        out["search (slowest kind), postgres_1000000"] = {
+            "target": "<= 50 ms",
+            "got": worst,
+            "met": worst <= 50,
+        }
+    grown = kept.get("growth_postgres_100000_1000000")
+    if grown:
+        worst_time = max(grown["time"][c] for c in TIMED if c in grown["time"])
+        worst_memory = max(grown["peak_memory"].values())
+        out["time growth 100k -> 1M (import, status --json, roll, tick)"] = {
+            "target": "<= 11x",
+            "got": worst_time,
+            "met": worst_time <= 11,
+        }
+        out["peak memory growth 100k -> 1M (every command)"] = {
+            "target": "<= 1.2x",
+            "got": worst_memory,
+            "met": worst_memory <= 1.2,
+        }
+    return out
+
+
+def run(db: str, vendors: int) -> dict[str, Any]:
+    """One run in a temporary folder (and, on PostgreSQL, a database of its own)."""
+    say(f"--- {db}, {vendors:,} vendors ---")
+    with tempfile.TemporaryDirectory(prefix="scale-") as tmp:
+        work = Path(tmp)
+        if db == "sqlite":
+            return bench(f"sqlite:///{work / 'scale.db'}", vendors, work)
+        name = f"scale_{uuid.uuid4().hex[:10]}"
+        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            return bench(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", vendors, work)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+
+
+def save(key: str, result: dict[str, Any]) -> dict[str, Any]:
+    result["measured_at"] = datetime.now().astimezone().isoformat(timespec="seconds")
+    result["uptime"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    kept = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    kept.setdefault("today_sqlite_100000", TODAY_FIGURES)
+    kept[key] = result
+    if "postgres_100000" in kept and "postgres_1000000" in kept:
+        kept["growth_postgres_100000_1000000"] = growth(
+            kept["postgres_100000"], kept["postgres_1000000"]
+        )
+    kept["targets"] = targets(kept)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(kept, indent=2, default=str) + "\n")
+    say(f"wrote {RESULTS} ({key})")
+    return kept
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", nargs="+", metavar="DB:VENDORS", help="e.g. postgres:1000000")
     ap.add_argument("--vendors", type=int, default=100_000)
     ap.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="scale-") as tmp:
-        work = Path(tmp)
-        if args.db == "sqlite":
-            result = bench(f"sqlite:///{work / 'scale.db'}", args.vendors, work)
-        else:
-            name = f"scale_{uuid.uuid4().hex[:10]}"
-            admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-            try:
-                result = bench(
-                    f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", args.vendors, work
-                )
-            finally:
-                with admin.connect() as conn:
-                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                admin.dispose()
-    result["measured_at"] = datetime.now().astimezone().isoformat(timespec="seconds")
-    kept = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    kept.setdefault("today_sqlite_100000", TODAY_FIGURES)
-    kept[f"{args.db}_{args.vendors}"] = result
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(kept, indent=2, default=str) + "\n")
-    print(f"wrote {RESULTS}")
+    runs = [(r.split(":")[0], int(r.split(":")[1])) for r in args.runs or []]
+    if any(db not in ("sqlite", "postgres") for db, _ in runs):
+        ap.error("--runs: DB is sqlite or postgres")
+    kept: dict[str, Any] = {}
+    for db, vendors in runs or [(args.db, args.vendors)]:
+        kept = save(f"{db}_{vendors}", run(db, vendors))
+    for name, figure in kept.get("targets", {}).items():
+        say(f"{'met ' if figure['met'] else 'MISS'}  {name}: {figure['got']} ({figure['target']})")
 
 
 if __name__ == "__main__":
