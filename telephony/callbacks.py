@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from comms.context import template_context
 from comms.models import Delivery
 from comms.settings import Settings
-from telephony import ivr_menu, reminder_call, render
+from telephony import desk_call, ivr_menu, reminder_call, render
 from telephony.calllog import call_log_row
 from telephony.events import Handler, route_id, twilio_params
 from telephony.ivr import org_context
@@ -34,6 +34,7 @@ class Kind(enum.StrEnum):
     IVR_MENU = "ivr_menu"
     REMINDER_MENU = "reminder_menu"
     VOICE_INBOUND = "voice_inbound"  # a call-log row the database refused (`telephony.calllog`)
+    DESK_DIAL = "desk_dial"  # how the callee of a call from the desk answered its <Dial>
 
 
 class Callbacks:
@@ -45,14 +46,23 @@ class Callbacks:
     def handlers(self) -> dict[str, Handler[object]]:
         return {
             Kind.SMS_STATUS: self.sms_status,
-            Kind.VOICE_STATUS: reminder_call.apply_call_status,
+            Kind.VOICE_STATUS: self.voice_status,
             Kind.AMD: self.amd,
             Kind.SMS_INBOUND: self.sms_inbound,
             Kind.VOICEMAIL: self.voicemail,
             Kind.IVR_MENU: self.ivr_menu,
             Kind.REMINDER_MENU: self.reminder_menu,
             Kind.VOICE_INBOUND: self.voice_inbound,
+            Kind.DESK_DIAL: self.desk_dial,
         }
+
+    def voice_status(self, session: Session, params: dict[str, str], now: datetime) -> None:
+        """A call's status: a call from the desk (on its task), else a reminder call."""
+        if not desk_call.record_status(session, params, now):
+            reminder_call.apply_call_status(session, params, now)
+
+    def desk_dial(self, session: Session, params: dict[str, str], now: datetime) -> None:
+        desk_call.record_dial(session, route_id(params, "task_id"), params, now)
 
     def sms_status(self, session: Session, params: dict[str, str], now: datetime) -> None:
         apply_sms_status(

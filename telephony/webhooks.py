@@ -24,6 +24,7 @@ from sqlmodel import Session
 from starlette.background import BackgroundTasks
 from starlette.concurrency import run_in_threadpool
 from twilio.twiml.messaging_response import MessagingResponse
+from twilio.twiml.voice_response import VoiceResponse
 
 from comms.settings import Settings
 from telephony import events, ivr, ivr_menu, menus, reminder_call
@@ -137,6 +138,12 @@ def make_router(
 
     def no_content(call: Call) -> Response:
         return Response(status_code=204)
+
+    def hang_up(call: Call) -> Response:
+        """The end of a bridged call from the desk: the caller's phone hangs up too."""
+        response = VoiceResponse()
+        response.hangup()
+        return _twiml(str(response.to_xml(xml_declaration=True)))
 
     def enqueue_made(call: Call) -> None:
         """The outbox rows a choice made, enqueued after the response is sent."""
@@ -252,6 +259,16 @@ def make_router(
                 "amd:" + c.params.get("AnsweredBy", ""),
             ),
             stored_args=("delivery_id",),
+        ),
+        Route(
+            "/voice/desk/{task_id:int}/dial",
+            Kind.DESK_DIAL,
+            hang_up,
+            key=lambda c: (
+                c.params.get("CallSid", ""),
+                "dial:" + c.params.get("DialCallStatus", ""),
+            ),
+            stored_args=("task_id",),
         ),
         Route(
             "/voice/status",
