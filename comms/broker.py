@@ -65,8 +65,9 @@ def _middleware() -> list[dramatiq.Middleware]:
 # given again to a live worker's peer is harmless: the rows are claimed one way (`claim_many`).
 REDIS_HEARTBEAT_TIMEOUT_MS = 15_000
 # maintenance (a few sorted-set reads) runs on this many commands in a million (default 1,000:
-# with a handful of commands a second, the dead worker's messages waited minutes for it)
-REDIS_MAINTENANCE_CHANCE = 50_000
+# with about one command a second on a queue, from an idle worker's consumer, the dead worker's
+# messages waited minutes for it; maintenance frees only the queue of the command it rides on)
+REDIS_MAINTENANCE_CHANCE = 200_000
 
 # Where actors are declared before a broker is set up: never started, never sent to.
 _placeholder = StubBroker(middleware=_middleware())
