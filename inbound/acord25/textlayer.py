@@ -19,7 +19,7 @@ from typing import Any
 import pypdfium2.raw as pdfium_c
 
 from .layout import Word, group_lines, scale_words
-from .visible import Fill, covered, disagree, fills_and_order
+from .visible import Fill, covered, disagree, fills_and_order, overprinted
 
 X_TOL = 1.5  # a gap wider than this between two characters starts a new word
 Y_TOL = 3.0  # characters whose tops lie within this of each other share a line
@@ -204,9 +204,9 @@ def _join_spaced_letters(raw: list[Word]) -> list[Word]:
 
 def page_words(page: Any) -> list[Word]:
     """Visible words of a pypdfium2 page, scaled to 612 points wide; words overlapping hidden
-    characters keep a lowered confidence."""
+    characters, or printed over other words, keep a lowered confidence."""
     seen, unseen, width, height = page_chars(page)
-    words = chars_to_words(seen)
+    words = overprinted(chars_to_words(seen))
     if unseen:
         words = disagree(words, chars_to_words(unseen))
     return scale_words(words, width, height)

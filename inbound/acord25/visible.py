@@ -167,6 +167,33 @@ def disagree(kept: list[Word], dropped: list[Word]) -> list[Word]:
     return out
 
 
+def overprinted(words: list[Word]) -> list[Word]:
+    """Words printed over other words (text typed on top of old text without hiding it, so the
+    page itself shows both) keep a lowered confidence: neither reading can be trusted."""
+    flagged: set[int] = set()
+    active: list[int] = []  # words reaching right of the current word's start
+    for i in sorted(range(len(words)), key=lambda i: words[i].x0):
+        w = words[i]
+        active = [j for j in active if words[j].x1 > w.x0 + 0.5]
+        for j in active:
+            o = words[j]
+            if o.text == w.text:
+                continue  # the same word drawn twice (a bold effect) reads the same
+            iy = min(o.bottom, w.bottom) - max(o.top, w.top)
+            ix = min(o.x1, w.x1) - max(o.x0, w.x0)
+            if iy > 0.5 * min(o.bottom - o.top, w.bottom - w.top) and ix > 0.3 * min(
+                o.x1 - o.x0, w.x1 - w.x0
+            ):
+                flagged |= {i, j}
+        active.append(i)
+    if not flagged:
+        return words
+    return [
+        Word(w.text, w.x0, w.top, w.x1, w.bottom, min(w.conf, DISAGREE_CONF)) if i in flagged else w
+        for i, w in enumerate(words)
+    ]
+
+
 def mark_probe(img: Image.Image, scale: float) -> Any:
     """Ink share inside a box (page points), ignoring rows and columns that are a ruling line.
 

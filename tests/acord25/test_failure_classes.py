@@ -88,6 +88,26 @@ def test_invisible_and_clipped_text_is_not_read(v: dict[str, Any], pdf: bytes) -
     assert result.data["description_of_operations"] == v["description_of_operations"]
 
 
+def test_a_correction_typed_in_a_white_box_annotation(v: dict[str, Any], pdf: bytes) -> None:
+    """A PDF editor's text box with a white fill over the old insurer (an annotation, drawn
+    into the page as a form XObject): its new text is read, the old text under it is not."""
+    fixed = cases.typewriter_note(
+        pdf, 173, [(352, "Clear Blue Insurance Company")], right=540, white=True
+    )
+    result = extract_in_process(fixed)
+    assert result.data["insurers"]["A"]["name"] == "Clear Blue Insurance Company"
+    assert result.confidence["insurers.A.name"] < DOUBT_THRESHOLD
+    assert result.data["insurers"]["B"] == v["insurers"]["B"]
+
+
+def test_text_typed_over_old_text_without_hiding_it_is_doubtful(pdf: bytes) -> None:
+    """Both texts show on the page, one over the other: whatever is read there is doubtful."""
+    typed_over = cases.typewriter_note(pdf, 173, [(352, "Clear Blue Insurance Company")], right=540)
+    result = extract_in_process(typed_over)
+    assert result.confidence["insurers.A.name"] < DOUBT_THRESHOLD
+    assert result.confidence["insurers.B.name"] >= DOUBT_THRESHOLD
+
+
 # 4. check-box columns: a printed N is no; X, Y, U+2716 and drawn crosses are marks
 
 

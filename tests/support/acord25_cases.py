@@ -183,14 +183,19 @@ def owner_password_only(pdf: bytes) -> bytes:
     return out.getvalue()
 
 
-def typewriter_note(pdf: bytes, top: float, cells: list[tuple[float, str]]) -> bytes:
-    """A FreeText annotation (an agent's typewriter tool) writing `cells` at (x, text) on a line."""
+def typewriter_note(
+    pdf: bytes, top: float, cells: list[tuple[float, str]], *, right: float = 560, white: bool = False
+) -> bytes:
+    """A FreeText annotation (an agent's typewriter tool) writing `cells` at (x, text) on a line,
+    its box from the first cell to `right`; `white`: the box is filled white first, hiding what
+    the page printed there (the usual way to "correct" a certificate in a PDF editor)."""
     reader = PdfReader(io.BytesIO(pdf))
     w = PdfWriter(clone_from=reader)
     page = w.pages[0]
     x0 = min(x for x, _ in cells)
     y = H - top - 9
-    ops = ["q 0 g BT /Helv 7 Tf"]
+    ops = [f"q 1 g 0 0 {right - x0:.2f} 10 re f Q"] if white else []
+    ops.append("q 0 g BT /Helv 7 Tf")
     for x, s in cells:
         ops.append(f"1 0 0 1 {x - x0:.2f} 2 Tm ({s}) Tj")
     ops.append("ET Q")
@@ -208,7 +213,7 @@ def typewriter_note(pdf: bytes, top: float, cells: list[tuple[float, str]]) -> b
             NameObject("/Type"): NameObject("/XObject"),
             NameObject("/Subtype"): NameObject("/Form"),
             NameObject("/BBox"): ArrayObject(
-                [FloatObject(0), FloatObject(0), FloatObject(560 - x0), FloatObject(10)]
+                [FloatObject(0), FloatObject(0), FloatObject(right - x0), FloatObject(10)]
             ),
             NameObject("/Resources"): DictionaryObject(
                 {NameObject("/Font"): DictionaryObject({NameObject("/Helv"): font})}
@@ -220,7 +225,7 @@ def typewriter_note(pdf: bytes, top: float, cells: list[tuple[float, str]]) -> b
             NameObject("/Type"): NameObject("/Annot"),
             NameObject("/Subtype"): NameObject("/FreeText"),
             NameObject("/Rect"): ArrayObject(
-                [FloatObject(x0), FloatObject(y), FloatObject(560), FloatObject(y + 10)]
+                [FloatObject(x0), FloatObject(y), FloatObject(right), FloatObject(y + 10)]
             ),
             NameObject("/Contents"): TextStringObject(" ".join(s for _, s in cells)),
             NameObject("/F"): NumberObject(4),
