@@ -184,7 +184,12 @@ def owner_password_only(pdf: bytes) -> bytes:
 
 
 def typewriter_note(
-    pdf: bytes, top: float, cells: list[tuple[float, str]], *, right: float = 560, white: bool = False
+    pdf: bytes,
+    top: float,
+    cells: list[tuple[float, str]],
+    *,
+    right: float = 560,
+    white: bool = False,
 ) -> bytes:
     """A FreeText annotation (an agent's typewriter tool) writing `cells` at (x, text) on a line,
     its box from the first cell to `right`; `white`: the box is filled white first, hiding what
