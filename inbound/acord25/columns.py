@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from statistics import median
 
@@ -66,6 +67,9 @@ def find_columns(page: Page, header_top: float, left: float | None) -> Columns |
         eff_x, exp_x = eff[0].x0, eff[1].x0
     else:
         eff_x, exp_x = frac("eff"), frac("exp")
+    printed = _printed_header(addl, subr, eff, lim_label.x0)
+    if printed is not None:  # a look-alike form with its own proportions: its header rules
+        addl_x0, subr_x0, subr_x1, eff_x, exp_x = printed
     dollars = [w.x0 for w in page.words if w.text.strip() == "$" and w.x0 > lim_label.x0 + 50]
     value_x0 = (median(dollars) if dollars else lim_label.x0 + 88) - 2
     return Columns(
@@ -78,3 +82,24 @@ def find_columns(page: Page, header_top: float, left: float | None) -> Columns |
         lim_label_x0=lim_label.x0 - 3,
         value_x0=value_x0,
     )
+
+
+# how far (points) a look-alike form's header may sit from the ACORD 25's proportions
+_LOOKALIKE = 45
+
+
+def _printed_header(
+    addl: Box | None, subr: Box | None, eff: list[Box], lim_x0: float
+) -> tuple[float, float, float, float, float] | None:
+    """Column edges from the header's own words, when all were read and stand in the form's
+    order (ADDL INSD < SUBR WVD < POLICY EFF < POLICY EXP < the limits): a look-alike of the
+    form ("INSR LTD", "REVISON NUMBER") draws its columns where it likes, tens of points from
+    where the ACORD 25 has them, and the proportions then put every value in the wrong column."""
+    if addl is None or subr is None or len(eff) < 2:
+        return None
+    xs = (addl.x0, subr.x0, eff[0].x0, eff[1].x0, lim_x0)
+    if any(b - a < 12 for a, b in itertools.pairwise(xs)):
+        return None
+    if subr.x1 > eff[0].x0 - 20:  # no room for the policy number column
+        return None
+    return addl.x0, subr.x0, subr.x1, eff[0].x0, eff[1].x0

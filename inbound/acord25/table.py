@@ -148,7 +148,9 @@ def _block_top(page: Page, kind: str, cols: Columns, top: float, bottom: float) 
 def read_policies(
     page: Page, out: Collector, base: float, ink: InkProbe | None, rescan: Rescan | None = None
 ) -> None:
-    coverages = page.find("COVERAGES", x1=60, upper=True, top=150, bottom=500)
+    coverages = page.find("COVERAGES", x1=60, upper=True, top=150, bottom=500) or page.find(
+        "COVERAGES", x1=110, upper=True, top=150, bottom=500
+    )
     top0 = coverages.bottom if coverages else 200.0
     header = page.find("INSR", x1=80, top=top0, bottom=top0 + 90) or page.find(
         "LTR", x1=80, top=top0, bottom=top0 + 90
@@ -221,6 +223,13 @@ def read_policies(
                 out.put(f"policies[{i}].{key}", value, base * conf.get(key, 1))
 
 
+def _header_words(text: str) -> bool:
+    """A line of the column's printed header ("POLICY NUMBER", or its "NUMBER" alone when
+    the header stands on two lines), never a policy number."""
+    c = compact(text).upper().strip(":.")
+    return c.startswith("POLICY") or c in {"NUMBER", "NUMBERS", "NO", "NO."}
+
+
 def _prefix_match(text: str, prefix: str) -> bool:
     """Prefix equality allowing one OCR slip per 8 characters (6+ character prefixes)."""
     head = text[: len(prefix)]
@@ -256,8 +265,7 @@ def _read_block(
     number_lines = [
         ln
         for ln in number_lines
-        if not compact(line_text(ln)).startswith("POLICY")
-        and len(re.sub(r"[^A-Za-z0-9]", "", line_text(ln))) >= 3
+        if not _header_words(line_text(ln)) and len(re.sub(r"[^A-Za-z0-9]", "", line_text(ln))) >= 3
     ]
     dates = {
         name: [(parse_date(w.text), w) for w in _col(block, *rng)]
@@ -271,7 +279,7 @@ def _read_block(
             ln
             for ln in group_lines(_col(block, *cols.number))
             if len(re.sub(r"[^A-Za-z0-9]", "", line_text(ln))) >= 3
-            and not compact(line_text(ln)).startswith("POLICY")
+            and not _header_words(line_text(ln))
         ]
         dates = {
             name: [(parse_date(w.text), w) for w in _col(block, *rng)]
@@ -507,7 +515,8 @@ def _limits(
     centers = {k: sum(v) / len(v) for k, v in anchors.items()}
     limits: dict[str, int] = {}
     conf: dict[str, float] = {}
-    vals = [w for w in block if w.x0 >= cols.value_x0 and w.text.strip() != "$"]
+    # an amount read again starts a little left of the column ("$" on the column rule)
+    vals = [w for w in block if w.x0 >= cols.value_x0 - 6 and w.text.strip() != "$"]
     for ln in group_lines(vals, tol=3):
         amount = parse_money(line_text(ln))
         if amount is None or not centers:
