@@ -24,6 +24,7 @@ from comms.bulk_sql import among
 from comms.compliance import Verdict
 from comms.models import OPEN_STATES
 from comms.models.cases import FAILURE_KINDS
+from comms.stored_verdicts import stored_for
 from comms.verdict_inputs import COUNTING_STATUSES, load_inputs
 from workflows.case_workflow import campaign_workflow
 from workflows.definitions import Workflow, get_workflow
@@ -201,9 +202,13 @@ def _workflow(name: str) -> Workflow | None:
 
 
 def _load_verdicts(session: Session, data: BatchData, as_of: date) -> None:
-    """The verdict of every vendor of the batch, from the one loader of verdict inputs
-    (`comms.verdict_inputs.load_inputs`), as `comms.verdicts.vendor_verdict` computes it."""
-    for vendor_id, inputs in load_inputs(session, data.vendors).items():
+    """The verdict of every vendor of the batch: its stored verdict when that holds on
+    `as_of` (`comms.stored_verdicts`, kept equal to a fresh computation), else computed from
+    the one loader of verdict inputs (`comms.verdict_inputs.load_inputs`), as
+    `comms.verdicts.vendor_verdict` computes it."""
+    data.verdicts.update(stored_for(session, data.vendors, as_of))
+    rest = [i for i in data.vendors if i not in data.verdicts]
+    for vendor_id, inputs in load_inputs(session, rest).items():
         data.verdicts[vendor_id] = inputs.verdict(as_of)
 
 
