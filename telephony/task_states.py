@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, insert, or_, update
+from sqlalchemy import Table, and_, bindparam, insert, or_, update
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, select
 
@@ -34,6 +34,7 @@ DEFAULT_RESERVATION = timedelta(minutes=15)
 # the transitions are plain SQL on the tables (no ORM unit of work on the desk's hot path)
 TASKS: Table = CallTask.__table__  # type: ignore[attr-defined]
 AUDIT: Table = AuditLog.__table__  # type: ignore[attr-defined]
+_AUDIT_ROW = insert(AUDIT)
 
 
 class TaskError(PermanentError):
@@ -72,14 +73,15 @@ def audit(
 ) -> None:
     """One audit row of a call task, in the caller's transaction."""
     session.execute(
-        insert(AUDIT).values(
-            at=at,
-            actor=actor,
-            action=action,
-            entity="call_task",
-            entity_id=entity_id,
-            data=data or {},
-        )
+        _AUDIT_ROW,
+        {
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "entity": "call_task",
+            "entity_id": entity_id,
+            "data": data or {},
+        },
     )
 
 
@@ -124,15 +126,62 @@ def claim(
     return _reload(session, task_id)
 
 
+# The statements of "next", built once (bound: `by`, `now`, `until`).
+_HELD = (
+    select(TASKS.c.id)
+    .where(TASKS.c.claimed_by == bindparam("by"), TASKS.c.status.in_(HELD))
+    .where(or_(TASKS.c.status == WRAPPING, TASKS.c.reserved_until > bindparam("now")))
+    .order_by(TASKS.c.id)
+    .limit(1)
+)
+_FIRST_OPEN = (
+    select(TASKS.c.id)
+    .where(TASKS.c.status == OPEN, TASKS.c.due_at <= bindparam("now"))
+    .order_by(TASKS.c.priority, TASKS.c.due_at, TASKS.c.id)
+    .limit(1)
+    .with_for_update(skip_locked=True)
+    .scalar_subquery()
+)
+_CLAIM_FIRST = (
+    update(TASKS)
+    .where(TASKS.c.id == _FIRST_OPEN, TASKS.c.status == OPEN)
+    .values(
+        status=CLAIMED,
+        claimed_by=bindparam("by"),
+        claimed_at=bindparam("now"),
+        reserved_until=bindparam("until"),
+        updated_at=bindparam("now"),
+    )
+    .returning(TASKS.c.id)
+)
+_ANY_DUE = (
+    select(TASKS.c.id)
+    .where(
+        or_(
+            TASKS.c.status == OPEN,
+            and_(TASKS.c.status == CLAIMED, TASKS.c.reserved_until <= bindparam("now")),
+        ),
+        TASKS.c.due_at <= bindparam("now"),
+    )
+    .limit(1)
+)
+_EXPIRE = (
+    update(TASKS)
+    .where(TASKS.c.status == CLAIMED, TASKS.c.reserved_until <= bindparam("now"))
+    .values(
+        status=OPEN,
+        claimed_by=None,
+        claimed_at=None,
+        reserved_until=None,
+        updated_at=bindparam("now"),
+    )
+)
+
+
 def held_id(session: Session, *, by: str, now: datetime) -> int | None:
     """The task `by` holds (being wrapped up, or reserved and not ended), if any."""
-    return session.exec(
-        select(TASKS.c.id)
-        .where(TASKS.c.claimed_by == by, TASKS.c.status.in_(HELD))
-        .where(or_(TASKS.c.status == WRAPPING, TASKS.c.reserved_until > now))
-        .order_by(TASKS.c.id)
-        .limit(1)
-    ).first()
+    found = session.execute(_HELD, {"by": by, "now": now}).scalar()
+    return None if found is None else int(found)
 
 
 def claim_next_id(
@@ -154,40 +203,16 @@ def claim_next_id(
         session.rollback()
         return held
     _expire(session, now)
-    first = (
-        select(TASKS.c.id)
-        .where(TASKS.c.status == OPEN, TASKS.c.due_at <= now)
-        .order_by(TASKS.c.priority, TASKS.c.due_at, TASKS.c.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
-    claim_it = (
-        update(TASKS)
-        .where(TASKS.c.id == first, TASKS.c.status == OPEN)
-        .values(
-            status=CLAIMED,
-            claimed_by=by,
-            claimed_at=now,
-            reserved_until=now + reservation,
-            updated_at=now,
-        )
-        .returning(TASKS.c.id)
-    )
+    values = {"by": by, "now": now, "until": now + reservation}
     for _ in range(tries):
-        task_id = session.execute(claim_it).scalar()
+        task_id = session.execute(_CLAIM_FIRST, values).scalar()
         if task_id is not None:
             audit(session, actor=by, action="call_task.claim", entity_id=task_id, at=now)
             session.commit()
             return int(task_id)
         # nothing open and due, or (PostgreSQL, READ COMMITTED) the row picked was taken
         # between the pick and the update: look again while there are open rows
-        if (
-            session.exec(
-                select(TASKS.c.id).where(available(now), TASKS.c.due_at <= now).limit(1)
-            ).first()
-            is None
-        ):
+        if session.execute(_ANY_DUE, {"now": now}).first() is None:
             break
     session.commit()  # the expired reservations given back
     return None
@@ -309,11 +334,7 @@ def mark_done(
 
 
 def _expire(session: Session, now: datetime) -> int:
-    result = session.execute(
-        update(TASKS)
-        .where(TASKS.c.status == CLAIMED, TASKS.c.reserved_until <= now)
-        .values(status=OPEN, claimed_by=None, claimed_at=None, reserved_until=None, updated_at=now)
-    )
+    result = session.execute(_EXPIRE, {"now": now})
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 

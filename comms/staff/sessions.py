@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlmodel import Session, col
 
 from comms.staff.models import Staff, StaffSession
@@ -49,24 +49,28 @@ def open_session(
     return token, row
 
 
+# built once: every signed-in request runs it
+_LOOKUP = (
+    select(
+        col(StaffSession.id),
+        col(StaffSession.csrf_token),
+        col(StaffSession.expires_at),
+        col(StaffSession.revoked_at),
+        col(StaffSession.last_seen_at),
+        col(Staff.id),
+        col(Staff.name),
+        col(Staff.role),
+        col(Staff.disabled),
+    )
+    .join(Staff, col(Staff.id) == col(StaffSession.staff_id))
+    .where(col(StaffSession.token_sha256) == bindparam("digest"))
+)
+
+
 def find_session(session: Session, token: str, *, now: datetime) -> SignedIn | None:
     """The live session the token opens: not revoked, not expired, its account enabled. One
     indexed lookup of the columns it needs (every signed-in request makes it)."""
-    found = session.execute(
-        select(
-            col(StaffSession.id),
-            col(StaffSession.csrf_token),
-            col(StaffSession.expires_at),
-            col(StaffSession.revoked_at),
-            col(StaffSession.last_seen_at),
-            col(Staff.id),
-            col(Staff.name),
-            col(Staff.role),
-            col(Staff.disabled),
-        )
-        .join(Staff, col(Staff.id) == col(StaffSession.staff_id))
-        .where(col(StaffSession.token_sha256) == token_digest(token))
-    ).first()
+    found = session.execute(_LOOKUP, {"digest": token_digest(token)}).first()
     if found is None:
         return None
     session_id, csrf, expires_at, revoked_at, last_seen_at, staff_id, name, role, disabled = found

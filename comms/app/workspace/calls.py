@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date
+from types import SimpleNamespace
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -25,8 +26,10 @@ from comms.app.workspace.security import (
     staff_in,
 )
 from comms.models import Agent, Certificate, Policy, Vendor
+from comms.models.verdicts import VendorVerdict
 from comms.staff.models import Role
 from comms.staff.sessions import SignedIn
+from comms.stored_verdicts import valid_on
 from telephony import desk, desk_call, task_states
 from telephony.call_script import histories
 from telephony.models import CallTask
@@ -55,18 +58,34 @@ LABELS = {
 }
 
 
-def _details(session: Session, task: CallTask, ws: Workspace) -> list[dict[str, Any]]:
+def _details(
+    session: Session, task: CallTask, ws: Workspace
+) -> tuple[list[dict[str, Any]], set[int]]:
     """For each vendor the call is about: the vendor, its agent, its certificates with their
-    policies and its case's timeline. Five indexed queries for the whole task, however many
-    vendors it covers."""
+    policies and its case's timeline; and the vendors now compliant (by their stored
+    verdicts). Five indexed queries for the whole task, however many vendors it covers."""
     items = task.items or [{"vendor_id": task.vendor_id, "case_id": task.case_id}]
     vendor_ids = sorted({int(i["vendor_id"]) for i in items if i.get("vendor_id")})
     vendors: dict[int, Vendor] = {}
+    compliant: set[int] = set()
     agents: dict[int, Agent] = {}
     certificates: dict[int, list[tuple[Certificate, list[Policy]]]] = {}
     if vendor_ids:
-        for found in session.exec(select(Vendor).where(col(Vendor.id).in_(vendor_ids))):
+        day = ws.today()
+        for found, status, computed_for, changes_on in session.exec(
+            select(
+                Vendor,
+                col(VendorVerdict.status),
+                col(VendorVerdict.computed_for),
+                col(VendorVerdict.changes_on),
+            )
+            .outerjoin(VendorVerdict, col(VendorVerdict.vendor_id) == col(Vendor.id))
+            .where(col(Vendor.id).in_(vendor_ids))
+        ):
             vendors[found.id or 0] = found
+            stored = SimpleNamespace(computed_for=computed_for, changes_on=changes_on)
+            if status == "compliant" and valid_on(stored, day):
+                compliant.add(found.id or 0)
         agent_ids = sorted({v.agent_id for v in vendors.values() if v.agent_id is not None})
         if agent_ids:
             for agent in session.exec(select(Agent).where(col(Agent.id).in_(agent_ids))):
@@ -101,7 +120,7 @@ def _details(session: Session, task: CallTask, ws: Workspace) -> list[dict[str, 
                 "timeline": timelines.get(int(item.get("case_id") or 0), []),
             }
         )
-    return details
+    return details, compliant
 
 
 def _task(session: Session, task_id: int) -> CallTask:
@@ -227,10 +246,7 @@ def router(ws: Workspace) -> APIRouter:
             if who is None:
                 who = staff_in(ws, request, ALLOWED, session)
             task = _task(session, task_id)
-            details = _details(session, task, ws)
-            compliant = desk.compliant_now(
-                session, desk.vendor_ids([task]), now=now, settings=ws.settings
-            )
+            details, compliant = _details(session, task, ws)
             row = desk.queue_row(session, task, now=now, settings=ws.settings, compliant=compliant)
         ended = (
             task.status == "claimed"
