@@ -5,28 +5,33 @@ filename is kept only as metadata and never used as a path. Parts over the
 per-part limit, or a message whose parts exceed the per-message limit, are
 rejected with a reason instead of stored.
 
-A message parsed with a `Spool` (the ingest pipeline's) streams its base64 document parts to
-files as the parser finishes each one (`SpoolingMessage`): the decoded bytes are written in
-chunks under the data folder and hashed on the way, and the parsed message keeps only the
-file's name, so a message's attachments are never all held in memory, encoded or decoded.
-Storing such a part is a rename into the content-addressed folder.
+A message parsed with a `Spool` (the ingest pipeline's, `SpoolingParser`) streams its base64
+document parts to files: each line of such a part goes to a file under the data folder as the
+parser reads it, and when the part ends its text is decoded a chunk at a time into another,
+hashed on the way. The parsed message keeps only that file, so an attachment is never held in
+memory, encoded or decoded. Storing it is a rename into the content-addressed folder.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email.feedparser import (  # type: ignore[attr-defined]
+    BufferedSubFile,
+    BytesFeedParser,
+    NeedMoreData,
+)
 from email.message import Message
 from email.policy import Policy, compat32
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from comms.files import write_atomic
 
@@ -38,11 +43,14 @@ DOCUMENT_TYPES = {
 }
 
 
-CHUNK_CHARS = 1024 * 1024  # base64 characters decoded at a time (768 KiB of output)
+CHUNK_BYTES = 1024 * 1024  # base64 text decoded at a time (768 KiB of output)
 _WHITESPACE = b" \t\r\n\x0b\x0c"
-# what the chunked decoder takes: the base64 alphabet and line breaks, padding only at the end;
-# anything else is decoded by the standard library, in memory, as before
-_PLAIN_BASE64 = re.compile(r"[A-Za-z0-9+/\s]*(?:=\s*){0,2}")
+_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+class NotPlainBase64(ValueError):
+    """Characters outside the alphabet, or padding not at the end: the standard library's
+    tolerant reading is used instead, in memory."""
 
 
 @dataclass(frozen=True)
@@ -55,51 +63,95 @@ class Spooled:
     too_large: bool = False  # over the per-part limit: the writing stopped, nothing kept
 
 
+class _Decoder:
+    """Base64 text decoded into `out` as it comes, hashed, counted; the standard library's
+    result for plain base64 (the alphabet and white space, padding only at the end)."""
+
+    def __init__(self, out: BinaryIO, limit: int) -> None:
+        self.out = out
+        self.limit = limit
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self.carry = b""
+        self.pads = 0
+
+    def _write(self, text: bytes) -> None:
+        if self.size > self.limit:
+            return  # over the limit: read to the end for nothing more
+        data = base64.b64decode(text, validate=True)
+        self.size += len(data)
+        self.digest.update(data)
+        self.out.write(data)
+
+    def feed(self, text: bytes) -> None:
+        text = text.translate(None, _WHITESPACE)
+        if text.translate(None, _ALPHABET + b"="):
+            raise NotPlainBase64("a character outside the base64 alphabet")
+        pad = 0 if self.pads else text.find(b"=")
+        if pad >= 0:  # the padding: nothing but padding after it, two at most
+            tail = text[pad:]
+            if tail.strip(b"=") or self.pads + len(tail) > 2:
+                raise NotPlainBase64("padding before the end")
+            self.pads += len(tail)
+            text = text[:pad]
+        text = self.carry + text
+        whole = len(text) - len(text) % 4
+        self.carry = text[whole:]
+        if whole:
+            self._write(text[:whole])
+
+    def finish(self) -> None:
+        last = self.carry + b"=" * self.pads
+        whole = len(last) - len(last) % 4
+        rest = last[whole:]
+        if b"=" in rest or len(rest) == 1:
+            raise NotPlainBase64("odd padding")
+        try:
+            if whole:
+                self._write(last[:whole])
+            if rest:  # a short last group, as the standard library reads it: padded
+                self._write(rest + b"=" * (4 - len(rest)))
+        except binascii.Error as exc:
+            raise NotPlainBase64(str(exc)) from None
+
+
 class Spool:
-    """A folder for the decoded document parts of one message being processed."""
+    """A folder for the document parts of one message being processed: each base64 part's
+    text is written to a file while the parser reads it, then decoded to another a chunk at
+    a time."""
 
     def __init__(self, folder: Path, *, max_part: int) -> None:
         self.folder = folder
         self.max_part = max_part
         self.count = 0
 
-    def base64_file(self, payload: str) -> Spooled | None:
-        """`payload` (a base64 part body) decoded into a new file, a chunk at a time; None
-        when it is not plain base64 (the caller decodes it as the standard library does)."""
-        if _PLAIN_BASE64.fullmatch(payload) is None:
-            return None
+    def new_file(self) -> Path:
         self.count += 1
-        path = self.folder / f"part{self.count}.bin"
-        digest = hashlib.sha256()
-        size = 0
-        carry = b""
-        with path.open("wb") as fh:
-            for start in range(0, len(payload), CHUNK_CHARS):
-                chunk = carry + payload[start : start + CHUNK_CHARS].encode("ascii")
-                chunk = chunk.translate(None, _WHITESPACE)
-                whole = len(chunk) - len(chunk) % 4
-                carry = chunk[whole:]
-                if size > self.max_part:
-                    continue  # over the limit: read to the end for nothing more
-                data = base64.b64decode(chunk[:whole], validate=True)
-                size += len(data)
-                digest.update(data)
-                fh.write(data)
-            if carry:
-                if b"=" in carry or len(carry) == 1:
-                    path.unlink()
-                    return None  # odd padding: as the standard library reads it
-                # what the standard library does with a short last group: pad it
-                data = base64.b64decode(carry + b"=" * (4 - len(carry)), validate=True)
-                size += len(data)
-                digest.update(data)
-                fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if size > self.max_part:
+        return self.folder / f"part{self.count}.b64"
+
+    def decode(self, encoded: Path) -> Spooled | None:
+        """The base64 text in `encoded` decoded into a new file; None when it is not plain
+        base64 (the caller reads it as the standard library does)."""
+        path = encoded.with_suffix(".bin")
+        plain = True
+        with encoded.open("rb") as src, path.open("wb") as out:
+            decoder = _Decoder(out, self.max_part)
+            try:
+                while chunk := src.read(CHUNK_BYTES):
+                    decoder.feed(chunk)
+                decoder.finish()
+            except NotPlainBase64:
+                plain = False
+            else:
+                out.flush()
+                os.fsync(out.fileno())
+        if not plain or decoder.size > self.max_part:
             path.unlink()
-            return Spooled(path, size, "", too_large=True)
-        return Spooled(path, size, digest.hexdigest())
+        if not plain:
+            return None
+        if decoder.size > self.max_part:
+            return Spooled(path, decoder.size, "", too_large=True)
+        return Spooled(path, decoder.size, decoder.digest.hexdigest())
 
 
 @contextmanager
@@ -115,37 +167,91 @@ def spool_in(root: Path, *, max_part: int) -> Iterator[Spool]:
 
 
 class SpoolingMessage(Message):
-    """A message part that, given a spool, writes its body to it when it is a base64 document:
-    the parser sets each part's body once, when the part ends, and the body is then dropped."""
+    """A message part that, given a spool, sends its body there when it is a base64 document:
+    each line as the parser reads it (`SpoolingParser`), decoded when the part ends; the part
+    keeps only the decoded file."""
 
     def __init__(self, policy: Policy = compat32, *, spool: Spool | None = None) -> None:
         super().__init__(policy)
         self.spool = spool
         self.spooled: Spooled | None = None
+        self.encoded: Path | None = None
+        self.sink: BinaryIO | None = None
 
-    def set_payload(self, payload: Any, charset: Any = None) -> None:
+    def headers_read(self) -> None:
+        """The parser has read this part's headers: its body goes to the spool if it is a
+        base64 document."""
         if (
             self.spool is not None
-            and self.spooled is None
-            and isinstance(payload, str)
-            and charset is None
             and str(self.get("content-transfer-encoding", "")).strip().lower() == "base64"
             and document_type(self) is not None
         ):
-            spooled = self.spool.base64_file(payload)
-            if spooled is not None:
-                self.spooled = spooled
-                payload = ""
+            self.encoded = self.spool.new_file()
+            self.sink = self.encoded.open("wb")
+
+    def take(self, line: str) -> None:
+        assert self.sink is not None
+        self.sink.write(line.encode("ascii", "surrogateescape"))
+
+    def set_payload(self, payload: Any, charset: Any = None) -> None:
+        if self.sink is not None and self.spool is not None and self.encoded is not None:
+            if isinstance(payload, str) and payload:  # what the parser kept (nothing, as a rule)
+                self.take(payload)
+            self.sink.close()
+            self.sink = None
+            self.spooled = self.spool.decode(self.encoded)
+            # not plain base64: the text, for the standard library's tolerant decoding
+            text = self.encoded.read_bytes() if self.spooled is None else b""
+            payload = text.decode("ascii", "surrogateescape")
+            self.encoded.unlink()
         super().set_payload(payload, charset)
 
 
-def spooling_factory(spool: Spool) -> Any:
-    """The parser's message factory for `spool`."""
+class _Lines(BufferedSubFile):
+    """The parser's input: the lines of a spooling part's body go to its spool file, and the
+    parser gets an empty line for each (it would otherwise keep them all, then join them)."""
 
-    def factory(policy: Policy = compat32) -> SpoolingMessage:
-        return SpoolingMessage(policy, spool=spool)
+    def __init__(self, parser: SpoolingParser) -> None:
+        super().__init__()
+        self.parser = parser
 
-    return factory
+    def __next__(self) -> Any:
+        line = self.readline()
+        if line == "":
+            raise StopIteration
+        current = self.parser.current()
+        if (
+            line is not NeedMoreData
+            and isinstance(current, SpoolingMessage)
+            and current.sink is not None
+        ):
+            current.take(line)
+            return ""
+        return line
+
+
+class SpoolingParser(BytesFeedParser):
+    """`BytesFeedParser` whose base64 document parts go to `spool` as they are read. It
+    hooks two places of the standard parser (Python 3.11): the line source it reads every
+    part through (`_input`) and the step after a part's headers (`_parse_headers`); the tests
+    compare what it stores with the standard library's decoding, part by part."""
+
+    def __init__(self, spool: Spool) -> None:
+        def factory(policy: Policy = compat32) -> SpoolingMessage:
+            return SpoolingMessage(policy, spool=spool)
+
+        super().__init__(factory, policy=compat32)
+        self._input = _Lines(self)
+
+    def current(self) -> Message | None:
+        found: Message | None = getattr(self, "_cur", None)
+        return found
+
+    def _parse_headers(self, lines: list[str]) -> None:
+        super()._parse_headers(lines)  # type: ignore[misc]
+        current = self.current()
+        if isinstance(current, SpoolingMessage):
+            current.headers_read()
 
 
 @dataclass(frozen=True)

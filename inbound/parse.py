@@ -19,7 +19,7 @@ from email.policy import compat32
 from email.utils import getaddresses, parseaddr
 from html.parser import HTMLParser
 
-from inbound.attachments import Spool, spooling_factory
+from inbound.attachments import Spool, SpoolingParser
 
 MAX_TEXT_CHARS = 200_000
 REPLACEMENT = "\ufffd"
@@ -204,12 +204,10 @@ _FEED = 64 * 1024  # bytes given to the parser at a time
 
 def parse_message(raw: bytes, spool: Spool | None = None) -> Message:
     """The message tree of ``raw``, fed to the parser in slices (no copy of the whole message
-    as text); with a spool, its base64 documents go to files as they are parsed
-    (`inbound.attachments.SpoolingMessage`)."""
-    parser = (
-        BytesFeedParser(spooling_factory(spool), policy=compat32)
-        if spool is not None
-        else BytesFeedParser(policy=compat32)
+    as text); with a spool, its base64 documents go to files as they are read
+    (`inbound.attachments.SpoolingParser`)."""
+    parser: BytesFeedParser[Message] = (
+        SpoolingParser(spool) if spool is not None else BytesFeedParser(policy=compat32)
     )
     view = memoryview(raw)
     for start in range(0, len(raw), _FEED):

@@ -81,7 +81,7 @@ def _b64_message(body: str) -> bytes:
 def test_a_spooled_part_holds_what_the_standard_library_decodes(
     body: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(attachments, "CHUNK_CHARS", 100)  # many chunks, odd boundaries
+    monkeypatch.setattr(attachments, "CHUNK_BYTES", 100)  # many chunks, odd boundaries
     raw = _b64_message(body)
     expected = next(p for p in _parsed(raw).walk() if is_document(p)).get_payload(decode=True)
     with spool_in(tmp_path, max_part=10**6) as spool:
@@ -105,6 +105,7 @@ def test_a_large_attachment_goes_to_disk_as_it_is_parsed(tmp_path: Path) -> None
         assert isinstance(part, SpoolingMessage) and part.spooled is not None
         assert part.get_payload() == "" and part.spooled.path.is_relative_to(spool.folder)
         assert part.spooled.path.stat().st_size == len(data)
+        assert [p.suffix for p in spool.folder.iterdir()] == [".bin"]  # its text is gone
         parts, _ = document_parts(msg, max_part=10 * 1024 * 1024, max_total=20 * 1024 * 1024)
         assert parts[0].data is None and parts[0].size == len(data)
         path, digest = store_part(parts[0], tmp_path)
