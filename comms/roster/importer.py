@@ -114,6 +114,24 @@ def import_roster(
             stage.close()
 
 
+# What an import writes to: the tables whose statistics it keeps current on PostgreSQL.
+WRITTEN = ("agent", "vendor", "certificate", "policy", "vendor_verdict", "verdict_change")
+ANALYZE_FROM = 10_000  # rows: a smaller import leaves the statistics to autovacuum
+
+
+def _analyze(session: Session) -> None:
+    """PostgreSQL: the planner's statistics of the tables the import writes to, sampled in
+    the import's own transaction (its rows included). Without them, a table that was empty
+    when last analyzed looks as if `vendor_id IN (…)` matched all of it, and each batch's
+    reads (its vendors' policies, certificates) scan the table: a million vendors would
+    take quadratic time. The commit keeps them, so the commands after an import plan well
+    before autovacuum comes round."""
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        for table in WRITTEN:
+            conn.exec_driver_sql(f'ANALYZE "{table}"')
+
+
 def without_lines(rows: ValidRows, lines: set[int]) -> ValidRows:
     """`rows` less those of `lines`."""
     keep = [line not in lines for line in rows.lines]
@@ -184,11 +202,16 @@ def _import(
     write_agents(session, stage, now=now, result=result)
     codes = VendorCodes(session)
     day = org_day(now)
-    for batch in stage.vendor_batches(VENDORS_PER_BATCH):
+    large = result.imported_rows >= ANALYZE_FROM
+    for n, batch in enumerate(stage.vendor_batches(VENDORS_PER_BATCH), 1):
         touched = write_batch(
             session, stage, batch, profile_ids, codes, now=now, source=path.name, result=result
         )
         refresh(session, touched, day=day, now=now, reason=f"roster import {path.name}")
+        if large and n & (n - 1) == 0:  # after batch 1, 2, 4, 8, …: while the tables grow
+            _analyze(session)
+    if large:
+        _analyze(session)
     audit(
         session,
         action="roster.import",

@@ -97,6 +97,7 @@ def test_a_failure_while_writing_leaves_the_roster_as_it_was(
     do_import(profiles_loaded, write_csv(tmp_path / "first.csv", GOOD_ROWS))
     before = _snapshot(profiles_loaded)
     monkeypatch.setattr(importer, "VENDORS_PER_BATCH", 50)
+    monkeypatch.setattr(importer, "ANALYZE_FROM", 1)  # PostgreSQL: ANALYZE inside it too
     written: list[int] = []
     real_refresh = importer.refresh
 
