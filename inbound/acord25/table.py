@@ -324,13 +324,20 @@ def _read_block(
             and ink is not None
             and not (kind == "workers_compensation" and name == "additional_insured")
         ):
-            ys = _frange(top + 2, bottom - 6, 3) if bottom - top > 12 else [top - 2]
+            if bottom - top > 12:
+                ys = _frange(top + 2, bottom - 6, 3)
+            else:  # one line of print (an "other" row): from just above it down its height
+                ys = _frange(top - 2, max(top - 2, bottom - 6), 3)
             mid = (rng[0] + rng[1]) / 2  # the cell's middle: clear of the column rules
-            # printed words reaching into the cell are not marks
+            # printed words reaching into the cell are not marks; a lone character that OCR
+            # could not make out (an "X" at 150 dpi read "4" at no confidence) may be one
             text = [
                 w
                 for w in page.words
-                if w.x1 > mid - 5 and w.x0 < mid + 5 and parse_mark(w.text) is None
+                if w.x1 > mid - 5
+                and w.x0 < mid + 5
+                and parse_mark(w.text) is None
+                and not _garbled_mark(w, rng)
             ]
             ys = [y for y in ys if not any(w.top - 1 < y + 9 and w.bottom + 1 > y for w in text)]
             dens = max((ink(mid - 4, y, mid + 4, y + 9) for y in ys), default=0.0)
@@ -437,6 +444,12 @@ def _fix_cells(
                 words += fresh
                 break
     return words
+
+
+def _garbled_mark(w: Word, rng: tuple[float, float]) -> bool:
+    """A one- or two-character word inside a mark cell, read with no confidence."""
+    inside = rng[0] - 1 <= w.x0 and w.x1 <= rng[1] + 1
+    return inside and len(compact(w.text)) <= 2 and w.conf < 0.3
 
 
 def _read_mark(rescan: Rescan, rng: tuple[float, float], top: float, bottom: float) -> bool | None:
