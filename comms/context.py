@@ -31,6 +31,7 @@ from comms.models import Agent, Case, CaseEvent, Certificate, Policy, Requiremen
 from comms.profiles import ProfileSpec, spec_of
 from comms.projects import ProjectSpec, project_specs
 from comms.settings import Settings, get_settings
+from comms.stored_verdicts import stored_for
 from comms.verdict_inputs import COUNTING_STATUSES, EMPTY_PROFILE, VerdictInputs, load_inputs
 
 CHUNK = 500  # ids per IN list
@@ -167,6 +168,11 @@ def context_builders(
         return []
     loaded = _load(session, requests, vendors=vendors, cases=cases)
     verdicts: dict[tuple[int, date], Verdict] = {}
+    # the stored verdicts that hold on the requests' days (kept equal to a fresh computation);
+    # the others are computed from the loaded inputs when a context is built
+    for day in {r.as_of.astimezone(settings.zone).date() for r in requests if r.verdict is None}:
+        for vendor_id, stored in stored_for(session, loaded.vendors, day).items():
+            verdicts[(vendor_id, day)] = stored
     views: dict[int, dict[str, Any]] = {}  # by id(profile): one for every context
     organization = organization_view(settings)
 
