@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from .collector import Collector, word_conf
 from .layout import PAGE_W, Box, Page, Word, compact, group_lines, line_text, within
 from .normalize import clean_text, parse_date, repair_digits
-from .schema import INSURER_LETTERS
+from .schema import INSURER_LETTERS, flatten
 from .table import find_remarks_label, read_policies
 
 InkProbe = Callable[[float, float, float, float], float]
@@ -40,7 +40,51 @@ def read_page(
     _insurers(page, out, base_conf)
     read_policies(page, out, base_conf, ink, rescan)
     _remarks(page, out, base_conf)
+    doubt_label_leaks(out)
     return out
+
+
+# Printed labels of the form (compact, upper case): found inside a value, they show that the
+# value ran into a neighbouring box ("...@FEDINS.COMAFFORDINGCOVERAGENaic", a certificate number
+# "REVISION NUMBER", a contact name "statement on ... endorsement(s)").
+_LABELS = tuple(
+    compact(x)
+    for x in (
+        "REVISION NUMBER",
+        "CERTIFICATE NUMBER",
+        "AFFORDING COVERAGE",
+        "NAIC #",
+        "E-MAIL ADDRESS",
+        "CONTACT NAME",
+        "(A/C, No",
+        "DESCRIPTION OF OPERATIONS",
+        "CERTIFICATE HOLDER",
+        "AUTHORIZED REPRESENTATIVE",
+        "ENDORSEMENT(S)",
+        "STATEMENT ON THIS CERTIFICATE",
+        "INSR LTR",
+        "ADDL INSD",
+        "SUBR WVD",
+        "POLICY EFF",
+        "POLICY EXP",
+        "EACH OCCURRENCE",
+        "COVERAGES",
+    )
+)
+_LEAK_CHECKED = re.compile(
+    r"^(producer|insured|certificate_holder)\.|^insurers\.[A-F]\.name$|^certificate_number$"
+    r"|^policies\[\d+\]\.(policy_number|label)$"
+)
+LEAK_CONF = 0.6
+
+
+def doubt_label_leaks(out: Collector) -> None:
+    """A value holding one of the form's printed labels is doubtful (it is never corrected)."""
+    for path, value in flatten(out.data).items():
+        if path in out.conf and isinstance(value, str) and _LEAK_CHECKED.match(path):
+            c = compact(value)
+            if any(label in c for label in _LABELS):
+                out.conf[path] = min(out.conf[path], LEAK_CONF)
 
 
 def _header(page: Page, out: Collector, base: float, rescan: Rescan | None) -> None:
@@ -272,7 +316,17 @@ def _contact(page: Page, out: Collector, base: float, contact: Box) -> None:
         text = "".join(w.text for w in vals if not _is_label(w))
         m = _EMAIL.search(text.replace(" ", ""))
         if m:
-            out.put("producer.email", m.group(0), base * word_conf(vals))
+            address, conf = m.group(0), base * word_conf(vals)
+            glued = _GLUED_LABEL.match(address)
+            if glued:  # "...@FEDINS.COMAFFORDINGCOVERAGENaic": the next label ran into it
+                address, conf = glued.group(1), conf * 0.75
+            out.put("producer.email", address, conf)
+
+
+_GLUED_LABEL = re.compile(
+    r"(.+@.+?\.(?:com|net|org|gov|edu|biz|info|us|co))(?:AFFORDING|COVERAGE|INSURER|NAIC|FAX|PHONE)",
+    re.I,
+)
 
 
 def _is_label(w: Word) -> bool:

@@ -183,6 +183,25 @@ def test_margin_notes_stay_out_of_the_boxes_and_a_number_inside_a_name(
         assert result.data["certificate_holder"] == v["certificate_holder"]
 
 
+def test_a_label_run_into_a_value_is_cut_or_doubted(v: dict[str, Any], pdf: bytes) -> None:
+    """Values and the next box's label printed as one run (no space between them): the e-mail
+    address ends at its domain, and a name holding a printed label is doubtful."""
+    glued = cases.overlay(
+        pdf,
+        cases.steps(
+            cases.paint_over(350, 145, 120),
+            cases.text(352, 146, "omar@keystone.comAFFORDINGCOVERAGENaic"),
+            cases.paint_over(350, 121, 120),
+            cases.text(352, 122, "statement on this certificate endorsement(s)"),
+        ),
+    )
+    result = extract_in_process(glued)
+    assert result.data["producer"]["email"] == v["producer"]["email"]
+    assert result.confidence["producer.email"] < DOUBT_THRESHOLD
+    assert result.confidence["producer.contact_name"] < DOUBT_THRESHOLD
+    assert result.confidence["producer.name"] >= DOUBT_THRESHOLD
+
+
 # 7. rows dropped: a typed-on row, the fillable form's second "other" row
 
 
