@@ -228,6 +228,11 @@ def main(argv: list[str] | None = None) -> int:
         evaluate(name, docs, args.variants, tally)
         wild[name] = {"summary": summarize_wild(tally.rows), "rows": tally.rows}
         print_summary(f"real-world set {name}", wild[name]["summary"])
+    every = [r for w in wild.values() for r in w["rows"]]
+    text_rows = [r for r in every if r["role"] == "positive" and r["kind"] == "text"]
+    text_summary = summarize_wild(text_rows) if text_rows else None
+    if text_summary:  # the text PDFs of every real-world set together
+        print_summary("real-world text PDFs, all sets", text_summary)
     rows: list[dict[str, Any]] = []
     generated = generate(0 if args.skip_generated else args.n, seed=args.seed)
     for i, s in enumerate(generated):
@@ -277,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
                 "n_per_kind": args.n,
                 "command_startup": startup,
                 "text_speed": speed,
+                "real_world_text": text_summary,
                 "seed": args.seed,
                 "summary": summary,
                 "real_world": wild,
