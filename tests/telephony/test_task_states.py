@@ -466,6 +466,8 @@ def test_a_vendor_now_compliant_is_called_to_resolve_the_task(use_db: Engine, cl
             settings=settings,
         )
         assert f"Why: {COMPLIANT_WHY}." in script and "expired" not in script.split("Why:")[1][:80]
+        assert 'Nothing is missing now: tell them so, and record "resolved".' in script
+        assert "Ask when the certificate will be sent" not in script
         claim_task(s, task.id or 0, by="ann", now=later)
         done = complete_task(s, task.id or 0, "resolved", by="ann", now=later)
         assert done.status == "done" and done.outcome == "resolved"
