@@ -409,7 +409,7 @@ def _remarks(page: Page, out: Collector, base: float) -> None:
         cancel = page.find("CANCELLATION", x0=PAGE_W * 0.35, upper=True, top=desc.bottom + 10)
         ends = [b.top - 2 for b in (holder, cancel) if b is not None]
         lower = min(ends) if ends else desc.bottom + 80
-        words = within(page.words, x0=desc.x0 - MARGIN, top=desc.bottom + 1, bottom=lower)
+        words = within(page.words, top=desc.bottom + 1, bottom=lower)
         lines = [ln for ln in group_lines(words, tol=4) if len(compact(line_text(ln))) > 1]
         words = [w for ln in lines for w in ln]
         text = clean_text(" ".join(line_text(li) for li in lines))
