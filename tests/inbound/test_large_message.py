@@ -3,6 +3,8 @@ parsed, and processed by `comms inbound retry --force` once the limit is raised.
 
 from __future__ import annotations
 
+import hashlib
+from email.message import Message
 from pathlib import Path
 
 import pytest
@@ -13,10 +15,11 @@ from typer.testing import CliRunner
 import inbound.pipeline
 from comms.app.cli import app
 from comms.models import Certificate
-from comms.settings import reset_settings_cache
+from comms.settings import get_settings, reset_settings_cache
+from inbound.attachments import Spool, SpoolingMessage
 from inbound.models import InboundEmail
-from inbound.parse import not_a_message
-from tests.inbound.conftest import WHEN, make_world, pdf, reply
+from inbound.parse import ParsedMail, not_a_message
+from tests.inbound.conftest import TEXT_PDF, WHEN, ingest, make_world, pdf, reply
 
 
 def _limit(monkeypatch: pytest.MonkeyPatch, size: int) -> None:
@@ -75,3 +78,30 @@ def test_the_message_check_reads_only_the_start() -> None:
     assert not_a_message(head + b"x" * (3 * 1024 * 1024)) is None
     assert not_a_message(b"\r\n" * 10) == "the file is empty, not an email message"
     assert not_a_message(b"%PDF-1.7\n" + b"x" * 1024) is not None
+
+
+def test_a_processed_attachment_is_stored_from_its_spool_file(
+    use_db: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the pipeline: the certificate is read from the stored file, the parsed message
+    held no copy of it, and nothing is left in the spool."""
+    make_world(use_db)
+    seen: list[Message] = []
+    real = inbound.pipeline.parse_mail
+
+    def parse_and_keep(raw: bytes, *, spool: Spool | None = None) -> ParsedMail:
+        assert spool is not None  # the pipeline streams its documents
+        parsed = real(raw, spool=spool)
+        seen.append(parsed.msg)
+        return parsed
+
+    monkeypatch.setattr(inbound.pipeline, "parse_mail", parse_and_keep)
+    data = TEXT_PDF.read_bytes()
+    result = ingest(use_db, reply(attachments=[pdf()]))
+    assert result.status == "processed" and len(result.certificates) == 1
+    part = next(p for p in seen[0].walk() if isinstance(p, SpoolingMessage) and p.spooled)
+    assert part.get_payload() == ""
+    documents = get_settings().documents_dir
+    digest = hashlib.sha256(data).hexdigest()
+    assert (documents / digest[:2] / f"{digest}.pdf").read_bytes() == data
+    assert [p.name for p in documents.iterdir() if p.name.startswith(".spool")] == []
