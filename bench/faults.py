@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -130,6 +131,7 @@ class Bench:
         with self.admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)'))
         self.admin.dispose()
+        shutil.rmtree(self.tmp, ignore_errors=True)  # the runs' data folders (journals)
 
     # --- one run's setting up and counting ---
 
