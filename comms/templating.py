@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
@@ -24,6 +24,7 @@ from typing import Any
 import jinja2
 from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment, SecurityError
+from jinja2.utils import internalcode
 
 import comms
 from comms.coverage import coverage_name, limit_name, money
@@ -156,6 +157,26 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     renders share — with a shortcut for the plain dicts a context is made of: `x.name` on a
     dict whose type has no attribute `name` is `x["name"]`, as the sandbox would find it,
     without first failing an attribute lookup (a template reads hundreds per message)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._loaded: dict[str, jinja2.Template] = {}
+
+    @internalcode
+    def _load_template(
+        self, name: str, globals: MutableMapping[str, Any] | None
+    ) -> jinja2.Template:
+        """Jinja's lookup, with a plain dict in front of its locked LRU cache: a message's
+        includes ask for their templates about a dozen times per render. The template is
+        still re-read when its file changes (`is_up_to_date`, throttled by `_Loader`)."""
+        if not globals:
+            template = self._loaded.get(name)
+            if template is not None and template.is_up_to_date:
+                return template
+        template = super()._load_template(name, globals)
+        if not globals:
+            self._loaded[name] = template
+        return template
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 
@@ -148,3 +149,24 @@ def test_syntax_error_names_file_and_line(tmp_path: Path) -> None:
     folder = _folder(tmp_path, {"b.txt": "ok\n{% if %}\n"})
     with pytest.raises(TemplateError, match=r"^b.txt:2: syntax error"):
         render_text("b.txt", {}, folder=folder)
+
+
+def test_an_edited_include_is_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Templates found in the environment's lookup memo are still re-read when their file
+    changes (here with no throttle on the check)."""
+    monkeypatch.setattr("comms.templating.RELOAD_CHECK_SECONDS", 0.0)
+    folder = _folder(
+        tmp_path,
+        {
+            "email/y.subject.txt": "Hi",
+            "email/y.txt": "{% include 'email/_part.txt' %}\n",
+            "email/y.html": "<p>{% include 'email/_part.txt' %}</p>\n",
+            "email/_part.txt": "first {{ who }}",
+        },
+    )
+    assert render_email("y", {"who": "Dana"}, folder=folder).text == "first Dana\n"
+    part = folder / "email" / "_part.txt"
+    part.write_text("second {{ who }}")
+    os.utime(part, (part.stat().st_atime + 5, part.stat().st_mtime + 5))
+    out = render_email("y", {"who": "Dana"}, folder=folder)
+    assert out.text == "second Dana\n" and out.html == "<p>second Dana</p>\n"
