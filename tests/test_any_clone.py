@@ -67,6 +67,7 @@ def test_a_clone_names_nothing_outside_itself(tmp_path: Path) -> None:
     assert (samples / "README.md").read_text().count("MIT License") == 1
     assert sorted(p.name for p in samples.glob("*.pdf")) == [
         "acord_25_2010_05_2014_01_sample.pdf",
+        "acord_25_2016_03_pdffiller_sample.pdf",
         "acord_25_2016_03_sample.pdf",
     ]
 
