@@ -22,22 +22,10 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from comms.roster.bulk import copy_rows
+from comms.roster.combos import PARTY_COLUMNS
 from comms.roster.rows import Party, RowProblem, Terms, ValidRows
 
-_PARTY = (
-    "vendor_name",
-    "vendor_email",
-    "vendor_phone",
-    "vendor_contact",
-    "vendor_timezone",
-    "vendor_language",
-    "agent_name",
-    "agent_email",
-    "agent_phone",
-    "agency",
-    "profile",
-    "project",
-)
+_PARTY = PARTY_COLUMNS  # the party cells, in the order the validator reads them
 _TERMS = (
     "coverage",
     "effective_date",
