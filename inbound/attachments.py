@@ -33,6 +33,7 @@ from email.policy import Policy, compat32
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from comms.errors import PermanentError
 from comms.files import write_atomic
 
 DOCUMENT_TYPES = {
@@ -48,9 +49,11 @@ _WHITESPACE = b" \t\r\n\x0b\x0c"
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 
-class NotPlainBase64(ValueError):
+class NotPlainBase64(PermanentError, ValueError):
     """Characters outside the alphabet, or padding not at the end: the standard library's
     tolerant reading is used instead, in memory."""
+
+    code = "not_plain_base64"
 
 
 @dataclass(frozen=True)
