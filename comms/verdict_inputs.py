@@ -176,18 +176,21 @@ def load_inputs(
         for waiver in session.scalars(select(Waiver).where(col(Waiver.vendor_id).in_(chunk))):
             target = out.get(waiver.vendor_id)
             if target is not None:
-                target.waivers.append(
-                    WaiverRule(
-                        id=waiver.id or 0,
-                        coverage=waiver.coverage,
-                        code=waiver.code,
-                        limit=waiver.limit,
-                        starts_on=waiver.starts_on,
-                        expires_on=waiver.expires_on,
-                        revoked_on=waiver.revoked_on,
-                    )
-                )
+                target.waivers.append(rule_of(waiver))
     return out
+
+
+def rule_of(waiver: Waiver) -> WaiverRule:
+    """A waiver row as the rule the verdict applies."""
+    return WaiverRule(
+        id=waiver.id or 0,
+        coverage=waiver.coverage,
+        code=waiver.code,
+        limit=waiver.limit,
+        starts_on=waiver.starts_on,
+        expires_on=waiver.expires_on,
+        revoked_on=waiver.revoked_on,
+    )
 
 
 def one(session: Session, vendor_id: int) -> VerdictInputs | None:

@@ -21,6 +21,7 @@ from comms.models import Vendor, audit
 from comms.models.waivers import Waiver
 from comms.profiles import ProfileSpec
 from comms.stored_verdicts import refresh_vendor
+from comms.verdict_inputs import rule_of
 
 MAX_REASON = 500
 NO_CERTIFICATE = "no_certificate"
@@ -96,18 +97,6 @@ def describe(waiver: Waiver) -> str:
     if waiver.limit:
         what = f"{limit_name(waiver.limit)} limit"
     return f"{name}: {what}"
-
-
-def rule_of(waiver: Waiver) -> WaiverRule:
-    return WaiverRule(
-        id=waiver.id or 0,
-        coverage=waiver.coverage,
-        code=waiver.code,
-        limit=waiver.limit,
-        starts_on=waiver.starts_on,
-        expires_on=waiver.expires_on,
-        revoked_on=waiver.revoked_on,
-    )
 
 
 def waiver_rules(
