@@ -375,8 +375,8 @@ class _Stream:
                 loaded, renewed = await self._retrying(
                     self._write, rendered or [], done, others, renew
                 )
-            except BaseException as exc:
-                self.gave_up = exc
+            except Exception as exc:  # not a cancellation: the ticker is cancelled at the
+                self.gave_up = exc  # end, maybe mid-write, and the last record must still run
                 raise
             del self.unrecorded[: len(items)]
             if renew:
