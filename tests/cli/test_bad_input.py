@@ -12,7 +12,7 @@ from openpyxl import Workbook
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from comms.app.cli import main
+from comms.app.entry import main
 from comms.models import Case, Vendor
 from comms.settings import reset_settings_cache
 from inbound.models import InboundEmail
