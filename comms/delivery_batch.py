@@ -21,6 +21,10 @@ senders have answered every reply that had arrived (`comms.loop_yield.after_othe
 neither a batch's claim nor the next row's render leaves a server waiting for its next
 command.
 
+The stream ends only once every sender has its reply and the outcomes left are written
+(a cancelled stream too, then raising its cancellation; a failed one keeps its journal for
+the sweep); rows handed out but not yet sent when it stops early are left `sending`.
+
 A crash before an outcome is recorded leaves the row `sending` until its lease runs out; the
 sweep marks it `sent` from the journal, or re-queues it: it is sent again only if the server
 had accepted it and its reply was not yet read: the window documented in `comms.outbox`.
@@ -31,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -154,7 +158,17 @@ def _render(
 def record_outcome(
     session: Session, row: Delivery, outcome: SendOutcome, *, now: datetime
 ) -> Delivery:
-    """apply_outcome, plus the suppression list for a bounced address."""
+    """apply_outcome, plus the suppression list for a bounced address.
+
+    A failure is recorded only on a row still `sending`: one that is not has its outcome
+    already (a write repeated after its first commit went through unseen: a dropped
+    connection, a cancelled wait) or was re-queued by the sweep, and telling the workflow
+    twice would add a second failure event."""
+    if outcome.status not in DONE and row.status != DeliveryStatus.SENDING.value:
+        log.info(
+            "delivery %s is %s: its %s outcome is not recorded", row.id, row.status, outcome.status
+        )
+        return row
     apply_outcome(session, row, outcome, now=now)
     if outcome.status == "bounced":
         suppress(
@@ -415,6 +429,9 @@ class _Stream:
                 await self.record()  # waits for the write under way; raises when given up
                 if self.failing:
                     await asyncio.sleep(0.1)
+            if self.stopped:  # the stream ends early: left `sending`, the sweep re-queues it
+                self.held.pop(row.id or 0, None)
+                continue
             if time.monotonic() - self.held.get(row.id or 0, 0.0) > self.usable:
                 # its lease was set too long ago (a stalled server, an outage): it may run
                 # out during the send and the sweep hand the row to another worker. Left
@@ -423,15 +440,64 @@ class _Stream:
                 self.stale.append(row.id or 0)
                 continue
             outcome = await self.send(row)
-            if outcome.status == "sent" and row.id is not None:
-                self.journal.add(row.id, outcome.provider_message_id, outcome.message_id)
             self.unrecorded.append((row, outcome))
+            if outcome.status == "sent" and row.id is not None:
+                self._journal(row.id, outcome)
             if len(self.unrecorded) >= RECORD_EVERY:
                 await self.record()
+
+    def _journal(self, delivery_id: int, outcome: SendOutcome) -> None:
+        try:
+            self.journal.add(delivery_id, outcome.provider_message_id, outcome.message_id)
+        except OSError as exc:  # a full disk, say: the outcome is still recorded as usual
+            log.error(
+                "journal %s not written (%s): delivery %s is sent, and kept only in memory "
+                "until it is recorded",
+                self.journal.path,
+                exc,
+                delivery_id,
+            )
+
+    async def finish(
+        self,
+        ready: asyncio.Queue[Delivery | None],
+        workers: Sequence[asyncio.Future[None]],
+        ticker: asyncio.Future[None],
+    ) -> None:
+        """End the stream: every sender is told to stop and waited for (its reply read and
+        kept), the ticker is stopped, and the outcomes left are recorded. Raises a sender's
+        error after that."""
+        for _ in workers:
+            await ready.put(None)
+        ended = await asyncio.gather(*workers, return_exceptions=True)
+        ticker.cancel()  # perhaps inside a record: the record below waits for its write
+        await asyncio.gather(ticker, return_exceptions=True)
+        if self.gave_up is None:
+            await self.record()
+        for error in ended:
+            if isinstance(error, BaseException):
+                raise error
 
     async def aclose(self, *, failed: bool) -> None:
         self.journal.close(keep=failed or bool(self.unrecorded))
         await self.db.aclose()
+
+
+async def to_the_end(work: Coroutine[Any, Any, None]) -> None:
+    """Await `work` until it ends, even when the caller is cancelled meanwhile; the
+    cancellation is raised after it (`work`'s own error first)."""
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while True:
+        try:
+            await asyncio.shield(task)
+            break
+        except asyncio.CancelledError:
+            if task.done():  # `work` itself was cancelled
+                raise
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 async def stream_deliveries(
@@ -474,16 +540,11 @@ async def stream_deliveries(
     try:
         try:
             await produce()
-        finally:
-            for _ in workers:
-                await ready.put(None)
-            try:
-                await asyncio.gather(*workers)
-            finally:
-                ticker.cancel()
-                await asyncio.gather(ticker, return_exceptions=True)
-                if stream.gave_up is None:
-                    await stream.record()
+        except BaseException:  # cancelled, or a claim failed: hand nothing more out
+            stream.stopped = True
+            raise
+        finally:  # runs to its end even if cancelled meanwhile: no reply or outcome dropped
+            await to_the_end(stream.finish(ready, workers, ticker))
         failed = False
     finally:
         await stream.aclose(failed=failed)
