@@ -26,6 +26,10 @@ whether it is met.
 
 Run: .venv/bin/python bench/scale.py [--runs sqlite:100000 postgres:100000 postgres:1000000]
 (or the older --vendors N --db sqlite|postgres for one run).
+
+`--only tick [--repeat N]` measures `comms tick` alone: the roster is imported and rolled
+once (not measured), then tick runs N times, each on a fresh copy of that database and data
+folder (SQLite only), and its figures go to bench/results/scale_tick.json.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import argparse
 import csv
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -56,6 +61,7 @@ from comms.stored_verdicts import counts  # noqa: E402
 from comms.vendor_search import search_vendors  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "scale.json"
+TICK_RESULTS = ROOT / "bench" / "results" / "scale_tick.json"
 COMMS = str(Path(sys.executable).with_name("comms"))
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 T0 = date(2026, 12, 3)
@@ -246,13 +252,17 @@ def say(*parts: Any) -> None:
     print(*parts, flush=True)
 
 
-def bench(url: str, vendors: int, work: Path) -> dict[str, Any]:
-    env = {
+def environment(url: str, work: Path) -> dict[str, str]:
+    return {
         **{k: v for k, v in os.environ.items() if not k.startswith("COMMS_")},
         "COMMS_DATABASE_URL": url,
         "COMMS_DATA_DIR": str(work / "var"),
         "COMMS_LOG_LEVEL": "WARNING",
     }
+
+
+def bench(url: str, vendors: int, work: Path) -> dict[str, Any]:
+    env = environment(url, work)
     roster = work / "roster.csv"
     t0 = time.perf_counter()
     rows = generate(roster, vendors)
@@ -283,14 +293,7 @@ def bench(url: str, vendors: int, work: Path) -> dict[str, Any]:
     out["roll"]["status_changes"] = changed
     out["roll"]["changed_share"] = round(changed / vendors, 4)
     say("roll:", out["roll"])
-    out["tick"] = measured([*comms, "tick", "--now", NEXT], env)
-    opened = scalar(url, 'SELECT count(*) FROM "case"')
-    outbox = len(list((work / "var" / "outbox").glob("*.eml")))
-    out["tick"].update(
-        cases_opened=opened,
-        emails_in_outbox=outbox,
-        cases_per_second=round(opened / out["tick"]["seconds"], 1),
-    )
+    out["tick"] = tick_figures(url, work, env)
     say("tick:", out["tick"])
     out["check"] = measured([*comms, "verdicts", "check", "--now", NEXT], env)
     out["check"]["drift"] = out["check"]["exit"] != 0  # it exits 1 on drift
@@ -298,6 +301,47 @@ def bench(url: str, vendors: int, work: Path) -> dict[str, Any]:
     commands = ("import", "import_invalid", "status_json", "status", "roll", "tick", "check")
     out["peak_mb_max"] = max(out[c]["peak_mb"] for c in commands)
     return out
+
+
+def tick_figures(url: str, work: Path, env: dict[str, str]) -> dict[str, Any]:
+    """`comms tick` the day after the import, with the cases it opened and the emails it
+    wrote to the outbox."""
+    out = measured([COMMS, "tick", "--now", NEXT], env)
+    opened = scalar(url, 'SELECT count(*) FROM "case"')
+    outbox = len(list((work / "var" / "outbox").glob("*.eml")))
+    out.update(
+        cases_opened=opened,
+        emails_in_outbox=outbox,
+        cases_per_second=round(opened / out["seconds"], 1),
+    )
+    return out
+
+
+def only_tick(vendors: int, repeat: int) -> dict[str, Any]:
+    """The roster imported and rolled once; `comms tick` on `repeat` fresh copies of it."""
+    with tempfile.TemporaryDirectory(prefix="scale-tick-") as tmp:
+        base, work = Path(tmp) / "base", Path(tmp) / "run"
+        base.mkdir()
+        env = environment(f"sqlite:///{base / 'scale.db'}", base)
+        generate(base / "roster.csv", vendors)
+        for args in (
+            ["init"],
+            ["import", str(base / "roster.csv"), "--now", NOW],
+            ["verdicts", "roll", "--now", NEXT],
+        ):
+            done = measured([COMMS, *args], env)
+            say(args[0], done)
+            if done["exit"] != 0:
+                raise SystemExit(f"{args[0]} failed: {done['said']}")
+        (base / "roster.csv").unlink()
+        runs = []
+        for _ in range(repeat):
+            shutil.rmtree(work, ignore_errors=True)
+            shutil.copytree(base, work)
+            url = f"sqlite:///{work / 'scale.db'}"
+            runs.append(tick_figures(url, work, environment(url, work)))
+            say("tick:", runs[-1])
+    return {"vendors": vendors, "tick_runs": runs}
 
 
 COMMANDS = ("import", "import_invalid", "status_json", "status", "roll", "tick", "check")
@@ -411,7 +455,18 @@ def main() -> None:
     ap.add_argument("--runs", nargs="+", metavar="DB:VENDORS", help="e.g. postgres:1000000")
     ap.add_argument("--vendors", type=int, default=100_000)
     ap.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
+    ap.add_argument("--only", choices=("tick",), help="measure only this command (SQLite)")
+    ap.add_argument("--repeat", type=int, default=2, help="with --only: runs of the command")
     args = ap.parse_args()
+    if args.only:
+        result = only_tick(args.vendors, args.repeat)
+        result["measured_at"] = datetime.now().astimezone().isoformat(timespec="seconds")
+        result["uptime"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout
+        TICK_RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        TICK_RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+        rates = [r["cases_per_second"] for r in result["tick_runs"]]
+        say(f"tick, sqlite {args.vendors:,}: {rates} cases/s (target >= 1000); {TICK_RESULTS}")
+        return
     runs = [(r.split(":")[0], int(r.split(":")[1])) for r in args.runs or []]
     if any(db not in ("sqlite", "postgres") for db, _ in runs):
         ap.error("--runs: DB is sqlite or postgres")
