@@ -34,7 +34,7 @@ from comms.compliance import (
 )
 from comms.models import Vendor, VendorVerdict, VerdictChange
 from comms.settings import get_settings
-from comms.verdict_inputs import ProfileCache, VerdictInputs, chunks, load_inputs
+from comms.verdict_inputs import EMPTY_PROFILE, ProfileCache, VerdictInputs, chunks, load_inputs
 
 BATCH = 1000
 SEVERITY = {status: len(STATUS_ORDER) - 1 - i for i, status in enumerate(STATUS_ORDER)}
@@ -595,6 +595,29 @@ def stored_for(session: Session, vendor_ids: Iterable[int], day: date) -> dict[i
     return out
 
 
+def verdict_on(session: Session, vendor_id: int, day: date) -> Verdict:
+    """The vendor's verdict on `day` for a reader that writes nothing: its stored verdict when
+    that holds on `day` (one primary-key read), else computed from its records (another day,
+    or before the day's roll, or when this session changed its inputs and has not refreshed
+    them yet). Kept equal to a fresh computation, so both answers are the same."""
+    session.flush()  # the ORM's pending changes noted (`comms.verdict_tracking`)
+    pending = session.info.get(PENDING) or ()
+    if vendor_id not in pending and not session.info.get(PENDING_PROFILES):
+        found = stored_for(session, [vendor_id], day).get(vendor_id)
+        if found is not None:
+            return found
+    return computed(session, vendor_id, day)
+
+
+def computed(session: Session, vendor_id: int, day: date) -> Verdict:
+    """The vendor's verdict on `day` computed from its records (nothing stored is read)."""
+    session.flush()
+    inputs = load_inputs(session, [vendor_id]).get(vendor_id)
+    if inputs is None:  # not flushed yet: nothing of it is stored
+        return evaluate([], EMPTY_PROFILE, day, has_certificate=False)
+    return judge(inputs, day).verdict
+
+
 def current(
     session: Session, vendor: Vendor, *, day: date, now: datetime, reason: str = "read"
 ) -> Verdict:
@@ -609,9 +632,7 @@ def current(
         row = session.get(VendorVerdict, vendor.id, populate_existing=True)
         if row is not None:
             return verdict_of(row, day)
-    inputs = load_inputs(session, [vendor.id]).get(vendor.id)
-    assert inputs is not None
-    return judge(inputs, day).verdict
+    return computed(session, vendor.id, day)
 
 
 __all__ = [
@@ -623,6 +644,7 @@ __all__ = [
     "VerdictChange",
     "case_candidates",
     "changes_since",
+    "computed",
     "count_drift",
     "counts",
     "counts_by_profile",
@@ -642,6 +664,7 @@ __all__ = [
     "settle_pending",
     "stored_for",
     "verdict_of",
+    "verdict_on",
 ]
 
 
@@ -658,10 +681,7 @@ def refresh_vendor(session: Session, vendor_id: int, *, now: datetime, reason: s
     row = session.get(VendorVerdict, vendor_id, populate_existing=True)
     if row is not None:
         return verdict_of(row, day)
-    inputs = load_inputs(session, [vendor_id]).get(vendor_id)
-    if inputs is None:
-        return evaluate([], ProfileCache().get(session, None), day, has_certificate=False)
-    return judge(inputs, day).verdict
+    return computed(session, vendor_id, day)
 
 
 def refresh_profile(

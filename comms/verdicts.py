@@ -12,10 +12,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from comms.compliance import STATUS_ORDER, Status, Verdict, evaluate
+from comms.compliance import STATUS_ORDER, Status, Verdict
 from comms.models import Vendor
 from comms.profiles import ProfileSpec
-from comms.stored_verdicts import UNREACHABLE, judge, vendor_id_batches
+from comms.stored_verdicts import UNREACHABLE, computed, judge, vendor_id_batches
 from comms.verdict_inputs import (
     COUNTING_STATUSES,
     EMPTY_PROFILE,
@@ -33,12 +33,10 @@ def profile_for(session: Session, vendor: Vendor) -> ProfileSpec:
 
 
 def vendor_verdict(session: Session, vendor: Vendor, as_of: date) -> Verdict:
-    """The vendor's verdict on `as_of`, computed from its records."""
+    """The vendor's verdict on `as_of`, computed from its records (`--as-of` another day, a
+    check against the stored one); today's verdict is `comms.stored_verdicts.verdict_on`."""
     assert vendor.id is not None
-    inputs = load_inputs(session, [vendor.id]).get(vendor.id)
-    if inputs is None:  # not flushed yet: nothing of it is stored
-        return evaluate([], EMPTY_PROFILE, as_of, has_certificate=False)
-    return inputs.verdict(as_of)
+    return computed(session, vendor.id, as_of)
 
 
 @dataclass

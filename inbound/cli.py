@@ -29,7 +29,7 @@ from comms.dispatch import deliver
 from comms.models import Certificate, Vendor, audit
 from comms.redact import redact
 from comms.settings import get_settings
-from comms.verdicts import vendor_verdict
+from comms.stored_verdicts import verdict_on
 from inbound import dropbox
 from inbound.certificates import ReviewError, review_certificate
 from inbound.imap import cli as imap_cli
@@ -371,14 +371,12 @@ def certificates_review_cmd(
             raise fail(str(exc)) from None
         notice = None
         if reason.strip():
-            vendor = session.get(Vendor, cert.vendor_id)
-            assert vendor is not None
             notice = queue_rejection_notice(
                 session,
                 cert,
                 reason=reason.strip(),
                 by=by,
-                verdict=vendor_verdict(session, vendor, when.astimezone(settings.zone).date()),
+                verdict=verdict_on(session, cert.vendor_id, when.astimezone(settings.zone).date()),
                 now=when,
                 settings=settings,
             )

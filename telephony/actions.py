@@ -14,7 +14,7 @@ from comms.email.compose import queue_email
 from comms.models import OPEN_STATES, Case, Vendor
 from comms.outbox import NewDelivery, create_delivery
 from comms.settings import Settings, get_settings
-from comms.verdicts import vendor_verdict
+from comms.stored_verdicts import verdict_on
 from telephony import render
 from telephony.hours import HoursError, call_center_open, next_opening
 from telephony.models import CallTask
@@ -32,7 +32,8 @@ def open_case(session: Session, vendor: Vendor) -> Case | None:
 
 
 def request_template(session: Session, vendor: Vendor, settings: Settings, now: datetime) -> str:
-    verdict = vendor_verdict(session, vendor, now.astimezone(settings.zone).date())
+    assert vendor.id is not None
+    verdict = verdict_on(session, vendor.id, now.astimezone(settings.zone).date())
     if verdict.status.value in ("expiring", "expired"):
         return "renewal_request"
     if verdict.status.value == "missing":

@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 from comms.context import template_context
 from comms.models import Agent, Case, Delivery, Vendor
 from comms.settings import Settings, get_settings
-from comms.verdicts import vendor_verdict
+from comms.stored_verdicts import verdict_on
 from telephony import render, task_states
 from telephony.call_script import render_script, why_words
 from telephony.models import CallTask, TaskStatus
@@ -67,7 +67,8 @@ def _item(session: Session, new: NewTask, *, now: datetime, settings: Settings) 
     status = ""
     if new.vendor is not None:
         as_of = now.astimezone(settings.zone).date()
-        status = vendor_verdict(session, new.vendor, as_of).status.value
+        assert new.vendor.id is not None
+        status = verdict_on(session, new.vendor.id, as_of).status.value
     trigger = new.case.trigger if new.case is not None else ""
     return {
         "vendor_id": new.vendor.id if new.vendor is not None else None,

@@ -6,14 +6,16 @@ import csv
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import text, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 
 from comms.app.registry import metadata
+from comms.compliance import Status
 from comms.profiles import load_profiles
 from comms.roster import import_roster
 from comms.roster.importer import ImportResult
+from comms.stored_verdicts import SEVERITY
 
 REPO = Path(__file__).resolve().parents[2]
 HEADER = [
@@ -71,3 +73,19 @@ def run_import(engine: Engine, path: Path, *, now: datetime) -> ImportResult:
         result = import_roster(s, path, now=now)
         s.commit()
     return result
+
+
+MARK = "stored, not computed"
+
+
+def alter_stored(engine: Engine, vendor_id: int) -> None:
+    """The stored row says 'missing', with a deficiency no computation would write."""
+    bad = Status.MISSING
+    deficiency = {"code": "marker", "coverage": "general_liability", "message": MARK}
+    table = SQLModel.metadata.tables["vendor_verdict"]
+    with engine.begin() as conn:
+        conn.execute(
+            update(table)
+            .where(table.c.vendor_id == vendor_id)
+            .values(status=bad.value, severity=SEVERITY[bad], deficiencies=[deficiency])
+        )

@@ -28,7 +28,7 @@ from comms.app.workspace.security import COMPLIANCE, PageError, check_csrf, requ
 from comms.models import Certificate, CertificateStatus, Vendor
 from comms.models.audit import audit
 from comms.staff.sessions import SignedIn
-from comms.verdicts import vendor_verdict
+from comms.stored_verdicts import verdict_on
 from comms.waivers import WaiverConflict, WaiverRefused, grant_waiver, parse_choice
 from inbound.acord25.schema import DOUBT_THRESHOLD
 from inbound.certificates import ReviewError, review_certificate
@@ -138,7 +138,7 @@ def router(ws: Workspace) -> APIRouter:
             cert = _certificate(session, certificate_id)
             vendor = session.get(Vendor, cert.vendor_id)
             assert vendor is not None and cert.id is not None
-            verdict = vendor_verdict(session, vendor, ws.today())
+            verdict = verdict_on(session, cert.vendor_id, ws.today())
             with_it = verdict_with(session, vendor, cert, ws.today())
             lines = checklist(session, vendor, cert, with_it)
             previous, following = _neighbours(held_ids(session), cert.id)
@@ -210,14 +210,12 @@ def router(ws: Workspace) -> APIRouter:
             )
             notice = None
             if not accept:
-                vendor = session.get(Vendor, cert.vendor_id)
-                assert vendor is not None
                 notice = queue_rejection_notice(
                     session,
                     cert,
                     reason=reason,
                     by=who.name,
-                    verdict=vendor_verdict(session, vendor, ws.today()),
+                    verdict=verdict_on(session, cert.vendor_id, ws.today()),
                     now=now,
                     settings=ws.settings,
                 )

@@ -28,8 +28,7 @@ from comms.models import (
 )
 from comms.profiles import spec_of
 from comms.staff.sessions import SignedIn
-from comms.stored_verdicts import history
-from comms.verdicts import vendor_verdict
+from comms.stored_verdicts import history, verdict_on
 from comms.waivers import choices, is_live
 from inbound.models import InboundEmail
 from telephony.models import CallTask
@@ -236,7 +235,7 @@ def router(ws: Workspace) -> APIRouter:
             if vendor is None:
                 raise PageError(404, f"There is no vendor {vendor_id}.")
             assert vendor.id is not None
-            verdict = vendor_verdict(session, vendor, ws.today())
+            verdict = verdict_on(session, vendor.id, ws.today())
             agent = session.get(Agent, vendor.agent_id) if vendor.agent_id else None
             profile = (
                 session.get(RequirementProfile, vendor.profile_id) if vendor.profile_id else None

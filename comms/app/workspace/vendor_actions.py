@@ -22,7 +22,7 @@ from comms.email.compose import queue_email
 from comms.models import Agent, Case, Vendor, audit
 from comms.roster.values import parse_optional_email, parse_optional_phone
 from comms.staff.sessions import SignedIn
-from comms.verdicts import vendor_verdict
+from comms.stored_verdicts import verdict_on
 from workflows.lifecycle import CaseError, pause_case, resume_case
 
 TEMPLATE_FOR = {
@@ -47,7 +47,8 @@ def _vendor(session: Session, vendor_id: str) -> Vendor:
 def send_request(ws: Workspace, vendor_id: str, who: SignedIn, now: datetime) -> str:
     with ws.write() as session:
         vendor = _vendor(session, vendor_id)
-        verdict = vendor_verdict(session, vendor, now.astimezone(ws.settings.zone).date())
+        assert vendor.id is not None
+        verdict = verdict_on(session, vendor.id, now.astimezone(ws.settings.zone).date())
         agent = session.get(Agent, vendor.agent_id) if vendor.agent_id else None
         kind = "agent" if agent is not None and agent.email else "vendor"
         template = TEMPLATE_FOR[verdict.status]
