@@ -47,7 +47,14 @@ REASON_WORDS = {
     "missing": "no certificate on file",
 }
 # a vendor whose certificate has become compliant since its task was opened: nothing to ask
-COMPLIANT_WHY = "the vendor is now compliant: this task can be resolved"
+# about it (the task itself can be resolved only when every vendor it is about is compliant)
+COMPLIANT_WHY = "the vendor is now compliant"
+
+
+def resolvable_why(vendors: int) -> str:
+    """The why of a task every one of whose `vendors` is now compliant."""
+    who = "the vendor is" if vendors == 1 else f"all {vendors} vendors are"
+    return f"{who} now compliant: this task can be resolved"
 
 
 def why_words(status: str, trigger: str, reason: str) -> str:
@@ -150,6 +157,9 @@ def render_script(
         )
         if s is not None
     ]
+    resolvable = bool(sections) and all(s["status"] == "compliant" for s in sections)
+    if resolvable and len(sections) == 1:
+        sections[0]["why"] = resolvable_why(1)
     agent = None
     if target_kind == "agent" and sections and sections[0]["agent"]:
         agent = sections[0]["agent"]
@@ -157,6 +167,7 @@ def render_script(
         "target": {"kind": target_kind, "name": target_name, "phone": phone},
         "agent": agent,
         "vendors": sections,
+        "resolvable": resolvable_why(len(sections)) if resolvable else "",
         "organization": {
             "name": settings.organization_name,
             "support_email": settings.support_email,

@@ -16,7 +16,7 @@ from comms.models import Vendor
 from comms.models.verdicts import VendorVerdict
 from comms.settings import Settings
 from comms.stored_verdicts import valid_on
-from telephony.call_script import COMPLIANT_WHY
+from telephony.call_script import COMPLIANT_WHY, resolvable_why
 from telephony.models import CallTask
 from telephony.task_states import DONE, available
 from workflows.calendar import recipient_zones, within_quiet_hours
@@ -71,27 +71,44 @@ def queue_row(
     settings: Settings,
     compliant: set[int] | None = None,
 ) -> QueueRow:
-    """`compliant`: the vendors now compliant (`compliant_now`); their why says so (the task
-    can be resolved) instead of what it was when the task was opened."""
+    """`compliant`: the vendors now compliant (`compliant_now`); their why says so instead of
+    what it was when the task was opened, and the task can be resolved only when all its
+    vendors are."""
     zone = callee_zone(session, task, settings)
     local = now.astimezone(ZoneInfo(zone))
     items = task.items or []
     vendors = [str(i["vendor_name"]) for i in items if i.get("vendor_name")]
-    why = [
-        COMPLIANT_WHY
-        if i.get("vendor_id") in (compliant or set())
-        else str(i.get("why") or i.get("reason") or "").replace("_", " ")
-        for i in items
-    ]
     return QueueRow(
         task=task,
         vendors=vendors,
-        why=[w for w in why if w] or [task.reason.replace("_", " ")],
+        why=task_why(items, compliant or set()) or [task.reason.replace("_", " ")],
         local_time=f"{local.hour % 12 or 12}:{local:%M %p} {local:%Z}",
         zone=zone,
         callable_now=within_quiet_hours(now, [zone], settings),
         waited=now - (task.due_at or task.created_at),
     )
+
+
+def task_why(items: list[dict[str, Any]], compliant: set[int]) -> list[str]:
+    """Why a task's callee is called, in words: the task can be resolved when every vendor it
+    is about is now compliant; else each vendor's why (a compliant one says so), named by the
+    vendor when the task is about several."""
+    about = [i for i in items if i.get("vendor_id")]
+    if about and all(i["vendor_id"] in compliant for i in about):
+        return [resolvable_why(len(about))]
+    named = len(about) > 1
+    why = []
+    for item in items:
+        words = (
+            COMPLIANT_WHY
+            if item.get("vendor_id") in compliant
+            else str(item.get("why") or item.get("reason") or "").replace("_", " ")
+        )
+        if words and named and item.get("vendor_name"):
+            words = f"{item['vendor_name']}: {words}"
+        if words:
+            why.append(words)
+    return why
 
 
 def queue(

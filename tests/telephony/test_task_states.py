@@ -20,7 +20,7 @@ from comms.outbox import NewDelivery, create_delivery
 from comms.settings import get_settings
 from comms.stored_verdicts import org_day, refresh
 from telephony import desk, task_states
-from telephony.call_script import COMPLIANT_WHY, render_script
+from telephony.call_script import COMPLIANT_WHY, render_script, resolvable_why
 from telephony.models import CallTask
 from telephony.task_states import TaskConflict
 from telephony.tasks import Disposition, TaskError, claim_task, complete_task, list_tasks
@@ -70,6 +70,18 @@ def _world_task(engine: Engine, now: datetime) -> tuple[World, CallTask]:
     with Session(engine) as s:
         world = make_world(s, now)
     return world, _call_task(engine, now, world.vendor, world.case)
+
+
+def _script(s: Session, task: CallTask, now: datetime) -> str:
+    return render_script(
+        s,
+        task.items,
+        target_kind=task.target_kind,
+        target_name=task.target_name,
+        phone=task.phone,
+        now=now,
+        settings=get_settings(),
+    )
 
 
 def test_a_reservation_ends_by_itself(use_db: Engine, clock: Clock) -> None:
@@ -453,24 +465,90 @@ def test_a_vendor_now_compliant_is_called_to_resolve_the_task(use_db: Engine, cl
         s.commit()
     with Session(use_db, expire_on_commit=False) as s:
         [row] = desk.queue(s, now=later, settings=settings)
-        assert row.why == [COMPLIANT_WHY] and COMPLIANT_WHY.startswith(
-            "the vendor is now compliant"
-        )
-        script = render_script(
-            s,
-            task.items,
-            target_kind="vendor",
-            target_name=task.target_name,
-            phone=task.phone,
-            now=later,
-            settings=settings,
-        )
-        assert f"Why: {COMPLIANT_WHY}." in script and "expired" not in script.split("Why:")[1][:80]
+        assert row.why == ["the vendor is now compliant: this task can be resolved"]
+        script = _script(s, task, later)
+        assert f"Why: {resolvable_why(1)}." in script
+        assert "expired" not in script.split("Why:")[1][:80]
         assert 'Nothing is missing now: tell them so, and record "resolved".' in script
         assert "Ask when the certificate will be sent" not in script
         claim_task(s, task.id or 0, by="ann", now=later)
         done = complete_task(s, task.id or 0, "resolved", by="ann", now=later)
         assert done.status == "done" and done.outcome == "resolved"
+
+
+def test_a_call_about_two_vendors_is_resolvable_only_when_both_are_compliant(
+    use_db: Engine, clock: Clock
+) -> None:
+    """One call to an agent about two vendors whose certificates have expired: when one of
+    them becomes compliant, the queue and the script say so for that vendor only (by name),
+    and not that the task can be resolved; when the other does too, they say the task can be
+    resolved."""
+    now = clock()
+    settings = get_settings()
+    names = ["Bayside Electrical", "Evans Painting"]
+    with Session(use_db, expire_on_commit=False) as s:
+        agent = factory.agent(s, name="Sarah Kim", phone=AGENT_PHONE)
+        profile = factory.profile(s)
+        worlds = []
+        for i, name in enumerate(names):
+            vendor = factory.vendor(
+                s, name=name, phone=f"+1212555021{i}", profile=profile, agent=agent
+            )
+            factory.cover(
+                s,
+                vendor,
+                received_at=now - timedelta(days=400),
+                expires=(now - timedelta(days=30)).date(),
+                effective=(now - timedelta(days=395)).date(),
+            )
+            worlds.append((vendor, factory.case(s, vendor, now=now, trigger="expired")))
+        s.commit()
+    [task_id] = {_call_task(use_db, now, v, c).id for v, c in worlds}
+    with Session(use_db, expire_on_commit=False) as s:
+        found = s.get(CallTask, task_id)
+        assert found is not None and len(found.items) == 2
+        task = found
+        [row] = desk.queue(s, now=now, settings=settings)
+        assert row.why == [f"{n}: the certificate has expired" for n in names]
+
+    def becomes_compliant(vendor: Vendor, at: datetime) -> None:
+        with Session(use_db, expire_on_commit=False) as s:
+            fresh = s.get(Vendor, vendor.id)
+            assert fresh is not None
+            factory.cover(s, fresh, received_at=at, expires=(now + timedelta(days=300)).date())
+            refresh(s, {vendor.id or 0}, day=org_day(at), now=at, reason="certificate")
+            s.commit()
+
+    later = now + 5 * MIN
+    becomes_compliant(worlds[0][0], later)
+    with Session(use_db, expire_on_commit=False) as s:
+        [row] = desk.queue(s, now=later, settings=settings)
+        assert row.why == [
+            f"{names[0]}: {COMPLIANT_WHY}",
+            f"{names[1]}: the certificate has expired",
+        ]
+        script = _script(s, task, later)
+        assert "can be resolved" not in " ".join(row.why) + script
+        assert f"Why: {COMPLIANT_WHY}." in script
+        assert (
+            f'Nothing is missing now for {names[0]}: tell them so, and record "resolved" for it.'
+            in script
+        )
+        assert script.count("Why: the certificate has expired.") == 1
+
+    latest = later + 5 * MIN
+    becomes_compliant(worlds[1][0], latest)
+    with Session(use_db, expire_on_commit=False) as s:
+        [row] = desk.queue(s, now=latest, settings=settings)
+        [why] = row.why
+        assert (
+            why == resolvable_why(2) == "all 2 vendors are now compliant: this task can be resolved"
+        )
+        script = _script(s, task, latest)
+        assert script.count(f"Why: {COMPLIANT_WHY}.") == 2
+        assert script.rstrip().endswith(
+            "All 2 vendors are now compliant: this task can be resolved."
+        )
 
 
 def test_a_scheduler_pass_gives_ended_reservations_back(use_db: Engine, clock: Clock) -> None:

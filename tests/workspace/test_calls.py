@@ -40,7 +40,8 @@ def test_the_queue_for_callers_only(roster: Engine, clock: Clock) -> None:
         assert ann.get("/calls", headers=PAGE).status_code == 403
 
 
-def test_two_callers_and_one_task(roster: Engine, clock: Clock) -> None:
+def test_two_callers_and_one_task(seeded: Engine, clock: Clock) -> None:
+    roster = seeded  # with a certificate of Acme Roofing's under review
     ids = desk_tasks(roster, NOW)
     task_id = ids["Dana Broker"]
     with _client(roster, clock) as carl, _client(roster, clock) as ada:
@@ -55,6 +56,19 @@ def test_two_callers_and_one_task(roster: Engine, clock: Clock) -> None:
         screen = carl.get(f"/calls/{task_id}", headers=PAGE).text
         assert "One call about 2 vendors: Acme Roofing LLC, Cedar Plumbing." in screen
         assert 'id="wrapup"' in screen and "Certificates on file" in screen
+        # Acme Roofing is compliant now, Cedar Plumbing is not: said per vendor, and the task
+        # cannot be resolved yet
+        why = re.search(r'<p id="why">(.*?)</p>', screen, re.S)
+        assert why is not None, screen
+        assert why.group(1) == (
+            "Why: Acme Roofing LLC: the vendor is now compliant; Cedar Plumbing: the "
+            "certificate does not meet the requirements."
+        )
+        assert "can be resolved" not in screen
+        # every certificate listed says what is on it (none ends in a bare colon)
+        items = re.findall(r"<li>Certificate \d+ .*?</li>", screen, re.S)
+        assert items and not [i for i in items if re.search(r":\s*</li>", i)], items
+        assert [i for i in items if "under review, no policy recorded from it yet" in i]
         assert ada.get(f"/calls/{task_id}", headers=PAGE).text.count('id="wrapup"') == 0
         # the reservation ends: the task goes back to the queue by itself
         clock.at = NOW + timedelta(minutes=15)

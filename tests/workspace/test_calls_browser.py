@@ -66,6 +66,16 @@ def test_two_callers_race_for_one_task(two: tuple[Tab, Tab], tasks: dict[str, in
     assert carl.page.locator("#wrapup").count() == 1
     assert "claimed by carl" in ada.page.content()  # the server refused the second claim
     ada.errors.clear()  # the browser notes the 409 page
+    # per vendor: Acme Roofing is compliant now, Cedar Plumbing is not, so the task is not
+    # resolvable yet; Acme's certificate under review says so
+    assert carl.page.inner_text("#why") == (
+        "Why: Acme Roofing LLC: the vendor is now compliant; "
+        "Cedar Plumbing: the certificate does not meet the requirements."
+    )
+    assert "can be resolved" not in carl.page.inner_text("body")
+    listed = carl.page.locator("section[aria-label='Acme Roofing LLC'] li").all_inner_texts()
+    assert any(t.endswith("under review, no policy recorded from it yet") for t in listed), listed
+    assert not [t for t in listed if t.rstrip().endswith(":")], listed
     _publish_docs(carl.shot("calls-task"), "call-desk-task.png")
     ada.go("/calls")
     assert ada.page.locator(f'tr[data-task="{task}"]').count() == 0
