@@ -3,7 +3,8 @@
 Usage: .venv/bin/python bench/acord25_accuracy.py [--n 34] [--seed 25] [--variants 6]
        [--extra DIR ...] [--skip-generated]
   e.g. --skip-generated --extra ~/acord_local   grades a local real-world set given by its path
-  (DIR/positives, DIR/negatives, DIR/blank, each document beside NAME.expected.json)
+  (DIR/positives, DIR/negatives, DIR/blank, each document beside NAME.expected.json; rebuild
+  the project's one from bench/wild_sources.md and bench/wild_expected/)
 Text PDFs (the real-world text positives and the generated flat and fillable ones) are timed
 again apart: p50 in-process by the path taken, against the bare pdfplumber baseline, and a text
 page as a whole `comms extract` command, whose start-up (the command minus the in-process read)
