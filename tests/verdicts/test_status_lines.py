@@ -8,6 +8,7 @@ import io
 import json
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -63,3 +64,27 @@ def test_stored_lines_are_the_entries_json(
     data = json.loads(fast.getvalue())
     assert data["vendors"] == json.loads(slow.getvalue())["vendors"]
     assert len(data["vendors"]) == 30
+
+
+def test_the_whole_stream_is_planned_for_every_row(db: Engine, tmp_path: Path) -> None:
+    """On PostgreSQL the streamed status plans for all its rows (a server-side cursor would
+    plan for the first 10%: the `worst` index and a vendor lookup per row); a limited read
+    keeps the fast-start plan."""
+    load_config_profiles(db)
+    run_import(db, write_roster(tmp_path / "r.csv", rows()), now=noon(TODAY))
+    with Session(db) as s:
+        assert len(list(stored_entries(s, attention_only=True, limit=5))) == 5
+        if db.dialect.name == "postgresql":
+            assert _shown(s) == "0.1"
+        assert len(list(stored_lines(s))) == 30
+        if db.dialect.name == "postgresql":
+            assert _shown(s) == "1"
+        s.rollback()
+        assert len(list(stored_entries(s))) == 30
+        if db.dialect.name == "postgresql":
+            assert _shown(s) == "1"
+
+
+def _shown(s: Session) -> str:
+    driver: Any = s.connection().connection.driver_connection
+    return str(driver.execute("SHOW cursor_tuple_fraction").fetchone()[0])
