@@ -74,7 +74,8 @@ class _Loaded:
     vendors: dict[int, Vendor]
     agents: dict[int, Agent]
     profiles: dict[int, ProfileSpec]
-    inputs: dict[int, VerdictInputs]
+    inputs: dict[int, VerdictInputs]  # of the vendors with no stored verdict for a day asked
+    verdicts: dict[tuple[int, date], Verdict]  # stored, by vendor and day
     latest: dict[int, Certificate]
     latest_policies: dict[int, list[Policy]]
     cases: dict[int, Case]
@@ -86,11 +87,13 @@ def _load(
     session: Session,
     requests: Sequence[ContextRequest],
     *,
+    settings: Settings,
     vendors: dict[int, Vendor] | None = None,
     cases: dict[int, Case] | None = None,
 ) -> _Loaded:
     """What the contexts of `requests` read; `vendors` and `cases` the caller holds already
-    (as it holds them: they are not read again)."""
+    (as it holds them: they are not read again). The stored verdicts that hold on the
+    requests' days are read; verdict inputs only for the vendors that need one computed."""
     known = dict(vendors or {})
     vendors = {**_by_id(session, Vendor, {r.vendor_id for r in requests} - set(known)), **known}
     agents = _by_id(session, Agent, {v.agent_id for v in vendors.values() if v.agent_id})
@@ -100,10 +103,19 @@ def _load(
     profiles = {pid: spec_of(row) for pid, row in profile_rows.items()}
     projects = project_specs(session, {v.project for v in vendors.values() if v.project})
 
-    inputs = load_inputs(session, set(vendors))
-    with_certificate = {vid for vid, item in inputs.items() if item.has_certificate}
-    latest: dict[int, Certificate] = {}
-    for chunk in _chunks(with_certificate):
+    verdicts: dict[tuple[int, date], Verdict] = {}
+    wanted: dict[date, set[int]] = defaultdict(set)  # the days a verdict is asked for
+    for r in requests:
+        if r.verdict is None and r.vendor_id in vendors:
+            wanted[r.as_of.astimezone(settings.zone).date()].add(r.vendor_id)
+    for day, ids in wanted.items():
+        for vendor_id, stored in stored_for(session, ids, day).items():
+            verdicts[(vendor_id, day)] = stored
+    inputs = load_inputs(
+        session, {i for day, ids in wanted.items() for i in ids if (i, day) not in verdicts}
+    )
+    latest: dict[int, Certificate] = {}  # the newest certificate that counts (if any)
+    for chunk in _chunks(set(vendors)):
         # the status is tested here: with it in SQL, SQLite walks the status index instead
         for cert in session.exec(
             select(Certificate)
@@ -145,7 +157,16 @@ def _load(
         ).all():
             events[event.case_id].append(event)
     return _Loaded(
-        vendors, agents, profiles, inputs, latest, latest_policies, cases, events, projects
+        vendors=vendors,
+        agents=agents,
+        profiles=profiles,
+        inputs=inputs,
+        verdicts=verdicts,
+        latest=latest,
+        latest_policies=latest_policies,
+        cases=cases,
+        events=events,
+        projects=projects,
     )
 
 
@@ -166,13 +187,10 @@ def context_builders(
     `vendors` and `cases` by id: objects the caller holds, used as they are."""
     if not requests:
         return []
-    loaded = _load(session, requests, vendors=vendors, cases=cases)
-    verdicts: dict[tuple[int, date], Verdict] = {}
+    loaded = _load(session, requests, settings=settings, vendors=vendors, cases=cases)
     # the stored verdicts that hold on the requests' days (kept equal to a fresh computation);
     # the others are computed from the loaded inputs when a context is built
-    for day in {r.as_of.astimezone(settings.zone).date() for r in requests if r.verdict is None}:
-        for vendor_id, stored in stored_for(session, loaded.vendors, day).items():
-            verdicts[(vendor_id, day)] = stored
+    verdicts = loaded.verdicts
     views: dict[int, dict[str, Any]] = {}  # by id(profile): one for every context
     organization = organization_view(settings)
 
