@@ -21,7 +21,10 @@ server sit behind TCP proxies this script cuts (`tests/support/tcp_proxy.py`).
 | redis_down | Redis refuses connections while the campaign is enqueued | the sweep's pass → all sent |
 | concurrent_completes | the same staff member completes one call task three times at once through the staff API (a real server) | the three requests' time |
 
-"lost": rows not `sent` at the end, or sent rows the server never received. "sent twice":
+"lost": rows not `sent` at the end, or sent rows the server never received. The retry pass
+does what the scheduler's passes do between two sends: journals recovered, and rows a stream
+left `sending` (`comms.delivery_batch`: a lease too old to start a send) re-queued once their
+lease is over, waiting for it (a run's `swept`). "sent twice":
 messages the server received more than once (same Message-ID). For concurrent_completes
 (`--complete-runs` runs, 20 by default) "lost" counts runs where no complete was applied and
 "sent twice" the completes applied beyond the first (outcome events, audit rows or 200s). The figures go to
@@ -62,6 +65,7 @@ class Run:
     recover_s: float
     outage_s: float | None = None
     not_sent: dict[str, int] | None = None  # the statuses of the rows not sent at the end
+    swept: int = 0  # rows a stream left `sending` for the sweep (re-queued after their lease)
 
 
 def _env(data: Path, db_url: str, smtp_port: int, broker: str = "") -> dict[str, str]:
@@ -145,6 +149,11 @@ class Bench:
         reset_tables(self.engine)
         with self.smtp.lock:
             self.smtp.messages.clear()
+        # a fault armed late in the last run must not strike this one
+        self.smtp.drop_next_data = self.smtp.drop_next_mail = False
+        self.smtp.stall_next_data = 0.0
+        self.smtp.next_data_replies.clear()
+        self.swept = 0
         self.runs += 1
         data = self.tmp / f"run{self.runs}"
         for key in [k for k in os.environ if k.startswith("COMMS_")]:
@@ -204,7 +213,8 @@ class Bench:
         unreceived = sum(1 for r in rows if r.status == "sent" and r.message_id not in received)
         twice = sum(n - 1 for n in received.values())
         left = dict(Counter(r.status for r in rows if r.status != "sent")) or None
-        return Run(fault, not_sent + unreceived, twice, round(recover_s, 2), outage, left)
+        lost = not_sent + unreceived
+        return Run(fault, lost, twice, round(recover_s, 2), outage, left, self.swept)
 
     def wait(self, ids: list[int], seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -212,7 +222,8 @@ class Bench:
             time.sleep(0.2)
 
     def retry_pass(self, ids: list[int], now: datetime) -> float:
-        """Deliver what waits for a retry, its backoff skipped; the seconds it took."""
+        """Deliver what waits for a retry, its backoff skipped, after the sweep's recovery
+        (`sweep`); the seconds it took."""
         from comms.dispatch import deliver_many
 
         started = time.monotonic()
@@ -220,9 +231,37 @@ class Bench:
         for _ in range(6):
             if self.all_sent(ids):
                 break
+            self.sweep(ids, later)
             deliver_many(ids, now=later)
             later += timedelta(hours=2)
         return time.monotonic() - started
+
+    def sweep(self, ids: list[int], now: datetime) -> None:
+        """What the scheduler does before re-queueing: recover the journals no writer holds,
+        then re-queue the rows left `sending` once their lease is over (waited for: no stream
+        runs now, so such a row was left to the sweep). Counted in `self.swept`."""
+        from sqlmodel import Session, col, func, select
+
+        from comms.models import Delivery
+        from comms.outbox import stale_deliveries
+        from comms.outbox_journal import recover_journals
+        from comms.settings import get_settings
+        from comms.timeutil import utcnow
+
+        recover_journals(self.engine, get_settings().journal_dir, now=now)
+        with Session(self.engine) as s:
+            sending = col(Delivery.id).in_(ids) & (col(Delivery.status) == "sending")
+            left, until = s.exec(
+                select(func.count(), func.max(Delivery.lease_until)).where(sending)
+            ).one()
+        if not left:
+            return
+        if until is not None:
+            time.sleep(max(0.0, (until - utcnow()).total_seconds()) + 0.5)
+        with Session(self.engine) as s:
+            stale_deliveries(s, now=now)
+            s.commit()
+        self.swept += int(left)
 
     def in_background(self, fn: Callable[[], Any]) -> threading.Thread:
         thread = threading.Thread(target=fn, daemon=True)
@@ -343,17 +382,23 @@ class Bench:
         now = datetime.now(UTC)
         ids = self.queue(now)
         dropped = 0
+        stream_done = threading.Event()
 
         def dropper() -> None:
             nonlocal dropped
-            while dropped < 10 and not self.all_sent(ids):
+            while dropped < 10 and not stream_done.is_set():
                 if not self.smtp.drop_next_data:
                     self.smtp.drop_next_data = True
                     dropped += 1
                 time.sleep(0.05)
 
-        self.in_background(dropper)
+        drops = self.in_background(dropper)
         deliver_many(ids, now=now)
+        stream_done.set()
+        drops.join()
+        self.smtp.drop_next_data = False  # armed after the last message: no drop
+        if dropped < 10:
+            print(f"  smtp_drop: only {dropped} drops armed during the stream", flush=True)
         return self.tally("smtp_drop", ids, self.retry_pass(ids, now))
 
     def smtp_down(self) -> Run:
