@@ -3,7 +3,10 @@
 A scan's margins are paper white; a photo's are the desk or the hand around the sheet. When the
 border of the image is not paper, the largest bright four-cornered region is taken as the sheet
 and warped to a letter page; the light is then evened out (each pixel divided by a heavily
-blurred copy of the page), so one global threshold binarizes the whole sheet.
+blurred copy of the page), so one global threshold binarizes the whole sheet. A photo's strokes
+are soft (camera focus, the warp's resampling): binarized as they are, the counters of bold digits
+fill in ("11111" read "11911", "33333" not read at all); an unsharp mask restores their edges
+first (phone-photo variants of the committed samples: 168 -> 182 of 205 fields).
 """
 
 from __future__ import annotations
@@ -67,6 +70,12 @@ def even_light(gray: np.ndarray) -> np.ndarray:
     return np.asarray(flat, dtype=np.uint8)
 
 
+def sharpen(gray: np.ndarray, sigma: float = 1.5, amount: float = 1.0) -> np.ndarray:
+    """Unsharp mask: the image plus `amount` times its difference from a blur of `sigma` px."""
+    blurred = cv2.GaussianBlur(gray, (0, 0), sigma)
+    return np.asarray(cv2.addWeighted(gray, 1 + amount, blurred, -amount, 0), dtype=np.uint8)
+
+
 def straighten_photo(img: Image.Image) -> Image.Image | None:
     """The sheet of a phone photo as a flat, evenly lit letter page; None when no sheet is found."""
     gray = np.asarray(img.convert("L"), dtype=np.uint8)
@@ -81,4 +90,4 @@ def straighten_photo(img: Image.Image) -> Image.Image | None:
     target = np.array([[0, 0], [size[0], 0], [size[0], size[1]], [0, size[1]]], dtype=np.float32)
     warp = cv2.getPerspectiveTransform(quad, target)
     sheet = cv2.warpPerspective(gray, warp, size, flags=cv2.INTER_CUBIC, borderValue=255)
-    return Image.fromarray(even_light(sheet))
+    return Image.fromarray(sharpen(even_light(sheet)))
